@@ -1,0 +1,165 @@
+"""``BaseRunStore``: the run-store contract the graph and the CLI rely on.
+
+Every write is idempotent: a run resumed from a checkpoint re-executes the
+node that was interrupted, so it repeats the writes that node had already
+made, and the store must end up as if they had been made once. Errors of the
+database itself are ``StoreError``; an unknown run is ``RunNotFoundError``;
+bad arguments are ``ConfigurationError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from sipdo.store.records import (
+    AttemptRecord,
+    PromptVersionRecord,
+    RunRecord,
+    TaskRecord,
+    UsageRecord,
+)
+
+TaskStatus = Literal["seed", "accepted", "rejected"]
+TASK_STATUSES: tuple[str, ...] = ("seed", "accepted", "rejected")
+
+
+class BaseRunStore(ABC):
+    """Records runs, prompt versions, tasks, attempts and model usage; reads them back."""
+
+    # -- writes ---------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, run_id: str, config: Mapping[str, Any], initial_prompt: str) -> None:
+        """Start a run. Repeating it keeps the first prompt and adds new config keys."""
+
+    @abstractmethod
+    def record_prompt_version(
+        self,
+        run_id: str,
+        version_id: str,
+        text: str,
+        parent_id: str | None,
+        accepted: bool,
+        scores: Mapping[str, float],
+        feedback: str,
+        iteration: int,
+    ) -> None:
+        """Store a prompt version and its diff against ``parent_id`` (which must exist).
+
+        Repeating it with the same id updates the verdict fields, never the text.
+        """
+
+    @abstractmethod
+    def record_task(
+        self,
+        run_id: str,
+        task: Mapping[str, Any],
+        status: TaskStatus,
+        reason: str,
+        verdict: Mapping[str, Any] | None,
+        difficulty: int,
+        weakness: str,
+    ) -> None:
+        """Upsert a task by ``task["id"]`` and append its verdict (identical ones kept once)."""
+
+    @abstractmethod
+    def record_attempt(
+        self,
+        run_id: str,
+        task_id: str,
+        prompt_version_id: str,
+        role: str,
+        answer: str,
+        passed: bool,
+        score: float,
+        feedback: str,
+    ) -> None:
+        """Store one attempt; the same (task, prompt version, role) again replaces it."""
+
+    @abstractmethod
+    def record_usage(
+        self,
+        run_id: str,
+        role: str,
+        model: str,
+        calls: int,
+        input_tokens: int,
+        output_tokens: int,
+        latency_s: float,
+        call_id: str | None = None,
+    ) -> None:
+        """Add model usage. With a ``call_id`` a repeat is ignored; without one it adds up.
+
+        Give a ``call_id`` that is stable across a resume (for example derived
+        from the run, node, iteration and task) so a re-executed node does not
+        count twice.
+        """
+
+    @abstractmethod
+    def finish_run(self, run_id: str, status: str, best_prompt: str, stop_reason: str) -> None:
+        """Mark the run finished (repeatable: the last call wins)."""
+
+    # -- reads ----------------------------------------------------------------
+    @abstractmethod
+    def list_runs(self) -> list[RunRecord]:
+        """Every run, newest first, with counts of prompt versions and tasks."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run; ``RunNotFoundError`` if there is none with that id."""
+
+    @abstractmethod
+    def prompt_lineage(self, run_id: str) -> list[PromptVersionRecord]:
+        """Every prompt version of the run in the order recorded."""
+
+    @abstractmethod
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        """Every task of the run in the order first recorded, with verdicts and provenance."""
+
+    @abstractmethod
+    def attempts(self, run_id: str) -> list[AttemptRecord]:
+        """Every attempt of the run in the order first recorded."""
+
+    @abstractmethod
+    def usage(self, run_id: str) -> list[UsageRecord]:
+        """Model usage summed per (role, model)."""
+
+    def export(self, run_id: str, fmt: str) -> Iterator[dict[str, Any]]:
+        """Training / evaluation records of a run; see ``sipdo.store.export.FORMATS``."""
+        from sipdo.store.export import export_run
+
+        return export_run(self, run_id, fmt)
+
+    # -- lifecycle --------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    async def aclose(self) -> None:
+        """Async twin of ``close``."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,96 @@
+"""What the run store's readers return: frozen, session-free records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run; ``status`` is ``running`` until ``finish_run`` (a killed run stays ``running``)."""
+
+    run_id: str
+    status: str
+    config: dict[str, Any]
+    initial_prompt: str
+    best_prompt: str | None
+    stop_reason: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    prompt_versions: int = 0
+    accepted_tasks: int = 0
+    rejected_tasks: int = 0
+    best_score: float | None = None
+
+
+@dataclass(frozen=True)
+class PromptVersionRecord:
+    """One prompt version; ``diff`` is the unified diff against ``parent_id`` (or empty text)."""
+
+    version_id: str
+    parent_id: str | None
+    text: str
+    diff: str
+    accepted: bool
+    scores: dict[str, float]
+    feedback: str
+    iteration: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    """One verdict a task received, in the order they were given."""
+
+    status: str
+    reason: str
+    verdict: dict[str, Any] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A task, its latest status and its provenance.
+
+    ``first_failed_version`` / ``first_solved_version`` are the first prompt
+    versions whose attempt (by a solving role: not ``generator`` or ``checker``)
+    failed / passed this task, derived from the attempts.
+    """
+
+    task_id: str
+    task: dict[str, Any]
+    status: str
+    reason: str
+    difficulty: int
+    weakness: str
+    verdicts: tuple[VerdictRecord, ...] = field(default_factory=tuple)
+    first_failed_version: str | None = None
+    first_solved_version: str | None = None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One answer by ``role`` under a prompt version; ``feedback`` is the textual reward."""
+
+    task_id: str
+    prompt_version_id: str
+    role: str
+    answer: str
+    passed: bool
+    score: float
+    feedback: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """Model usage summed over every recorded call of one (role, model)."""
+
+    role: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    latency_s: float

@@ -1,0 +1,370 @@
+"""``RunStore``: the run store on any SQLAlchemy database (SQLite file by default)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from sipdo.errors import ConfigurationError, RunNotFoundError, StoreError
+from sipdo.store.base import TASK_STATUSES, BaseRunStore, TaskStatus
+from sipdo.store.reads import StoreReads
+from sipdo.store.tables import (
+    TABLE_NAMES,
+    AttemptRow,
+    PromptVersionRow,
+    RunRow,
+    TaskRow,
+    TaskVerdictRow,
+    UsageRow,
+    utcnow,
+)
+
+
+def sipdo_home() -> Path:
+    """``$SIPDO_HOME`` or ``~/.sipdo``: where the default database and checkpoints live."""
+    return Path(os.environ.get("SIPDO_HOME") or Path.home() / ".sipdo")
+
+
+def default_url() -> str:
+    """The default store: ``sqlite:///<sipdo_home>/runs.db``."""
+    return f"sqlite:///{sipdo_home() / 'runs.db'}"
+
+
+def _json(value: Any, what: str) -> Any:
+    """``value`` as plain JSON data, or ConfigurationError naming ``what``."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{what} is not JSON-serializable: {exc}") from exc
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"not a database URL: {url!r} ({exc})") from exc
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            try:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory of {database}: {exc}") from exc
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        raise ConfigurationError(
+            f"no driver for {parsed.drivername!r}: {exc} "
+            "(for PostgreSQL install sipdo[postgres] and use postgresql+psycopg://)"
+        ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets `sipdo show` read while a run writes; foreign keys are off by default.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class RunStore(StoreReads, BaseRunStore):
+    """The run store on ``url`` (any SQLAlchemy URL; default: ``default_url()``).
+
+    Creates its tables if missing. Safe to share between threads; each call
+    is one transaction.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        self._engine = _make_engine(self.url)
+        self._closed = False
+        try:
+            tables = [SQLModel.metadata.tables[name] for name in TABLE_NAMES]
+            SQLModel.metadata.create_all(self._engine, tables=tables)
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise StoreError(f"cannot open the run store at {self._safe_url()}: {exc}") from exc
+
+    def _safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        if self._closed:
+            raise StoreError("the run store is closed")
+        try:
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise StoreError(f"run store {self._safe_url()}: {exc}") from exc
+
+    @staticmethod
+    def _run(session: Session, run_id: str) -> RunRow:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return row
+
+    def _upsert(self, write: Any) -> None:
+        # A concurrent writer may insert the same key between our read and insert: retry once.
+        try:
+            with self._session() as session:
+                write(session)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            with self._session() as session:
+                write(session)
+
+    # -- writes ---------------------------------------------------------------
+    def create_run(self, run_id: str, config: Mapping[str, Any], initial_prompt: str) -> None:
+        if not isinstance(run_id, str) or not run_id.strip():
+            raise ConfigurationError("run_id must be a non-empty string")
+        data: dict[str, Any] = _json(dict(config), "run config")
+
+        def write(session: Session) -> None:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                session.add(RunRow(run_id=run_id, config=data, initial_prompt=initial_prompt))
+            else:
+                row.config = {**data, **row.config}
+
+        self._upsert(write)
+
+    def record_prompt_version(
+        self,
+        run_id: str,
+        version_id: str,
+        text: str,
+        parent_id: str | None,
+        accepted: bool,
+        scores: Mapping[str, float],
+        feedback: str,
+        iteration: int,
+    ) -> None:
+        try:
+            clean_scores = {str(k): float(v) for k, v in dict(scores).items()}
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"prompt scores must be numbers: {exc}") from exc
+
+        def write(session: Session) -> None:
+            self._run(session, run_id)
+            stmt = select(PromptVersionRow).where(
+                PromptVersionRow.run_id == run_id, PromptVersionRow.version_id == version_id
+            )
+            row = session.exec(stmt).first()
+            if row is not None:
+                row.accepted, row.scores, row.feedback = accepted, clean_scores, feedback
+                return
+            parent_text = ""
+            if parent_id is not None:
+                parent = session.exec(
+                    select(PromptVersionRow).where(
+                        PromptVersionRow.run_id == run_id, PromptVersionRow.version_id == parent_id
+                    )
+                ).first()
+                if parent is None:
+                    raise StoreError(f"run {run_id!r}: parent prompt {parent_id!r} not recorded")
+                parent_text = parent.text
+            diff = "".join(
+                difflib.unified_diff(
+                    parent_text.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    fromfile=parent_id or "/dev/null",
+                    tofile=version_id,
+                )
+            )
+            session.add(
+                PromptVersionRow(
+                    run_id=run_id,
+                    version_id=version_id,
+                    parent_id=parent_id,
+                    text=text,
+                    diff=diff,
+                    accepted=accepted,
+                    scores=clean_scores,
+                    feedback=feedback,
+                    iteration=iteration,
+                )
+            )
+
+        self._upsert(write)
+
+    def record_task(
+        self,
+        run_id: str,
+        task: Mapping[str, Any],
+        status: TaskStatus,
+        reason: str,
+        verdict: Mapping[str, Any] | None,
+        difficulty: int,
+        weakness: str,
+    ) -> None:
+        if status not in TASK_STATUSES:
+            raise ConfigurationError(f"task status {status!r}; expected one of {TASK_STATUSES}")
+        task_id = task.get("id") if isinstance(task, Mapping) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise ConfigurationError("a task must be a mapping with a non-empty string 'id'")
+        task_data = _json(dict(task), f"task {task_id!r}")
+        verdict_data = None if verdict is None else _json(dict(verdict), "verdict")
+        digest = hashlib.sha256(
+            json.dumps([status, reason, verdict_data], sort_keys=True).encode()
+        ).hexdigest()
+
+        def write(session: Session) -> None:
+            self._run(session, run_id)
+            row = session.exec(
+                select(TaskRow).where(TaskRow.run_id == run_id, TaskRow.task_id == task_id)
+            ).first()
+            if row is None:
+                session.add(
+                    TaskRow(
+                        run_id=run_id,
+                        task_id=task_id,
+                        task=task_data,
+                        status=status,
+                        reason=reason,
+                        difficulty=difficulty,
+                        weakness=weakness,
+                    )
+                )
+            else:
+                row.task, row.status, row.reason = task_data, status, reason
+                row.difficulty, row.weakness, row.updated_at = difficulty, weakness, utcnow()
+            seen = session.exec(
+                select(TaskVerdictRow.seq).where(
+                    TaskVerdictRow.run_id == run_id,
+                    TaskVerdictRow.task_id == task_id,
+                    TaskVerdictRow.digest == digest,
+                )
+            ).first()
+            if seen is None:
+                session.add(
+                    TaskVerdictRow(
+                        run_id=run_id,
+                        task_id=task_id,
+                        digest=digest,
+                        status=status,
+                        reason=reason,
+                        verdict=verdict_data,
+                    )
+                )
+
+        self._upsert(write)
+
+    def record_attempt(
+        self,
+        run_id: str,
+        task_id: str,
+        prompt_version_id: str,
+        role: str,
+        answer: str,
+        passed: bool,
+        score: float,
+        feedback: str,
+    ) -> None:
+        def write(session: Session) -> None:
+            self._run(session, run_id)
+            row = session.exec(
+                select(AttemptRow).where(
+                    AttemptRow.run_id == run_id,
+                    AttemptRow.task_id == task_id,
+                    AttemptRow.prompt_version_id == prompt_version_id,
+                    AttemptRow.role == role,
+                )
+            ).first()
+            if row is None:
+                row = AttemptRow(
+                    run_id=run_id,
+                    task_id=task_id,
+                    prompt_version_id=prompt_version_id,
+                    role=role,
+                    answer=answer,
+                    passed=passed,
+                    score=score,
+                    feedback=feedback,
+                )
+                session.add(row)
+            else:
+                row.answer, row.passed, row.score, row.feedback = answer, passed, score, feedback
+
+        self._upsert(write)
+
+    def record_usage(
+        self,
+        run_id: str,
+        role: str,
+        model: str,
+        calls: int,
+        input_tokens: int,
+        output_tokens: int,
+        latency_s: float,
+        call_id: str | None = None,
+    ) -> None:
+        if min(calls, input_tokens, output_tokens) < 0 or latency_s < 0:
+            raise ConfigurationError("usage counts and latency must not be negative")
+
+        def write(session: Session) -> None:
+            self._run(session, run_id)
+            if call_id is not None:
+                seen = session.exec(
+                    select(UsageRow.seq).where(
+                        UsageRow.run_id == run_id, UsageRow.call_id == call_id
+                    )
+                ).first()
+                if seen is not None:
+                    return
+            session.add(
+                UsageRow(
+                    run_id=run_id,
+                    call_id=call_id,
+                    role=role,
+                    model=model,
+                    calls=calls,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    latency_s=latency_s,
+                )
+            )
+
+        self._upsert(write)
+
+    def finish_run(self, run_id: str, status: str, best_prompt: str, stop_reason: str) -> None:
+        with self._session() as session:
+            row = self._run(session, run_id)
+            row.status, row.best_prompt, row.stop_reason = status, best_prompt, stop_reason
+            row.finished_at = utcnow()
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and everything recorded for it."""
+        with self._session() as session:
+            run = self._run(session, run_id)
+            for table in (UsageRow, AttemptRow, TaskVerdictRow, TaskRow, PromptVersionRow):
+                for row in session.exec(select(table).where(col(table.run_id) == run_id)):
+                    session.delete(row)
+            session.flush()
+            session.delete(run)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._engine.dispose()
