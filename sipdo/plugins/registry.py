@@ -21,8 +21,8 @@ _FALLBACK: dict[str, dict[str, str]] = {
         "docker": "sipdo.sandbox.docker:DockerSandbox",
         "process": "sipdo.sandbox.process:ProcessSandbox",
     },
-    "sipdo.optimizers": {},
-    "sipdo.domains": {},
+    "sipdo.optimizers": {"sipdo": "sipdo.plugins.optimizers.sipdo:SipdoStrategy"},
+    "sipdo.domains": {"code": "sipdo.plugins.domains.code:CodeDomain"},
 }
 
 

@@ -1,0 +1,107 @@
+"""Run budgets and the JSON-safe record of what a run has used."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sipdo.errors import ConfigurationError
+from sipdo.structured import CallStats
+
+Cap = int | Mapping[str, int] | None
+
+
+def _check_cap(name: str, cap: Cap) -> None:
+    values = cap.values() if isinstance(cap, Mapping) else [] if cap is None else [cap]
+    for value in values:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigurationError(f"Budget.{name} must be a non-negative int, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one run; ``None`` means unlimited.
+
+    ``model_calls`` and ``tokens`` (input + output, from ``usage_metadata``) take
+    either one int, a cap on the total over all roles, or a mapping role -> int,
+    a cap per role (roles: ``learner``, ``generator``, ``checker``, ``optimizer``).
+    Budgets are checked between graph steps, so one step may overshoot a little;
+    the run then stops with ``stop_reason`` ``"budget:<name>"``.
+    """
+
+    iterations: int = 3
+    model_calls: Cap = None
+    tokens: Cap = None
+    sandbox_seconds: float | None = None
+    max_refinements: int = 3
+    tasks_per_iteration: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "max_refinements", "tasks_per_iteration"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(f"Budget.{name} must be an int >= 1, got {value!r}")
+        _check_cap("model_calls", self.model_calls)
+        _check_cap("tokens", self.tokens)
+        seconds = self.sandbox_seconds
+        if seconds is not None and (isinstance(seconds, bool) or not seconds >= 0):
+            raise ConfigurationError(f"Budget.sandbox_seconds must be >= 0, got {seconds!r}")
+
+    def limits(self) -> dict[str, Any]:
+        """JSON-safe view for events and the run store."""
+        out = asdict(self)
+        for key in ("model_calls", "tokens"):
+            if isinstance(out[key], Mapping):
+                out[key] = dict(out[key])
+        return out
+
+    def exceeded(self, used: Mapping[str, Any]) -> str | None:
+        """``"budget:<name>"`` for the first budget spent, else None."""
+        calls = dict(used.get("model_calls", {}))
+        tokens = {
+            role: used.get("input_tokens", {}).get(role, 0)
+            + used.get("output_tokens", {}).get(role, 0)
+            for role in set(used.get("input_tokens", {})) | set(used.get("output_tokens", {}))
+        }
+        for name, cap, spent in (("model_calls", self.model_calls, calls), ("tokens", self.tokens, tokens)):
+            if cap is None:
+                continue
+            if isinstance(cap, Mapping):
+                if any(spent.get(role, 0) >= limit for role, limit in cap.items()):
+                    return f"budget:{name}"
+            elif sum(spent.values()) >= cap:
+                return f"budget:{name}"
+        if self.sandbox_seconds is not None and used.get("sandbox_seconds", 0.0) >= self.sandbox_seconds:
+            return "budget:sandbox_seconds"
+        return None
+
+
+def empty_usage() -> dict[str, Any]:
+    """A fresh ``budget_used`` record."""
+    return {
+        "model_calls": {},
+        "input_tokens": {},
+        "output_tokens": {},
+        "latency_s": {},
+        "sandbox_seconds": 0.0,
+    }
+
+
+def add_usage(
+    used: Mapping[str, Any], per_role: Mapping[str, CallStats], sandbox_seconds: float = 0.0
+) -> dict[str, Any]:
+    """A new ``budget_used`` with ``per_role`` stats and sandbox time added (pure)."""
+    out = {key: dict(value) if isinstance(value, Mapping) else value for key, value in used.items()}
+    for key, value in empty_usage().items():
+        out.setdefault(key, value)
+    for role, stats in per_role.items():
+        for key, amount in (
+            ("model_calls", stats.calls),
+            ("input_tokens", stats.input_tokens),
+            ("output_tokens", stats.output_tokens),
+            ("latency_s", round(stats.latency_s, 4)),
+        ):
+            out[key][role] = out[key].get(role, 0) + amount
+    out["sandbox_seconds"] = round(float(out["sandbox_seconds"]) + sandbox_seconds, 4)
+    return out

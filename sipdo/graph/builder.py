@@ -1,0 +1,174 @@
+"""``create_sipdo_graph``: resolve models and plugins, wire the nodes, compile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableLambda
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+
+from sipdo.errors import PluginError
+from sipdo.graph import routing
+from sipdo.graph.budget import Budget
+from sipdo.graph.checker import checker
+from sipdo.graph.events import emit
+from sipdo.graph.generator import generator
+from sipdo.graph.learner import learner
+from sipdo.graph.lifecycle import finish, setup
+from sipdo.graph.optimizer import approve, optimizer
+from sipdo.graph.runtime import Deps, LazySandbox
+from sipdo.graph.state import InputState, OutputState, SipdoState
+from sipdo.graph.verifier import verifier
+from sipdo.plugins.domains.base import Domain
+from sipdo.plugins.models import ModelSpec, resolve_model
+from sipdo.plugins.optimizers.base import Strategy
+from sipdo.plugins.registry import load
+from sipdo.sandbox import Sandbox
+
+P = TypeVar("P")
+Node = Callable[[SipdoState, Deps], Awaitable[dict[str, Any]]]
+
+
+def resolve_plugin(group: str, value: Any, protocol: type[P]) -> P:
+    """A plugin instance from a registered name (class or instance) or an instance."""
+    obj = load(group, value) if isinstance(value, str) else value
+    if isinstance(obj, type):
+        try:
+            obj = obj()
+        except TypeError as exc:
+            raise PluginError(f"{group} plugin {obj.__name__} needs arguments: {exc}") from exc
+    if not isinstance(obj, protocol):
+        raise PluginError(f"{obj!r} does not implement {protocol.__name__}")
+    return obj
+
+
+def _run_sync(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run a node coroutine from sync code, keeping LangGraph's context variables."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    ctx = contextvars.copy_context()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(asyncio.run, coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def _node(fn: Node, deps: Deps) -> RunnableLambda[SipdoState, dict[str, Any]]:
+    """A node usable from ``invoke`` and ``ainvoke``; reports budget use after each step."""
+
+    async def afunc(state: SipdoState) -> dict[str, Any]:
+        update = await fn(state, deps)
+        if "budget_used" in update:
+            emit("budget", used=update["budget_used"], limits=deps.budget.limits())
+        return update
+
+    def func(state: SipdoState) -> dict[str, Any]:
+        return _run_sync(afunc(state))
+
+    return RunnableLambda(func, afunc=afunc, name=fn.__name__)
+
+
+def _role_model(spec: ModelSpec | None, learner_model: BaseChatModel, role: str) -> BaseChatModel:
+    return learner_model if spec is None else resolve_model(spec, role=role)
+
+
+def create_sipdo_graph(
+    model: ModelSpec,
+    *,
+    generator_model: ModelSpec | None = None,
+    checker_model: ModelSpec | None = None,
+    optimizer_model: ModelSpec | None = None,
+    domain: str | Domain = "code",
+    strategy: str | Strategy = "sipdo",
+    sandbox: Sandbox | None = None,
+    store: BaseStore | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    name: str = "sipdo",
+    run_store: Any = None,
+    budget: Budget | None = None,
+    approve_prompts: bool = False,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
+
+    A role model left as None is the learner's model. ``domain`` / ``strategy``
+    are registered names (``UnknownPluginError`` lists the known ones) or
+    instances. ``sandbox=None`` opens ``open_sandbox("auto")`` at first use.
+    ``store``, ``checkpointer`` and ``name`` go straight to ``.compile()``;
+    ``run_store`` (a ``sipdo.store.RunStore``) records the run under
+    ``configurable.run_id`` or ``thread_id``. Input: ``{"prompt", "seed_tasks"?}``.
+    """
+    learner_model = resolve_model(model, role="learner")
+    deps = Deps(
+        models={
+            "learner": learner_model,
+            "generator": _role_model(generator_model, learner_model, "generator"),
+            "checker": _role_model(checker_model, learner_model, "checker"),
+            "optimizer": _role_model(optimizer_model, learner_model, "optimizer"),
+        },
+        domain=resolve_plugin("sipdo.domains", domain, Domain),  # type: ignore[type-abstract]
+        strategy=resolve_plugin("sipdo.optimizers", strategy, Strategy),  # type: ignore[type-abstract]
+        sandbox=LazySandbox(sandbox),
+        budget=budget if budget is not None else Budget(),
+        run_store=run_store,
+        approve_prompts=approve_prompts,
+    )
+    maxd = deps.domain.max_difficulty
+
+    def route(fn: Callable[[Any, Budget, int], str]) -> Callable[[SipdoState], str]:
+        return partial(fn, budget=deps.budget, max_difficulty=maxd)
+
+    graph = StateGraph(SipdoState, input_schema=InputState, output_schema=OutputState)
+    for fn in (setup, learner, generator, checker, verifier, optimizer, approve, finish):
+        graph.add_node(fn.__name__, _node(fn, deps))
+    graph.add_edge(START, "setup")
+    graph.add_edge("setup", "learner")
+    graph.add_conditional_edges(
+        "learner", route(routing.after_learner), ["generator", "optimizer", "finish"]
+    )
+    graph.add_conditional_edges(
+        "generator", route(routing.after_generator), ["checker", "optimizer", "generator", "finish"]
+    )
+    graph.add_conditional_edges("checker", route(routing.after_checker), ["verifier", "finish"])
+    graph.add_conditional_edges(
+        "verifier",
+        route(routing.after_verifier),
+        ["learner", "optimizer", "generator", "finish"],
+    )
+    graph.add_conditional_edges(
+        "optimizer",
+        route(routing.after_optimizer),
+        ["approve", "optimizer", "generator", "finish"],
+    )
+    graph.add_conditional_edges(
+        "approve", route(routing.after_approve), ["generator", "optimizer", "finish"]
+    )
+    graph.add_edge("finish", END)
+    compiled = graph.compile(checkpointer=checkpointer, store=store, name=name)
+    return compiled.with_config(recursion_limit=recursion_limit(deps.budget))
+
+
+def recursion_limit(budget: Budget) -> int:
+    """Graph steps a full run may take: per iteration generator, checker, verifier,
+    learner and up to two steps per refinement, plus setup, seed pass and finish."""
+    return 10 + budget.iterations * (6 + 2 * budget.max_refinements)

@@ -1,0 +1,29 @@
+"""Progress events on LangGraph's ``custom`` stream (what the CLI's live display shows).
+
+Every event is a dict with key ``"event"``, one of:
+``iteration_start`` (iteration, difficulty), ``task_verdict`` (task_id, accepted,
+reason, difficulty, weakness), ``learner_result`` (task_id, passed, score),
+``prompt_candidate`` (version_id, accepted, fixed, broken, reason),
+``budget`` (used, limits), ``run_end`` (stop_reason, best_prompt).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.config import get_stream_writer
+
+EVENTS = frozenset(
+    {"iteration_start", "task_verdict", "learner_result", "prompt_candidate", "budget", "run_end"}
+)
+
+
+def emit(event: str, **data: Any) -> None:
+    """Write one event; a no-op outside a running graph."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:
+        return
+    writer({"event": event, **data})

@@ -1,0 +1,97 @@
+"""The generator: new tasks aimed at the learner's failure modes, one level harder."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sipdo.graph.events import emit
+from sipdo.graph.runtime import Deps, Tally
+from sipdo.graph.state import SipdoState
+from sipdo.verifiers.types import content_id
+
+
+def pick_targets(failures: list[dict[str, Any]], n: int) -> list[dict[str, Any] | None]:
+    """One target per task to write: the failures in turn, or None ("harder in general")."""
+    if not failures:
+        return [None] * n
+    return [failures[i % len(failures)] for i in range(n)]
+
+
+def _reject(deps: Deps, state: SipdoState, entry: dict[str, Any]) -> dict[str, Any]:
+    emit(
+        "task_verdict", task_id=entry["id"], accepted=False, reason=entry["reason"],
+        difficulty=entry.get("difficulty", 0), weakness=entry.get("weakness", ""),
+    )
+    deps.record(
+        "record_task", task=entry, status="rejected", reason=entry["reason"], verdict=None,
+        difficulty=int(entry.get("difficulty", 0)), weakness=str(entry.get("weakness", "")),
+    )
+    return entry
+
+
+async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
+    """Start an iteration: write ``tasks_per_iteration`` tasks in parallel, dedup them."""
+    tally = Tally()
+    iteration = int(state.get("iteration", 0)) + 1
+    difficulty = min(int(state.get("difficulty", 1)) + 1, deps.domain.max_difficulty)
+    emit("iteration_start", iteration=iteration, difficulty=difficulty)
+    targets = pick_targets(state.get("failures", []), deps.budget.tasks_per_iteration)
+    examples = [*state.get("seed_tasks", []), *state.get("accepted_tasks", [])]
+    schema = deps.domain.generated_schema
+    results = await asyncio.gather(
+        *(
+            deps.structured(
+                tally, "generator",
+                deps.domain.generate_messages(target=t, difficulty=difficulty, examples=examples),
+                schema,
+            )
+            for t in targets
+        )
+    )
+    seen = set(state.get("seen_keys", []))
+    new_tasks: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for n, (target, result) in enumerate(zip(targets, results, strict=True)):
+        weakness = str((target or {}).get("task", {}).get("weakness", "")) or "harder edge cases"
+        base = {"iteration": iteration, "difficulty": difficulty, "weakness": weakness}
+        if result.value is None:
+            gid = content_id(str(iteration), str(n), *result.raw, prefix="gen")
+            reason = f"generator output unusable: {result.error}"
+            rejected.append(_reject(deps, state, {"id": gid, "reason": reason, **base}))
+            continue
+        provenance = {"iteration": iteration, "target": (target or {}).get("task", {}).get("id")}
+        try:
+            task = deps.domain.task_from_generated(
+                result.value, difficulty=difficulty, weakness=weakness, provenance=provenance
+            )
+        except ValueError as exc:
+            gid = content_id(str(iteration), str(n), *result.raw, prefix="gen")
+            rejected.append(_reject(deps, state, {"id": gid, "reason": f"malformed task: {exc}", **base}))
+            continue
+        key = deps.domain.dedup_key(task)
+        if key in seen:
+            entry = {**task, "reason": "duplicate of an earlier task", "iteration": iteration}
+            rejected.append(_reject(deps, state, entry))
+            continue
+        seen.add(key)
+        new_tasks.append(task)
+    entry = {
+        "kind": "generation",
+        "iteration": iteration,
+        "difficulty": difficulty,
+        "targets": [(t or {}).get("task", {}).get("id") for t in targets],
+        "new": [t["id"] for t in new_tasks],
+        "rejected": [r["id"] for r in rejected],
+    }
+    return {
+        "iteration": iteration,
+        "new_tasks": new_tasks,
+        "checker_answers": {},
+        "attempts": [],
+        "pending_candidate": None,
+        "seen_keys": sorted(seen),
+        "rejected_tasks": [*state.get("rejected_tasks", []), *rejected],
+        "history": [*state.get("history", []), entry],
+        "budget_used": deps.fold(state, tally),
+    }

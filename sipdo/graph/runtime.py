@@ -1,0 +1,158 @@
+"""What every node needs at run time: models per role, domain, strategy, sandbox, store.
+
+Also the one shared step, ``solve_and_grade`` (a solver answers a task, the
+domain grades it), used by the learner and by the optimizer's candidate check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langgraph.config import get_config
+from pydantic import BaseModel
+
+from sipdo.errors import ConfigurationError, SandboxInputError
+from sipdo.graph.budget import Budget, add_usage
+from sipdo.plugins.domains.base import Domain, SandboxProvider
+from sipdo.plugins.optimizers.base import Strategy
+from sipdo.sandbox import Sandbox
+from sipdo.structured import CallStats, StructuredResult, ainvoke_structured, ainvoke_text
+
+T = TypeVar("T", bound=BaseModel)
+
+ROLES = ("learner", "generator", "checker", "optimizer")
+
+
+class LazySandbox(SandboxProvider):
+    """The given sandbox, or ``open_sandbox("auto")`` opened at first use and closed at
+    the end of the run (reopened if the compiled graph runs again)."""
+
+    def __init__(self, sandbox: Sandbox | None) -> None:
+        self._given = sandbox
+        self._opened: Sandbox | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> Sandbox:
+        with self._lock:
+            if self._opened is None:
+                from sipdo.sandbox import open_sandbox
+
+                self._opened = open_sandbox("auto")
+            return self._opened
+
+    async def get(self) -> Sandbox:
+        if self._given is not None:
+            return self._given
+        if self._opened is not None:
+            return self._opened
+        return await asyncio.to_thread(self._open)
+
+    def close(self) -> None:
+        """Close the sandbox if this provider opened it."""
+        with self._lock:
+            opened, self._opened = self._opened, None
+        if opened is not None:
+            opened.close()
+
+
+@dataclass
+class Tally:
+    """Usage gathered during one node run; folded into ``budget_used`` when it ends."""
+
+    per_role: dict[str, CallStats] = field(default_factory=dict)
+    sandbox_seconds: float = 0.0
+
+    def add(self, role: str, stats: CallStats) -> None:
+        self.per_role[role] = self.per_role.get(role, CallStats()) + stats
+
+
+@dataclass
+class Deps:
+    """Everything the nodes share; built once by ``create_sipdo_graph``."""
+
+    models: dict[str, BaseChatModel]
+    domain: Domain
+    strategy: Strategy
+    sandbox: LazySandbox
+    budget: Budget
+    run_store: Any = None
+    approve_prompts: bool = False
+    retries: int = 2
+
+    async def structured(
+        self, tally: Tally, role: str, messages: Sequence[BaseMessage], schema: type[T]
+    ) -> StructuredResult[T]:
+        result = await ainvoke_structured(self.models[role], messages, schema, retries=self.retries)
+        tally.add(role, result.stats)
+        return result
+
+    async def text(self, tally: Tally, role: str, messages: Sequence[BaseMessage]) -> str:
+        result = await ainvoke_text(self.models[role], messages)
+        tally.add(role, result.stats)
+        return result.text
+
+    async def verify_task(self, tally: Tally, task: dict[str, Any], checker: str | None) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return await self.domain.averify_task(task, checker_answer=checker, sandbox=self.sandbox)
+        except SandboxInputError as exc:
+            return {"passed": False, "score": 0.0, "feedback": f"task cannot be run: {exc}"}
+        finally:
+            tally.sandbox_seconds += time.perf_counter() - started
+
+    async def verify_answer(self, tally: Tally, task: dict[str, Any], answer: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return await self.domain.averify_answer(task, answer, sandbox=self.sandbox)
+        except SandboxInputError as exc:
+            return {"passed": False, "score": 0.0, "feedback": f"answer cannot be run: {exc}"}
+        finally:
+            tally.sandbox_seconds += time.perf_counter() - started
+
+    async def solve_and_grade(
+        self, tally: Tally, task: dict[str, Any], prompt: str, role: str = "learner"
+    ) -> dict[str, Any]:
+        """``{"task", "answer", "verdict"}``: the ``role`` model answers under ``prompt``."""
+        reply = await self.text(tally, role, self.domain.solve_messages(task, prompt))
+        answer = self.domain.parse_answer(task, reply)
+        verdict = await self.verify_answer(tally, task, answer)
+        return {"task": task, "answer": answer, "verdict": verdict}
+
+    def fold(self, state: Mapping[str, Any], tally: Tally) -> dict[str, Any]:
+        """The new ``budget_used``; reports the node's usage to the run store."""
+        for role, stats in tally.per_role.items():
+            model = self.models[role]
+            self.record(
+                "record_usage",
+                role=role,
+                model=str(getattr(model, "model_name", None) or model.name or type(model).__name__),
+                calls=stats.calls,
+                input_tokens=stats.input_tokens,
+                output_tokens=stats.output_tokens,
+                latency_s=stats.latency_s,
+            )
+        return add_usage(state.get("budget_used", {}), tally.per_role, tally.sandbox_seconds)
+
+    def record(self, method: str, **kwargs: Any) -> None:
+        """Call ``run_store.<method>(run_id, **kwargs)`` when a run store is attached."""
+        if self.run_store is None:
+            return
+        getattr(self.run_store, method)(run_id(), **kwargs)
+
+
+def run_id() -> str:
+    """The run id: ``configurable.run_id``, else the checkpointer's ``thread_id``."""
+    configurable = get_config().get("configurable", {})
+    found = configurable.get("run_id") or configurable.get("thread_id")
+    if not found:
+        raise ConfigurationError(
+            "a run store needs config['configurable']['run_id'] or ['thread_id']"
+        )
+    return str(found)

@@ -1,0 +1,295 @@
+"""Robust structured output: JSON out of prose, repaired, validated, retried with the error.
+
+The protocol is written once, free of I/O, as a generator that yields the
+messages to send and receives the model's reply; ``invoke_structured`` and
+``ainvoke_structured`` only drive it. After the retries a *failure record* comes
+back (``StructuredResult.ok`` is false) rather than an exception: bad model output
+is data the graph records, never a crash. Exceptions from the model itself
+(network, ``ScriptExhaustedError``) propagate; a backend's ``ModelOutputError``
+counts as one unusable reply.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, ValidationError
+
+from sipdo.errors import ModelOutputError
+
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class CallStats:
+    """Model usage of one or more calls: counts, tokens from ``usage_metadata``, latency."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+
+    def __add__(self, other: CallStats) -> CallStats:
+        return CallStats(
+            self.calls + other.calls,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.latency_s + other.latency_s,
+        )
+
+    @classmethod
+    def of(cls, message: BaseMessage, latency_s: float) -> CallStats:
+        """Stats of one reply (tokens are 0 when the backend reports none)."""
+        usage = getattr(message, "usage_metadata", None) or {}
+        return cls(1, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), latency_s)
+
+
+@dataclass(frozen=True)
+class StructuredResult(Generic[T]):
+    """A validated value, or the error that remained after the retries."""
+
+    value: T | None
+    error: str | None = None
+    attempts: int = 0
+    raw: tuple[str, ...] = ()
+    stats: CallStats = field(default_factory=CallStats)
+
+    @property
+    def ok(self) -> bool:
+        """True when ``value`` holds a validated object."""
+        return self.value is not None
+
+    def failure(self, what: str) -> dict[str, Any]:
+        """A JSON-safe record of the failure for the run history."""
+        last = self.raw[-1] if self.raw else ""
+        return {"what": what, "error": self.error or "", "attempts": self.attempts, "raw": last[:500]}
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """A plain text reply and its usage."""
+
+    text: str
+    stats: CallStats
+
+
+def message_text(message: BaseMessage) -> str:
+    """The text content of a message (content blocks joined)."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
+
+
+def _repair_strings(text: str) -> str:
+    """Escape raw control characters inside JSON strings (llama.cpp grammars let them in)."""
+    out: list[str] = []
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            elif ch in "\n\r\t":
+                ch = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch]
+        elif ch == '"':
+            in_string = True
+        out.append(ch)
+    return "".join(out)
+
+
+def _balanced(text: str, start: int) -> str | None:
+    """The balanced ``{...}`` / ``[...]`` starting at ``start``, string-aware."""
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return None
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object or array in ``text`` (fences and prose around it ignored).
+
+    Raises ``ValueError`` with a message fit to send back to the model.
+    """
+    candidates = [body for _, body in _FENCE.findall(text)] + [text]
+    last_error = "no JSON object found in the reply"
+    for chunk in candidates:
+        for match in re.finditer(r"[{\[]", chunk):
+            block = _balanced(chunk, match.start())
+            if block is None:
+                last_error = "the JSON object is not closed"
+                continue
+            try:
+                return json.loads(_repair_strings(block))
+            except json.JSONDecodeError as exc:
+                last_error = f"invalid JSON: {exc}"
+    raise ValueError(last_error)
+
+
+def parse_structured(text: str, schema: type[T]) -> T:
+    """Validate the JSON in ``text`` against ``schema``; ``ValueError`` names what is wrong."""
+    data = extract_json(text)
+    if isinstance(data, dict) and len(data) == 1:
+        (key, inner), = data.items()
+        if isinstance(inner, dict) and key.lower() == schema.__name__.lower():
+            data = inner
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()[:8]
+        )
+        raise ValueError(f"the JSON does not match the schema: {problems}") from exc
+
+
+def extract_code(text: str, entry_point: str | None = None) -> str:
+    """Python source from a reply: the fenced block defining ``entry_point``, else the
+    first python fence, else any fence, else the raw text."""
+    fences = _FENCE.findall(text)
+    python = [body for lang, body in fences if lang.lower() in ("python", "py", "python3")]
+    if entry_point:
+        pattern = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(entry_point)}\b", re.MULTILINE)
+        for body in python + [body for _, body in fences]:
+            if pattern.search(body):
+                return body.strip() + "\n"
+    for body in python or [body for _, body in fences]:
+        return body.strip() + "\n"
+    return text.strip() + "\n"
+
+
+def format_instruction(schema: type[BaseModel]) -> str:
+    """The instruction appended to the last user message of a structured call."""
+    spec = json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    return f"\n\nReply with one JSON object (no prose) matching this JSON schema:\n{spec}"
+
+
+def _with_instruction(messages: Sequence[BaseMessage], schema: type[BaseModel]) -> list[BaseMessage]:
+    out = list(messages)
+    note = format_instruction(schema)
+    for i in range(len(out) - 1, -1, -1):
+        if isinstance(out[i], HumanMessage):
+            out[i] = HumanMessage(content=message_text(out[i]) + note)
+            return out
+    return [*out, HumanMessage(content=note.strip())]
+
+
+def _protocol(
+    messages: Sequence[BaseMessage], schema: type[T], retries: int
+) -> Generator[list[BaseMessage], tuple[BaseMessage | None, CallStats, str], StructuredResult[T]]:
+    """Yields the messages to send; receives (reply or None, stats, error text)."""
+    request = _with_instruction(messages, schema)
+    raw: list[str] = []
+    stats = CallStats()
+    error = "no attempt made"
+    for attempt in range(1, max(0, retries) + 2):
+        reply, call_stats, call_error = yield request
+        stats = stats + call_stats
+        text = message_text(reply) if reply is not None else ""
+        raw.append(text)
+        if reply is None:
+            error = call_error
+        else:
+            try:
+                value = parse_structured(text, schema)
+            except ValueError as exc:
+                error = str(exc)
+            else:
+                return StructuredResult(value, None, attempt, tuple(raw), stats)
+        request = [
+            *request,
+            AIMessage(content=text),
+            HumanMessage(
+                content=f"Your reply could not be used: {error}\n"
+                "Reply again with only one JSON object matching the schema."
+            ),
+        ]
+    return StructuredResult(None, error, len(raw), tuple(raw), stats)
+
+
+def _prepare(model: BaseChatModel, schema: type[BaseModel]) -> Runnable[Any, BaseMessage]:
+    if getattr(model, "sipdo_json_schema", False):
+        return model.bind(json_schema=schema.model_json_schema())
+    return model
+
+
+def invoke_structured(
+    model: BaseChatModel, messages: Sequence[BaseMessage], schema: type[T], *, retries: int = 2
+) -> StructuredResult[T]:
+    """Sync twin of ``ainvoke_structured``."""
+    runnable = _prepare(model, schema)
+    gen = _protocol(messages, schema, retries)
+    request = next(gen)
+    while True:
+        started = time.perf_counter()
+        try:
+            reply: BaseMessage | None = runnable.invoke(request)
+            error = ""
+        except ModelOutputError as exc:
+            reply, error = None, f"the model backend rejected the output: {exc}"
+        elapsed = time.perf_counter() - started
+        stats = CallStats.of(reply, elapsed) if reply else CallStats(1, 0, 0, elapsed)
+        try:
+            request = gen.send((reply, stats, error))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+async def ainvoke_structured(
+    model: BaseChatModel, messages: Sequence[BaseMessage], schema: type[T], *, retries: int = 2
+) -> StructuredResult[T]:
+    """Ask ``model`` for a ``schema`` object; retry ``retries`` times with the parse error."""
+    runnable = _prepare(model, schema)
+    gen = _protocol(messages, schema, retries)
+    request = next(gen)
+    while True:
+        started = time.perf_counter()
+        try:
+            reply: BaseMessage | None = await runnable.ainvoke(request)
+            error = ""
+        except ModelOutputError as exc:
+            reply, error = None, f"the model backend rejected the output: {exc}"
+        elapsed = time.perf_counter() - started
+        stats = CallStats.of(reply, elapsed) if reply else CallStats(1, 0, 0, elapsed)
+        try:
+            request = gen.send((reply, stats, error))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+async def ainvoke_text(model: BaseChatModel, messages: Sequence[BaseMessage]) -> TextResult:
+    """One plain call; a backend ``ModelOutputError`` becomes an empty reply."""
+    started = time.perf_counter()
+    try:
+        reply = await model.ainvoke(list(messages))
+    except ModelOutputError:
+        return TextResult("", CallStats(1, 0, 0, time.perf_counter() - started))
+    return TextResult(message_text(reply), CallStats.of(reply, time.perf_counter() - started))
