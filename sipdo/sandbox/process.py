@@ -8,6 +8,8 @@ importable in the sandbox too.
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
 import resource
 import shutil
@@ -15,16 +17,32 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from sipdo.errors import SandboxResourceError
+from sipdo.errors import SandboxResourceError, SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer, pump
+from sipdo.sandbox._jail import WORKDIR, Jail
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
 
-BASIC_ISOLATION = frozenset({"env", "wall_time", "output", "memory", "cpu_time"})
+BASIC_ISOLATION = frozenset({"env", "wall_time", "output"})
+JAILED_ISOLATION = frozenset(
+    {
+        "network",
+        "host_files_read",
+        "host_files_write",
+        "env",
+        "processes",
+        "wall_time",
+        "output",
+        "privileges",
+        "run_isolation",
+    }
+)
 
 _PATH = "/usr/local/bin:/usr/bin:/bin"
+log = logging.getLogger(__name__)
 
 
 def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
@@ -41,17 +59,22 @@ def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
     }
 
 
-def rlimits(limits: Limits) -> list[tuple[int, int]]:
-    """(resource, value) pairs applied to the child; soft == hard so it cannot raise them."""
-    cpu = max(1, int(limits.timeout_s * limits.cpus) + 1)
-    return [
-        (resource.RLIMIT_CPU, cpu),
+def rlimits(limits: Limits, *, per_uid: bool) -> list[tuple[int, int]]:
+    """(resource, value) pairs for the child; soft == hard so it cannot raise them.
+
+    ``RLIMIT_NPROC`` counts every process of the uid, so it is only set when
+    the run has a uid of its own (``per_uid``).
+    """
+    pairs = [
+        (resource.RLIMIT_CPU, math.ceil(limits.timeout_s * limits.cpus)),
         (resource.RLIMIT_AS, limits.memory_mb * 1024 * 1024),
         (resource.RLIMIT_FSIZE, limits.disk_mb * 1024 * 1024),
-        (resource.RLIMIT_NPROC, limits.pids),
         (resource.RLIMIT_NOFILE, 256),
         (resource.RLIMIT_CORE, 0),
     ]
+    if per_uid:
+        pairs.append((resource.RLIMIT_NPROC, limits.pids))
+    return pairs
 
 
 def _apply_rlimits(pairs: list[tuple[int, int]]) -> Callable[[], None]:
@@ -80,33 +103,95 @@ def resolve_command(command: tuple[str, ...]) -> list[str]:
 
 
 class ProcessSandbox(Sandbox):
-    """Runs each job as a child process in a fresh temporary directory.
+    """Runs each job as a local child process; see ``isolation`` for what is enforced.
 
-    Enforces (``isolation``): a scrubbed environment, rlimits on CPU time,
-    address space, file size, processes and open files, a wall-clock timeout
-    that kills the whole process group, and capped output.
+    As root on Linux (``namespaces=None`` probes it, ``True`` requires it) each
+    run gets new mount / PID / network / IPC / UTS namespaces: a private
+    read-only root holding only the system directories and the interpreter,
+    tmpfs ``/sandbox`` (the working directory) and ``/tmp`` of ``disk_mb``, no
+    network at all, its own uid (no capabilities, no-new-privileges), and
+    every process it started is killed when it ends. Resource limits are
+    rlimits, i.e. *per process*: address space (``memory_mb``), CPU seconds
+    (``timeout_s * cpus``, rounded up), file size (``disk_mb``), open files;
+    the process count (``pids``) is per run because each run has its own uid.
+
+    Without namespaces (not root, or ``namespaces=False``) it only scrubs the
+    environment, applies the rlimits except the process count, kills the
+    process group on timeout and caps output; ``isolation`` says so.
     """
 
     kind = "process"
     isolation = BASIC_ISOLATION
 
-    def __init__(self, *, limits: Limits | None = None, max_concurrency: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        max_concurrency: int = 2,
+        namespaces: bool | None = None,
+    ) -> None:
         super().__init__(limits=limits, max_concurrency=max_concurrency)
+        self._jail: Jail | None = None
+        self._uids = _UidAllocator()
+        self._root = ""
+        if namespaces is not False:
+            try:
+                self._jail = self._open_jail()
+            except SandboxUnavailableError as exc:
+                if namespaces:
+                    raise
+                log.info("process sandbox: no namespaces (%s); basic isolation only", exc)
+        if self._jail is not None:
+            self.isolation = JAILED_ISOLATION
+
+    def _open_jail(self) -> Jail:
+        self._root = tempfile.mkdtemp(prefix="sipdo-root-")
+        jail = Jail(self._root)
+        self._jail = jail
+        try:
+            probe = self.run({"p.py": "print('ok')"}, ["python", "p.py"])
+        except (OSError, subprocess.SubprocessError) as exc:
+            probe = ExecResult(1, "", str(exc))
+        if probe.stdout != "ok\n":
+            self._jail = None
+            os.rmdir(self._root)
+            detail = (probe.stderr or f"exit {probe.exit_code}").strip()[-300:]
+            raise SandboxUnavailableError(f"namespaces do not work here: {detail}")
+        return jail
+
+    def _release(self) -> None:
+        if self._root:
+            with contextlib.suppress(OSError):
+                os.rmdir(self._root)
 
     def _execute(self, job: Job) -> ExecResult:
         started = time.monotonic()
+        if self._jail is not None:
+            with self._uids.lease() as uid:
+                env = scrubbed_env(WORKDIR, "/tmp")
+                preexec = self._jail.preexec(job, uid, rlimits(job.limits, per_uid=True))
+                return self._spawn(job, "/", env, preexec, started)
         workdir = tempfile.mkdtemp(prefix="sipdo-run-")
         try:
             write_files(workdir, job)
             tmp = os.path.join(workdir, ".tmp")
             os.mkdir(tmp)
-            return self._spawn(job, workdir, tmp, started)
+            env = scrubbed_env(workdir, tmp)
+            preexec = _apply_rlimits(rlimits(job.limits, per_uid=False))
+            return self._spawn(job, workdir, env, preexec, started)
         except OSError as exc:
             raise SandboxResourceError(f"cannot prepare the working directory: {exc}") from exc
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _spawn(self, job: Job, workdir: str, tmp: str, started: float) -> ExecResult:
+    def _spawn(
+        self,
+        job: Job,
+        cwd: str,
+        env: dict[str, str],
+        preexec: Callable[[], None],
+        started: float,
+    ) -> ExecResult:
         limits = job.limits
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -114,16 +199,16 @@ class ProcessSandbox(Sandbox):
         try:
             proc = subprocess.Popen(
                 resolve_command(job.command),
-                cwd=workdir,
-                env=scrubbed_env(workdir, tmp),
+                cwd=cwd,
+                env=env,
                 stdin=in_r,
                 stdout=out_w,
                 stderr=err_w,
                 start_new_session=True,
-                preexec_fn=_apply_rlimits(rlimits(limits)),
+                preexec_fn=preexec,
                 close_fds=True,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             for fd in (in_w, out_r, err_r):
                 os.close(fd)
             code = 127 if isinstance(exc, FileNotFoundError) else 126
@@ -134,11 +219,19 @@ class ProcessSandbox(Sandbox):
         buffer = CappedBuffer(limits.output_bytes)
 
         def kill() -> None:
+            # The session leader is PID 1's parent in namespace mode: its death
+            # takes the whole PID namespace with it.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
         streams = {"stdout": out_r, "stderr": err_r}
-        timed_out = pump(streams, in_w, job.stdin or b"", buffer, started + limits.timeout_s, kill)
+        deadline = started + limits.timeout_s
+        timed_out = pump(streams, in_w, job.stdin or b"", buffer, deadline, kill)
+        if not timed_out:
+            try:  # the pipes are closed; the program may still be running
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                timed_out = True
         kill()  # nothing of the run outlives it, even a child that kept no pipe open
         code = proc.wait()
         return ExecResult(
@@ -149,3 +242,25 @@ class ProcessSandbox(Sandbox):
             output_truncated=buffer.truncated,
             duration_s=time.monotonic() - started,
         )
+
+
+class _UidAllocator:
+    """Hands out a distinct unprivileged uid per concurrent run (RLIMIT_NPROC is per uid)."""
+
+    BASE = 910_000
+
+    def __init__(self, size: int = 4096) -> None:
+        self._free = list(range(self.BASE + size - 1, self.BASE - 1, -1))
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[int]:
+        with self._lock:
+            if not self._free:
+                raise SandboxResourceError("too many concurrent runs (no free sandbox uid)")
+            uid = self._free.pop()
+        try:
+            yield uid
+        finally:
+            with self._lock:
+                self._free.insert(0, uid)

@@ -1,0 +1,195 @@
+"""Linux namespaces for ``ProcessSandbox``: a private, read-only root and a dead-end network.
+
+``Jail.preexec`` runs in the forked child before ``exec`` (as root). It
+unshares mount, PID, network, IPC and UTS namespaces and forks PID 1 of the
+new PID namespace, which forks the program as PID 2 and exits when it does
+(then the kernel kills every process left in the namespace). PID 1 builds
+a new root on a tmpfs from read-only binds of the
+system directories and the interpreter's prefix, mounts size-limited tmpfs at
+``/sandbox`` (holding the job's files) and ``/tmp``, pivots into it, applies
+rlimits and drops to an unprivileged uid with no capabilities and
+no-new-privileges. Nothing else of the host file system is visible.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import resource
+import signal
+import sys
+from collections.abc import Callable
+
+from sipdo.errors import SandboxUnavailableError
+from sipdo.sandbox.base import Job
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_NEWNS, _NEWUTS, _NEWIPC, _NEWPID, _NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
+_RDONLY, _NOSUID, _NODEV, _NOEXEC, _REMOUNT = 1, 2, 4, 8, 32
+_BIND, _REC, _PRIVATE = 4096, 16384, 1 << 18
+_MNT_DETACH = 2
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+
+WORKDIR = "/sandbox"
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "passwd", "group",
+    "hosts", "localtime", "mime.types", "ssl",
+)  # fmt: skip
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    result = _libc.mount(
+        src.encode() if src else None,
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    _check(result, f"mount {target}")
+
+
+def interpreter_dirs() -> list[str]:
+    """Directories the host interpreter needs, outside the system directories."""
+    found: list[str] = []
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.realpath(sys.executable)):
+        path = os.path.realpath(path)
+        if os.path.isfile(path):
+            path = os.path.dirname(os.path.dirname(path))
+        if any(path == d or path.startswith(d + "/") for d in (*SYSTEM_DIRS, *found)):
+            continue
+        found.append(path)
+    return found
+
+
+class Jail:
+    """Everything ``preexec`` needs, computed once in the parent (no lookups in the child)."""
+
+    def __init__(self, root: str) -> None:
+        if os.geteuid() != 0:
+            raise SandboxUnavailableError("namespaces need root (euid 0)")
+        if _PIVOT_ROOT is None:
+            raise SandboxUnavailableError(f"pivot_root unknown on {platform.machine()}")
+        self.root = root
+        self.binds = [d for d in (*SYSTEM_DIRS, *interpreter_dirs()) if os.path.lexists(d)]
+        self.etc = [f for f in ETC_FILES if os.path.exists(os.path.join("/etc", f))]
+
+    def preexec(self, job: Job, uid: int, limits: list[tuple[int, int]]) -> Callable[[], None]:
+        """The function ``Popen`` runs in the child before exec."""
+
+        def run() -> None:
+            _check(_libc.unshare(_NEWNS | _NEWUTS | _NEWIPC | _NEWPID | _NEWNET), "unshare")
+            child = os.fork()
+            if child:
+                _relay(child)  # outside the namespace; never returns
+            # Should the outer relay die (timeout kill), so does PID 1 and the namespace.
+            # (The host's process-group kill covers the instant before this line.)
+            _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+            self._build_root(job, uid)
+            _libc.sethostname(b"sandbox", 7)
+            # PID 1 stays a plain init (reaps, mirrors the program's end): the program
+            # itself runs as PID 2 so signals behave as usual for it.
+            child = os.fork()
+            if child:
+                _relay(child)
+            os.chdir(WORKDIR)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+            # Last: the address-space limit may be below what this forked copy maps.
+            for which, value in limits:
+                resource.setrlimit(which, (value, value))
+
+        return run
+
+    def _build_root(self, job: Job, uid: int) -> None:
+        root = self.root
+        disk = job.limits.disk_mb
+        _mount(None, "/", None, _REC | _PRIVATE)
+        _mount("sipdo", root, "tmpfs", _NOSUID | _NODEV, "size=4m,mode=0755")
+        for src in self.binds:
+            target = root + src
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), target)
+                continue
+            os.makedirs(target, exist_ok=True)
+            _bind_readonly(src, target)
+        os.makedirs(root + "/etc")
+        for name in self.etc:
+            _bind_file_or_dir("/etc/" + name, f"{root}/etc/{name}")
+        os.makedirs(root + "/dev")
+        for name in DEVICES:
+            _bind_file_or_dir("/dev/" + name, f"{root}/dev/{name}")
+        for name, fd in (("stdin", "/0"), ("stdout", "/1"), ("stderr", "/2"), ("fd", "")):
+            os.symlink("/proc/self/fd" + fd, f"{root}/dev/{name}")
+        scratch = f"size={disk}m,mode=1777"
+        for path in ("/dev/shm", "/tmp", WORKDIR, "/proc", "/.old"):
+            os.makedirs(root + path)
+        _mount("sipdo", root + "/dev/shm", "tmpfs", _NOSUID | _NODEV, scratch)
+        _mount("sipdo", root + "/tmp", "tmpfs", _NOSUID | _NODEV, scratch)
+        _mount("sipdo", root + WORKDIR, "tmpfs", _NOSUID | _NODEV, f"size={disk}m,mode=0755")
+        _write_files(root + WORKDIR, job, uid)
+        _mount("proc", root + "/proc", "proc", _NOSUID | _NODEV | _NOEXEC)
+        os.chdir(root)
+        _check(_libc.syscall(_PIVOT_ROOT, b".", b".old"), "pivot_root")
+        _check(_libc.umount2(b"/.old", _MNT_DETACH), "umount old root")
+        os.rmdir("/.old")
+        _mount(None, "/", None, _REMOUNT | _RDONLY | _NOSUID | _NODEV)
+
+
+def _bind_readonly(src: str, target: str) -> None:
+    _mount(src, target, None, _BIND | _REC)
+    _mount(None, target, None, _REMOUNT | _BIND | _RDONLY | _NOSUID | _NODEV)
+
+
+def _bind_file_or_dir(src: str, target: str) -> None:
+    if os.path.isdir(src):
+        os.makedirs(target)
+    else:
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    _mount(src, target, None, _BIND | _REC)
+    _mount(None, target, None, _REMOUNT | _BIND | _RDONLY | _NOSUID)
+
+
+def _write_files(root: str, job: Job, uid: int) -> None:
+    os.chown(root, uid, uid)
+    for directory in sorted(job.directories):
+        os.mkdir(os.path.join(root, directory), 0o755)
+        os.chown(os.path.join(root, directory), uid, uid)
+    for name, content in job.files.items():
+        path = os.path.join(root, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchown(fd, uid, uid)
+        finally:
+            os.close(fd)
+
+
+def _relay(child: int) -> None:
+    """Wait for ``child`` (reaping any other orphan) and exit as it did; never returns."""
+    os.closerange(0, 1 << 16)  # incl. Popen's error pipe, so Popen() returns at exec
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+        if pid == child:
+            break
+    if os.WIFSIGNALED(status):
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status))

@@ -1,0 +1,197 @@
+"""``DockerSandbox``: every run in a fresh, hardened, single-use container.
+
+Each container has no network, a read-only root, size-limited tmpfs at
+``/sandbox`` (the working directory) and ``/tmp``, no capabilities,
+no-new-privileges, uid 65534, and pids / memory (no swap) / CPU limits. A
+warm pool keeps ``pool_size`` containers started ahead; a container serves one
+run and is then removed, so nothing of one run (processes, files, /tmp,
+environment) can be seen by the next. ``pool_size=0`` creates one per run.
+``command[0] == "python"`` is the image's python3 (with pytest and Hypothesis).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+import threading
+import time
+import weakref
+from typing import Any
+
+from sipdo.errors import SandboxError, SandboxUnavailableError
+from sipdo.sandbox._capture import CappedBuffer
+from sipdo.sandbox._demux import stream_exec
+from sipdo.sandbox.base import ISOLATION_VOCABULARY, ExecResult, Job, Limits, Sandbox
+from sipdo.sandbox.engine import DEFAULT_IMAGE, connect, mapped, reap_stale
+from sipdo.sandbox.pool import ContainerPool, PoolKey
+
+log = logging.getLogger(__name__)
+
+WORKDIR = "/sandbox"
+USER = "65534:65534"
+ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONIOENCODING": "utf-8",
+}
+# Files arrive as a tar on the exec's stdin: dd takes exactly its bytes, the
+# rest of stdin belongs to the program, which then replaces the shell.
+_UNPACK = 'dd bs={n} count=1 iflag=fullblock status=none | tar -x -C {wd} -f - && exec "$@"'
+
+
+def pack(job: Job) -> bytes:
+    """The job's files as an uncompressed tar (directories 0755, files 0644)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(job.directories):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, content in job.files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(content), 0o644
+            tar.addfile(info, io.BytesIO(content))
+    return out.getvalue()
+
+
+def container_config(image: str, key: PoolKey, runtime: str | None) -> dict[str, Any]:
+    """Keyword arguments of ``containers.create`` for one hardened sandbox container."""
+    memory = f"{key.memory_mb}m"
+    size = f"size={key.disk_mb}m"
+    return {
+        "image": image,
+        # The keeper bounds a leaked container's life even if reaping never runs.
+        "command": ["sleep", "3600"],
+        "user": USER,
+        "working_dir": WORKDIR,
+        "environment": ENV,
+        "network_mode": "bridge" if key.network else "none",
+        "read_only": True,
+        "tmpfs": {
+            WORKDIR: f"rw,exec,nosuid,nodev,{size},uid=65534,gid=65534,mode=0700",
+            "/tmp": f"rw,noexec,nosuid,nodev,{size},mode=1777",
+        },
+        "shm_size": f"{key.disk_mb}m",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": key.pids,
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": int(key.cpus * 1e9),
+        "ulimits": [{"Name": "nofile", "Soft": 256, "Hard": 256}],
+        "ipc_mode": "private",
+        "hostname": "sandbox",
+        "auto_remove": True,
+        "detach": True,
+        "runtime": runtime,
+    }
+
+
+class DockerSandbox(Sandbox):
+    """Runs each job in its own hardened container, taken from a warm pool."""
+
+    kind = "docker"
+    isolation = ISOLATION_VOCABULARY
+
+    def __init__(
+        self,
+        image: str = DEFAULT_IMAGE,
+        *,
+        limits: Limits | None = None,
+        pool_size: int = 2,
+        runtime: str | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
+        super().__init__(limits=limits, max_concurrency=max_concurrency or max(2, pool_size))
+        self.image = image
+        self.runtime = runtime
+        self.client = connect()
+        try:
+            with mapped(f"preparing image {image}"):
+                self.client.images.get(image)
+                if runtime and runtime not in self.client.info().get("Runtimes", {}):
+                    raise SandboxUnavailableError(f"the engine has no runtime {runtime!r}")
+            reap_stale(self.client)
+        except BaseException:
+            self.client.close()
+            raise
+        self._pool = ContainerPool(
+            self.client,
+            lambda key: container_config(image, key, runtime),
+            PoolKey.of(self.limits),
+            pool_size,
+        )
+        # Containers are removed even if close() is never called.
+        self._finalizer = weakref.finalize(self, self._pool.shutdown)
+
+    def _release(self) -> None:
+        self._finalizer()
+        self.client.close()
+
+    def _execute(self, job: Job) -> ExecResult:
+        started = time.monotonic()
+        container_id = self._pool.take(PoolKey.of(job.limits))
+        try:
+            return self._exec(container_id, job, started)
+        finally:
+            self._pool.discard(container_id)
+
+    def _exec(self, container_id: str, job: Job, started: float) -> ExecResult:
+        command = ["python3", *job.command[1:]] if job.command[0] == "python" else job.command
+        payload = pack(job) if job.files else b""
+        if payload:
+            script = _UNPACK.format(n=len(payload), wd=WORKDIR)
+            command = ["/bin/sh", "-c", script, "sh", *command]
+        api = self.client.api
+        with mapped("starting a run in the sandbox container"):
+            exec_id = api.exec_create(
+                container_id,
+                list(command),
+                stdin=True,
+                user=USER,
+                environment=ENV,
+                workdir=WORKDIR,
+            )["Id"]
+            raw = api.exec_start(exec_id, socket=True)
+        sock = getattr(raw, "_sock", raw)
+        buffer = CappedBuffer(job.limits.output_bytes)
+
+        def kill() -> None:
+            # In a thread: the engine may only finish the kill once we drain the stream.
+            threading.Thread(target=self._pool.kill, args=(container_id,), daemon=True).start()
+
+        try:
+            timed_out = stream_exec(
+                sock, payload + (job.stdin or b""), buffer, started + job.limits.timeout_s, kill
+            )
+        finally:
+            sock.close()
+            raw.close()
+        exit_code, oom = self._outcome(exec_id, container_id, timed_out)
+        return ExecResult(
+            exit_code=exit_code,
+            stdout=buffer.text("stdout"),
+            stderr=buffer.text("stderr"),
+            timed_out=timed_out,
+            oom_killed=oom,
+            output_truncated=buffer.truncated,
+            duration_s=time.monotonic() - started,
+        )
+
+    def _outcome(self, exec_id: str, container_id: str, timed_out: bool) -> tuple[int, bool]:
+        """Exit code of the exec, and whether the kernel OOM-killed in the container."""
+        if timed_out:
+            return 137, False
+        try:
+            with mapped("reading the run's exit code"):
+                code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+        except SandboxError:
+            code = None
+        if code is None:
+            return 137, False
+        return int(code), code == 137 and self._pool.oom_killed(container_id)

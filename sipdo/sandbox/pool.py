@@ -1,0 +1,185 @@
+"""A warm pool of single-use sandbox containers, refilled and removed in the background.
+
+A container is handed out once (``take``) and then removed (``discard``);
+nothing is ever returned to the pool, so no state can leak between runs.
+``shutdown`` removes every container the pool ever created and did not yet
+see removed, and waits until the engine confirms it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sipdo.errors import SandboxError
+from sipdo.sandbox.base import Limits
+from sipdo.sandbox.engine import mapped, owner_labels
+
+log = logging.getLogger(__name__)
+
+MAX_IDLE_S = 1800.0  # well inside the keeper's `sleep 3600`
+
+
+@dataclass(frozen=True, slots=True)
+class PoolKey:
+    """The limits fixed when a container is created (timeout and output are per run)."""
+
+    memory_mb: int
+    cpus: float
+    pids: int
+    disk_mb: int
+    network: bool
+
+    @classmethod
+    def of(cls, limits: Limits) -> PoolKey:
+        return cls(limits.memory_mb, limits.cpus, limits.pids, limits.disk_mb, limits.network)
+
+
+class ContainerPool:
+    """Keeps ``size`` started containers of one ``PoolKey`` ready; others are made on demand."""
+
+    def __init__(
+        self,
+        client: Any,
+        config: Callable[[PoolKey], dict[str, Any]],
+        key: PoolKey,
+        size: int,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.key = key
+        self.size = max(0, size)
+        self._ready: deque[tuple[str, float]] = deque()
+        self._live: set[str] = set()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._doomed: queue.Queue[str | None] = queue.Queue()
+        self._remover = threading.Thread(target=self._remove_loop, name="sipdo-reaper", daemon=True)
+        self._remover.start()
+        self._filler: threading.Thread | None = None
+        if self.size:
+            self._filler = threading.Thread(target=self._fill_loop, name="sipdo-pool", daemon=True)
+            self._filler.start()
+
+    def create(self, key: PoolKey) -> str:
+        """Create and start one container; it is tracked until removed."""
+        with mapped("creating a sandbox container"):
+            container = self.client.containers.create(**self.config(key), labels=owner_labels())
+        with self._cond:
+            self._live.add(container.id)
+            closing = self._closing
+        if closing:
+            self.discard(container.id)
+            raise SandboxError("the sandbox is closed")
+        try:
+            with mapped("starting a sandbox container"):
+                self.client.api.start(container.id)
+        except SandboxError:
+            self.discard(container.id)
+            raise
+        return str(container.id)
+
+    def take(self, key: PoolKey) -> str:
+        """A started container for one run: from the pool if ``key`` matches, else a new one."""
+        if key == self.key:
+            with self._cond:
+                while self._ready:
+                    container_id, born = self._ready.popleft()
+                    self._cond.notify_all()
+                    if time.monotonic() - born < MAX_IDLE_S:
+                        return container_id
+                    self._doomed.put(container_id)
+        return self.create(key)
+
+    def discard(self, container_id: str) -> None:
+        """Schedule removal of a used container (kill + remove, in the background)."""
+        self._doomed.put(container_id)
+
+    def kill(self, container_id: str) -> None:
+        """Kill a container now (a run overran its time); removal follows via ``discard``."""
+        with contextlib.suppress(SandboxError), mapped("killing a sandbox container"):
+            self.client.api.kill(container_id)
+
+    def oom_killed(self, container_id: str) -> bool:
+        """Whether the kernel's OOM killer struck inside the container (engine ``oom`` events).
+
+        A single-use container's events all belong to its one run. The
+        container state's ``OOMKilled`` only covers its main process, not execs.
+        """
+        try:
+            with mapped("reading sandbox container events"):
+                events = self.client.api.events(
+                    since=int(time.time()) - 3600,
+                    until=int(time.time()) + 1,
+                    filters={"container": container_id, "event": "oom"},
+                    decode=True,
+                )
+                return any(True for _ in events)
+        except SandboxError:
+            return False
+
+    def _remove(self, container_id: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: removal already in progress (auto_remove)
+                log.warning("sandbox: could not remove container %s: %s", container_id[:12], exc)
+                return
+        except Exception as exc:  # the engine went away; reap_stale will retry later
+            log.warning("sandbox: could not remove container %s: %s", container_id[:12], exc)
+            return
+        with self._cond:
+            self._live.discard(container_id)
+
+    def _remove_loop(self) -> None:
+        while (container_id := self._doomed.get()) is not None:
+            self._remove(container_id)
+
+    def _fill_loop(self) -> None:
+        failures = 0
+        while True:
+            with self._cond:
+                while len(self._ready) >= self.size and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+            try:
+                container_id = self.create(self.key)
+            except SandboxError as exc:
+                failures += 1
+                log.warning("sandbox: warm pool cannot create a container: %s", exc)
+                time.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            failures = 0
+            with self._cond:
+                self._ready.append((container_id, time.monotonic()))
+
+    def shutdown(self) -> None:
+        """Stop refilling and remove every container this pool created; idempotent."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            ready = [container_id for container_id, _ in self._ready]
+            self._ready.clear()
+        if self._filler is not None:
+            self._filler.join(timeout=60)
+        for container_id in ready:
+            self._doomed.put(container_id)
+        if self._remover.is_alive():
+            self._doomed.put(None)
+            self._remover.join(timeout=120)
+        with self._cond:
+            leftovers = list(self._live)
+        for container_id in leftovers:
+            self._remove(container_id)
