@@ -1,30 +1,35 @@
 """Model plumbing: turn a model spec (name or instance) into a LangChain chat model.
 
-Minimal first version; the local llama.cpp backend and role defaults extend it.
+``resolve_model(spec, role=...)`` is the entry point (specs and per-role
+defaults are described in ``sipdo.plugins.models.resolve``); the offline
+backend is ``ChatLocalLlama`` over llama-cpp-python with a catalogue of
+PyPI-shipped GGUF models (``catalog``); ``UsageRecorder`` totals tokens and
+latency per role from real responses.
 """
 
 from __future__ import annotations
 
-from langchain_core.language_models import BaseChatModel
+from sipdo.plugins.models.catalog import LOCAL_MODELS, LocalModel, ensure_local_model
+from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
+from sipdo.plugins.models.llama import ChatLocalLlama
+from sipdo.plugins.models.resolve import (
+    ModelSpec,
+    default_model_spec,
+    openai_model,
+    resolve_model,
+)
+from sipdo.plugins.models.usage import RoleUsage, UsageRecorder
 
-from sipdo.errors import ConfigurationError, ModelUnavailableError
-
-ModelSpec = str | BaseChatModel
-
-
-def resolve_model(spec: ModelSpec | None, *, role: str = "learner") -> BaseChatModel:
-    """Return a chat model for ``spec``: an instance is returned as is, a string goes
-    through ``init_chat_model``."""
-    if isinstance(spec, BaseChatModel):
-        return spec
-    if spec is None:
-        raise ConfigurationError(f"no model given for role {role!r}")
-    if not isinstance(spec, str) or not spec.strip():
-        raise ConfigurationError(f"model for role {role!r} must be a name or a chat model")
-    from langchain.chat_models import init_chat_model  # type: ignore[import-not-found]
-
-    try:
-        model: BaseChatModel = init_chat_model(spec)
-    except Exception as exc:
-        raise ModelUnavailableError(f"cannot load model {spec!r} for {role}: {exc}") from exc
-    return model
+__all__ = [
+    "LOCAL_MODELS",
+    "ChatLocalLlama",
+    "LocalModel",
+    "ModelSpec",
+    "RoleUsage",
+    "UsageRecorder",
+    "default_model_spec",
+    "ensure_local_model",
+    "escape_control_chars_in_strings",
+    "openai_model",
+    "resolve_model",
+]
