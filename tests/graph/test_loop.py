@@ -1,0 +1,194 @@
+"""Full SIPDO loops through every branch, with scripted roles and real verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph.graph.state import CompiledStateGraph
+
+from sipdo.graph import Budget, create_sipdo_graph
+from sipdo.sandbox import Sandbox
+from tests.graph import world
+from tests.graph.conftest import RecordingRunStore
+
+INITIAL = "You write Python functions."
+
+
+def seeds(*names: str, difficulty: int | None = None) -> list[dict[str, Any]]:
+    out = [dict(world.SEEDS[n]) for n in names]
+    if difficulty is not None:
+        for task in out:
+            task["difficulty"] = difficulty
+    return out
+
+
+def build(sandbox: Sandbox, **kw: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+    kw.setdefault("generator_model", world.generator_model(world.CLAMP, world.DEDUPE))
+    kw.setdefault("checker_model", world.checker_model())
+    kw.setdefault("optimizer_model", world.optimizer_model("Be precise. FIX"))
+    kw.setdefault("budget", Budget(iterations=1, tasks_per_iteration=2))
+    learner = kw.pop("learner", world.learner_model(always=["rotate_left"]))
+    return create_sipdo_graph(learner, sandbox=sandbox, **kw)
+
+
+async def run(graph: CompiledStateGraph[Any, Any, Any, Any], state: dict[str, Any], **config: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    events: list[dict[str, Any]] = []
+    final: dict[str, Any] = {}
+    cfg = {"configurable": config} if config else None
+    async for mode, chunk in graph.astream(state, cfg, stream_mode=["custom", "values"]):
+        if mode == "custom":
+            events.append(chunk)
+        else:
+            final = chunk
+    return final, events
+
+
+async def test_learner_fails_then_prompt_accepted(sandbox: Sandbox) -> None:
+    generator = world.generator_model(world.CLAMP, world.DEDUPE)
+    checker = world.checker_model()
+    g = build(sandbox, generator_model=generator, checker_model=checker)
+    out, events = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")})
+
+    assert out["stop_reason"] == "iterations"
+    assert out["best_prompt"] == "Be precise. FIX"
+    assert {t["entry_point"] for t in out["accepted_tasks"]} == {"clamp", "dedupe_keep_order"}
+    assert all(t["difficulty"] == 2 for t in out["accepted_tasks"])
+    assert out["difficulty"] == 2
+    # The seed failure was the generator's target, with the verifier's feedback.
+    assert all("chunk" in c.text and "Verifier feedback" in c.text for c in generator.calls)
+    # The checker never sees the generator's answer.
+    for call in checker.calls:
+        assert "reference_solution" not in call.text
+        assert world.CLAMP["tests"].strip() not in call.text
+    attempts = [h for h in out["history"] if h["kind"] == "prompt_attempt"]
+    assert len(attempts) == 1 and attempts[0]["accepted"]
+    assert len(attempts[0]["fixed"]) == 3 and attempts[0]["broken"] == []
+    assert "fixed 3/3" in attempts[0]["feedback"]
+    assert [v["accepted"] for v in out["prompt_versions"]] == [True, True]
+    assert out["prompt_versions"][1]["parent_id"] == out["prompt_versions"][0]["version_id"]
+    used = out["budget_used"]
+    # learner: 2 seeds + 2 accepted + 4 re-checks under the candidate
+    assert used["model_calls"] == {"learner": 8, "generator": 2, "checker": 2, "optimizer": 3}
+    assert used["sandbox_seconds"] > 0
+    kinds = [e["event"] for e in events]
+    for kind in ("iteration_start", "task_verdict", "learner_result", "prompt_candidate", "budget", "run_end"):
+        assert kind in kinds
+    assert kinds[-1] == "run_end"
+    cand = next(e for e in events if e["event"] == "prompt_candidate")
+    assert cand["accepted"] and cand["fixed"] == 3 and cand["broken"] == 0
+
+
+async def test_prompt_rejected_by_gate_then_refined_up_to_limit(sandbox: Sandbox) -> None:
+    optimizer = world.optimizer_model("BREAK one", "BREAK two")
+    g = build(
+        sandbox,
+        optimizer_model=optimizer,
+        budget=Budget(iterations=1, tasks_per_iteration=2, max_refinements=2),
+        learner=world.learner_model(always=["rotate_left", "chunk", "clamp"]),
+    )
+    out, events = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")})
+
+    assert out["best_prompt"] == INITIAL
+    attempts = [h for h in out["history"] if h["kind"] == "prompt_attempt"]
+    assert [a["accepted"] for a in attempts] == [False, False]
+    assert all("no-regression" in a["reason"] for a in attempts)
+    assert all(len(a["broken"]) == 3 for a in attempts)  # rotate_left, chunk, clamp broken
+    assert "broke 3/3" in attempts[0]["feedback"]
+    # the second refinement saw the first attempt's textual reward
+    assert "broke 3/3" in optimizer.calls[-1].text
+    assert optimizer.remaining == 0
+    assert [v["accepted"] for v in out["prompt_versions"]] == [True, False, False]
+    rejected = [e for e in events if e["event"] == "prompt_candidate"]
+    assert [e["accepted"] for e in rejected] == [False, False]
+
+
+async def test_tasks_rejected_with_reasons(sandbox: Sandbox) -> None:
+    dup = world.gen_task(
+        "rotate_left",
+        world.SEEDS["rotate_left"]["prompt"].upper(),  # same task, different case and spacing
+        world.SEEDS["rotate_left"]["reference_solution"],
+        world.SEEDS["rotate_left"]["tests"],
+    )
+    generator = world.generator_model(world.UNSOUND, dup, "no json here", "{broken", "[]")
+    g = build(
+        sandbox,
+        generator_model=generator,
+        learner=world.learner_model(always=["rotate_left"]),
+        budget=Budget(iterations=1, tasks_per_iteration=3),
+    )
+    out, events = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left")})
+
+    reasons = [r["reason"] for r in out["rejected_tasks"]]
+    assert len(reasons) == 3, reasons
+    assert any("duplicate" in r for r in reasons)
+    assert any("generator output unusable" in r for r in reasons)
+    unsound = next(r for r in out["rejected_tasks"] if r.get("entry_point") == "count_vowels")
+    assert unsound["reason"] and unsound["verdict"]["passed"] is False
+    assert out["accepted_tasks"] == []
+    verdicts = [e for e in events if e["event"] == "task_verdict"]
+    assert len(verdicts) == 3 and not any(e["accepted"] for e in verdicts)
+    assert out["stop_reason"] == "iterations"
+
+
+async def test_checker_disagreement_rejects_task(sandbox: Sandbox) -> None:
+    g = build(
+        sandbox,
+        generator_model=world.generator_model(world.DEDUPE),
+        checker_model=world.checker_model(disagree=["dedupe_keep_order"]),
+        learner=world.learner_model(always=["rotate_left"]),
+        budget=Budget(iterations=1, tasks_per_iteration=1),
+    )
+    out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left")})
+    assert out["accepted_tasks"] == []
+    [rejected] = out["rejected_tasks"]
+    assert rejected["entry_point"] == "dedupe_keep_order" and rejected["reason"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "reason"),
+    [
+        (Budget(model_calls=2), "budget:model_calls"),
+        (Budget(model_calls={"generator": 1}), "budget:model_calls"),
+        (Budget(tokens=10), "budget:tokens"),
+        (Budget(sandbox_seconds=0.0), "budget:sandbox_seconds"),
+    ],
+)
+async def test_budget_exhausted(sandbox: Sandbox, budget: Budget, reason: str) -> None:
+    g = build(sandbox, budget=budget)
+    out, events = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")})
+    assert out["stop_reason"] == reason
+    assert events[-1] == {"event": "run_end", "stop_reason": reason, "best_prompt": INITIAL}
+    assert out["iteration"] <= 1
+
+
+async def test_no_errors_left_at_top_difficulty(sandbox: Sandbox) -> None:
+    g = build(
+        sandbox,
+        generator_model=world.generator_model(world.CLAMP),
+        learner=world.learner_model(always=["rotate_left", "clamp"]),
+        budget=Budget(iterations=3, tasks_per_iteration=1),
+    )
+    out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", difficulty=4)})
+    assert out["stop_reason"] == "no_errors"
+    assert out["iteration"] == 1 and out["difficulty"] == 5
+    assert [t["entry_point"] for t in out["accepted_tasks"]] == ["clamp"]
+
+
+async def test_run_store_receives_the_run(sandbox: Sandbox, recording_store: RecordingRunStore) -> None:
+    g = build(sandbox, run_store=recording_store)
+    out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")}, thread_id="t-1")
+    calls = recording_store.calls
+    assert calls[0][0] == "create_run" and {c[1] for c in calls} == {"t-1"}
+    assert calls[-1][0] == "finish_run"
+    assert recording_store.of("finish_run")[0]["best_prompt"] == out["best_prompt"]
+    statuses = {(t["task"]["id"], t["status"]) for t in recording_store.of("record_task")}
+    assert {s for _, s in statuses} == {"seed", "accepted"}
+    versions = recording_store.of("record_prompt_version")
+    assert [v["accepted"] for v in versions] == [True, True]
+    attempts = recording_store.of("record_attempt")
+    assert any(a["prompt_version_id"] == versions[1]["version_id"] and a["passed"] for a in attempts)
+    assert all(a["feedback"] is not None for a in attempts)
+    usage = recording_store.of("record_usage")
+    assert {u["role"] for u in usage} == {"learner", "generator", "checker", "optimizer"}
+    assert len({u["call_id"] for u in usage}) == len(usage)
