@@ -1,0 +1,201 @@
+"""The ``sipdo`` command (typer + rich): run, runs, show, export, sandbox.
+
+Errors of sipdo itself print one ``error:`` line and exit 1; an unexpected
+exception prints its type and message and exits 2 (``SIPDO_DEBUG=1`` shows the
+traceback). Each command is a thin wrapper over ``sipdo.cli.run`` /
+``sipdo.cli.inspect`` / ``sipdo.cli.sandbox``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from sipdo.cli import sandbox as sandbox_commands
+from sipdo.cli.common import DbOption, console, err_console, fail, read_text_file, store_url
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="sipdo",
+    help="Closed-loop, self-improving prompt optimizer with verified synthetic tasks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(sandbox_commands.app, name="sandbox")
+
+
+def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """sipdo errors -> ``error: ...`` exit 1; other exceptions -> one line, exit 2."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from sipdo.errors import SipdoError
+
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except SipdoError as exc:
+            raise fail(str(exc) or type(exc).__name__) from exc
+        except KeyboardInterrupt as exc:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from exc
+        except Exception as exc:
+            if os.environ.get("SIPDO_DEBUG"):
+                raise
+            raise fail(
+                f"unexpected {type(exc).__name__}: {exc} (SIPDO_DEBUG=1 shows the traceback)", 2
+            ) from exc
+
+    return wrapper
+
+
+def _model_option(flag: str, env: str, role: str) -> Any:
+    return typer.Option(
+        flag,
+        envvar=env,
+        show_default=False,
+        help=(
+            "Learner model: provider:name (openai:gpt-4o-mini), openai:NAME@BASE_URL, "
+            "local:NAME or a .gguf path. Default: the built-in default."
+            if role == "learner"
+            else f"Model of the {role} (same forms). Default: --model."
+        ),
+    )
+
+
+@app.command()
+@clean_errors
+def run(
+    prompt: Annotated[str | None, typer.Option(help="The prompt to optimize.")] = None,
+    prompt_file: Annotated[
+        Path | None, typer.Option(help="Read the prompt from this file.", show_default=False)
+    ] = None,
+    seeds: Annotated[
+        Path | None,
+        typer.Option(
+            help="Seed tasks, JSONL. Default: the domain's shipped seeds.", show_default=False
+        ),
+    ] = None,
+    model: Annotated[str | None, _model_option("--model", "SIPDO_MODEL", "learner")] = None,
+    generator_model: Annotated[
+        str | None, _model_option("--generator-model", "SIPDO_GENERATOR_MODEL", "generator")
+    ] = None,
+    checker_model: Annotated[
+        str | None, _model_option("--checker-model", "SIPDO_CHECKER_MODEL", "checker")
+    ] = None,
+    optimizer_model: Annotated[
+        str | None, _model_option("--optimizer-model", "SIPDO_OPTIMIZER_MODEL", "optimizer")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option(min=1, help="Iterations (default 3).", show_default=False)
+    ] = None,
+    max_model_calls: Annotated[int | None, typer.Option(min=0, help="Model-call budget.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=0, help="Token budget (in + out).")] = None,
+    max_sandbox_seconds: Annotated[
+        float | None, typer.Option(min=0, help="Sandbox-time budget in seconds.")
+    ] = None,
+    sandbox: Annotated[
+        str | None, typer.Option(help="auto, docker or process (default auto).", show_default=False)
+    ] = None,
+    db: DbOption = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Id for a new run (default: generated).")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue RUN_ID from its last checkpoint.", metavar="RUN_ID"),
+    ] = None,
+    domain: Annotated[str | None, typer.Option(help="Task domain (default code).")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Optimizer strategy (default sipdo).")
+    ] = None,
+) -> None:
+    """Run the SIPDO loop on a prompt (or resume a run) with a live progress display."""
+    from sipdo.cli.run import RunOptions, execute, read_seeds
+    from sipdo.errors import ConfigurationError
+    from sipdo.store import RunStore
+
+    if prompt is not None and prompt_file is not None:
+        raise ConfigurationError("give --prompt or --prompt-file, not both")
+    if resume is not None and (prompt or prompt_file or seeds or run_id):
+        raise ConfigurationError("--resume continues a run as it was: no prompt, seeds or run id")
+    if sandbox is not None and sandbox not in ("auto", "docker", "process"):
+        raise ConfigurationError(f"unknown sandbox {sandbox!r}; available: auto, docker, process")
+    text = read_text_file(prompt_file, "prompt file") if prompt_file is not None else prompt
+    explicit: dict[str, Any] = {
+        "model": model,
+        "generator_model": generator_model,
+        "checker_model": checker_model,
+        "optimizer_model": optimizer_model,
+        "iterations": iterations,
+        "max_model_calls": max_model_calls,
+        "max_tokens": max_tokens,
+        "max_sandbox_seconds": max_sandbox_seconds,
+        "sandbox": sandbox,
+        "domain": domain,
+        "strategy": strategy,
+        "seed_tasks": read_seeds(seeds) if seeds is not None else None,
+    }
+    opts = RunOptions().overridden_by(explicit)
+    with RunStore(store_url(db)) as store:
+        execute(store, opts, prompt=text, run_id=run_id, resume=resume, explicit=explicit)
+
+
+@app.command()
+@clean_errors
+def runs(db: DbOption = None) -> None:
+    """List the recorded runs."""
+    from sipdo.cli.inspect import runs_table
+    from sipdo.store import RunStore
+
+    with RunStore(store_url(db)) as store:
+        console.print(runs_table(store))
+
+
+@app.command()
+@clean_errors
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run to show.")], db: DbOption = None
+) -> None:
+    """Show a run: prompt lineage with diffs, tasks with provenance, model usage."""
+    from sipdo.cli.inspect import show_run
+    from sipdo.store import RunStore
+
+    with RunStore(store_url(db)) as store:
+        console.print(show_run(store, run_id))
+
+
+@app.command()
+@clean_errors
+def export(
+    run_id: Annotated[str, typer.Argument(help="The run to export.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="eval, sft, dpo or textual-reward.")
+    ] = "eval",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSONL file (default: stdout).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a run as JSONL training / evaluation data."""
+    from sipdo.cli.inspect import write_jsonl
+    from sipdo.store import RunStore
+
+    with RunStore(store_url(db)) as store:
+        count = write_jsonl(store.export(run_id, fmt), output)
+    if output is not None:
+        err_console.print(f"wrote {count} {fmt} records to {output}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

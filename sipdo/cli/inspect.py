@@ -1,0 +1,135 @@
+"""``sipdo runs``, ``sipdo show RUN_ID`` and ``sipdo export``: read the run store."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from sipdo.cli.common import console
+from sipdo.errors import ConfigurationError
+from sipdo.store import RunStore
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def runs_table(store: RunStore) -> Table | Text:
+    """Every run, newest first."""
+    records = store.list_runs()
+    if not records:
+        return Text("no runs yet (start one with `sipdo run --prompt ...`)")
+    table = Table(title=f"runs in {store._safe_url()}")
+    for name in ("run", "status", "started", "prompts", "accepted", "rejected", "best", "stop"):
+        table.add_column(name, overflow="fold")
+    for r in records:
+        style = {"finished": "green", "failed": "red", "running": "yellow"}.get(r.status, "")
+        table.add_row(
+            r.run_id,
+            Text(r.status, style),
+            _when(r.created_at),
+            str(r.prompt_versions),
+            str(r.accepted_tasks),
+            str(r.rejected_tasks),
+            _score(r.best_score),
+            r.stop_reason or "-",
+        )
+    return table
+
+
+def show_run(store: RunStore, run_id: str) -> Group:
+    """A run: header, prompt lineage with diffs, task table, model usage."""
+    run = store.get_run(run_id)
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    header.add_row("run", run.run_id)
+    header.add_row("status", f"{run.status} ({run.stop_reason or 'no stop reason yet'})")
+    header.add_row("started / finished", f"{_when(run.created_at)} / {_when(run.finished_at)}")
+    header.add_row("config", json.dumps(run.config.get("graph", run.config), default=str)[:300])
+    parts: list[Any] = [header, Text("\nprompt lineage", style="bold underline")]
+    for p in store.prompt_lineage(run_id):
+        verdict = Text("accepted", "green") if p.accepted else Text("rejected", "red")
+        title = Text.assemble(
+            f"{p.version_id} ← {p.parent_id or 'start'}  iteration {p.iteration}  ", verdict
+        )
+        body: list[Any] = []
+        if p.scores:
+            body.append(Text("scores: " + ", ".join(f"{k}={v:g}" for k, v in p.scores.items())))
+        if p.feedback:
+            body.append(Text("feedback: " + p.feedback[:500]))
+        body.append(Syntax(p.diff or "(no change)", "diff", word_wrap=True))
+        parts.append(Panel(Group(*body), title=title, title_align="left"))
+    parts.append(_tasks_table(store, run_id))
+    usage = store.usage(run_id)
+    if usage:
+        table = Table(title="model usage")
+        for name in ("role", "model", "calls", "input tok.", "output tok.", "latency s"):
+            table.add_column(name)
+        for u in usage:
+            table.add_row(
+                u.role,
+                u.model,
+                str(u.calls),
+                str(u.input_tokens),
+                str(u.output_tokens),
+                f"{u.latency_s:.1f}",
+            )
+        parts.append(table)
+    if run.best_prompt:
+        parts.append(Panel(run.best_prompt, title="best prompt", expand=False))
+    return Group(*parts)
+
+
+def _tasks_table(store: RunStore, run_id: str) -> Table:
+    table = Table(title="tasks")
+    for name in ("task", "status", "diff.", "weakness", "reason", "failed at", "solved at", "#v"):
+        table.add_column(name, overflow="fold")
+    for t in store.tasks(run_id):
+        style = {"accepted": "green", "rejected": "red", "seed": "cyan"}.get(t.status, "")
+        table.add_row(
+            t.task_id,
+            Text(t.status, style),
+            str(t.difficulty),
+            t.weakness[:40],
+            t.reason[:80],
+            t.first_failed_version or "-",
+            t.first_solved_version or "-",
+            str(len(t.verdicts)),
+        )
+    return table
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], output: Path | None) -> int:
+    """Write JSONL to ``output`` (atomically: all or nothing) or stdout; return the count."""
+    lines = [json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records]
+    if output is None:
+        for line in lines:
+            console.file.write(line)
+        console.file.flush()
+        return len(lines)
+    target = output.expanduser()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.writelines(lines)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {output}: {exc}") from exc
+    return len(lines)

@@ -1,0 +1,230 @@
+"""``sipdo run``: build the graph, stream it with a live display, checkpoint, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.live import Live
+from rich.panel import Panel
+from sqlalchemy.engine import make_url
+
+from sipdo.cli.common import console, read_text_file
+from sipdo.cli.progress import ProgressView, describe
+from sipdo.cli.scripted import materialize
+from sipdo.errors import ConfigurationError, RunNotFoundError, SipdoError
+from sipdo.store import RunStore, sipdo_home
+
+ROLE_OPTIONS = {
+    "model": "learner",
+    "generator_model": "generator",
+    "checker_model": "checker",
+    "optimizer_model": "optimizer",
+}
+
+
+@dataclass
+class RunOptions:
+    """Everything ``sipdo run`` was told; stored with the run so ``--resume`` rebuilds it."""
+
+    model: str | None = None
+    generator_model: str | None = None
+    checker_model: str | None = None
+    optimizer_model: str | None = None
+    iterations: int | None = None
+    max_model_calls: int | None = None
+    max_tokens: int | None = None
+    max_sandbox_seconds: float | None = None
+    sandbox: str = "auto"
+    domain: str = "code"
+    strategy: str = "sipdo"
+    seed_tasks: list[dict[str, Any]] | None = None
+
+    def overridden_by(self, other: dict[str, Any]) -> RunOptions:
+        """These options with every non-None value of ``other`` taking precedence."""
+        merged = asdict(self)
+        merged.update({k: v for k, v in other.items() if v is not None and k in merged})
+        return RunOptions(**merged)
+
+    @classmethod
+    def from_saved(cls, saved: Any) -> RunOptions:
+        names = {f.name for f in fields(cls)}
+        data = saved if isinstance(saved, dict) else {}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def read_seeds(path: Path) -> list[dict[str, Any]]:
+    """Seed tasks from a JSONL file (one JSON object a line; blank lines skipped)."""
+    tasks: list[dict[str, Any]] = []
+    for number, line in enumerate(read_text_file(path, "seed file").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            task = json.loads(line)
+        except ValueError as exc:
+            raise ConfigurationError(f"{path} line {number}: invalid JSON: {exc}") from exc
+        if not isinstance(task, dict):
+            raise ConfigurationError(f"{path} line {number}: a seed task must be a JSON object")
+        tasks.append(task)
+    if not tasks:
+        raise ConfigurationError(f"{path}: no seed tasks in the file")
+    return tasks
+
+
+def checkpoint_path(url: str) -> Path:
+    """The SQLite checkpoint file: next to a SQLite run store, else in ``sipdo_home()``."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:":
+        db = Path(database).expanduser()
+        return db.with_name(db.stem + ".checkpoints.db")
+    return sipdo_home() / "checkpoints.db"
+
+
+def new_run_id() -> str:
+    return f"run-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _budget(opts: RunOptions) -> Any:
+    from sipdo.graph import Budget
+
+    default = Budget()
+    return Budget(
+        iterations=opts.iterations if opts.iterations is not None else default.iterations,
+        model_calls=opts.max_model_calls,
+        tokens=opts.max_tokens,
+        sandbox_seconds=opts.max_sandbox_seconds,
+    )
+
+
+async def _drive(
+    store: RunStore,
+    run_id: str,
+    opts: RunOptions,
+    first_input: dict[str, Any] | None,
+    view: ProgressView,
+) -> dict[str, Any]:
+    """Run (or resume) the graph to the end; return its final state values."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from sipdo.graph import create_sipdo_graph
+
+    models = materialize({k: getattr(opts, k) for k in ROLE_OPTIONS})
+    if models["model"] is None:
+        from sipdo.plugins.models import default_model_spec
+
+        models["model"] = default_model_spec("learner")
+    sandbox = None
+    if opts.sandbox != "auto":
+        from sipdo.sandbox.factory import open_sandbox
+
+        sandbox = open_sandbox(opts.sandbox)
+    ckpt = checkpoint_path(store.url)
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    config: Any = {"configurable": {"thread_id": run_id, "run_id": run_id}}
+    try:
+        async with AsyncSqliteSaver.from_conn_string(str(ckpt)) as saver:
+            graph = create_sipdo_graph(
+                models.pop("model"),
+                **models,
+                domain=opts.domain,
+                strategy=opts.strategy,
+                sandbox=sandbox,
+                checkpointer=saver,
+                run_store=store,
+                budget=_budget(opts),
+            )
+            view.iterations = _budget(opts).iterations
+            snapshot = await graph.aget_state(config)
+            if snapshot.values and not snapshot.next:
+                console.print(f"run {run_id} had already finished")
+                return dict(snapshot.values)
+            graph_input = None if snapshot.values else first_input
+            await _stream(graph, graph_input, config, view)
+            return dict((await graph.aget_state(config)).values)
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+
+
+async def _stream(graph: Any, graph_input: Any, config: Any, view: ProgressView) -> None:
+    def on_event(chunk: Any) -> bool:
+        if isinstance(chunk, dict) and "event" in chunk:
+            view.apply(chunk)
+            return True
+        return False
+
+    stream = graph.astream(graph_input, config, stream_mode=["custom", "updates"])
+    if console.is_terminal:
+        with Live(view.render(), console=console, refresh_per_second=4) as live:
+            async for mode, chunk in stream:
+                if mode == "custom" and on_event(chunk):
+                    live.update(view.render())
+    else:
+        async for mode, chunk in stream:
+            if mode == "custom" and on_event(chunk):
+                console.print(describe(chunk), highlight=False, soft_wrap=True)
+
+
+def execute(
+    store: RunStore,
+    opts: RunOptions,
+    *,
+    prompt: str | None,
+    run_id: str | None,
+    resume: str | None,
+    explicit: dict[str, Any],
+) -> dict[str, Any]:
+    """Start a new run (``prompt``) or resume one (``resume``); return the final state."""
+    if resume is not None:
+        run = store.get_run(resume)
+        opts = RunOptions.from_saved(run.config.get("cli")).overridden_by(explicit)
+        run_id = resume
+        first_input: dict[str, Any] = {
+            "prompt": run.initial_prompt,
+            **({"seed_tasks": opts.seed_tasks} if opts.seed_tasks is not None else {}),
+        }
+    else:
+        if prompt is None or not prompt.strip():
+            raise ConfigurationError("give the prompt to optimize: --prompt TEXT or --prompt-file")
+        run_id = run_id or new_run_id()
+        try:
+            store.get_run(run_id)
+        except RunNotFoundError:
+            pass
+        else:
+            raise ConfigurationError(f"run {run_id!r} exists; continue it with --resume {run_id}")
+        first_input = {"prompt": prompt}
+        if opts.seed_tasks is not None:
+            first_input["seed_tasks"] = opts.seed_tasks
+        store.create_run(run_id, {"cli": asdict(opts)}, prompt)
+    console.print(f"[bold]sipdo run[/] {run_id}  (resume with: sipdo run --resume {run_id})")
+    view = ProgressView(run_id=run_id)
+    try:
+        final = asyncio.run(_drive(store, run_id, opts, first_input, view))
+    except SipdoError as exc:
+        store.finish_run(run_id, "failed", first_input["prompt"], f"error: {exc}")
+        raise
+    summarize(run_id, final, view)
+    return final
+
+
+def summarize(run_id: str, final: dict[str, Any], view: ProgressView) -> None:
+    """The closing lines: why it stopped, counts, the best prompt."""
+    accepted = len(final.get("accepted_tasks") or [])
+    rejected = len(final.get("rejected_tasks") or [])
+    console.print(
+        f"[bold]stopped:[/] {final.get('stop_reason') or view.stop_reason or '?'}   "
+        f"tasks accepted {accepted}, rejected {rejected}   "
+        f"iterations {final.get('iteration', view.iteration)}",
+        highlight=False,
+    )
+    best = final.get("best_prompt")
+    if best:
+        console.print(Panel(str(best), title="best prompt", expand=False))
+    console.print(f"details: sipdo show {run_id}    data: sipdo export {run_id} --format sft")
