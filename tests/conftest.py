@@ -1,0 +1,56 @@
+"""Shared fixtures: sandboxes of every backend, and the Docker availability policy.
+
+Docker tests skip with the reason when no engine or image is available,
+except under ``CI=true``, where a missing engine or image is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from sipdo.sandbox import Sandbox
+from sipdo.sandbox.engine import DEFAULT_IMAGE, docker_problem
+from sipdo.sandbox.process import ProcessSandbox
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_docker(image: str = DEFAULT_IMAGE) -> None:
+    """Skip (locally) or fail (under CI=true) when the Docker backend cannot run."""
+    problem = docker_problem(image)
+    if problem is None:
+        return
+    message = f"Docker sandbox unavailable: {problem}"
+    if in_ci():
+        pytest.fail(message + " (CI=true: Docker tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def process_sandbox() -> Iterator[ProcessSandbox]:
+    """The process backend (with namespaces where the machine allows them)."""
+    with ProcessSandbox(max_concurrency=4) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+def docker_sandbox() -> Iterator[Sandbox]:
+    """The Docker backend with a small warm pool; skips/fails per ``require_docker``."""
+    require_docker()
+    from sipdo.sandbox.docker import DockerSandbox
+
+    with DockerSandbox(pool_size=2, max_concurrency=4) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(params=["process", pytest.param("docker", marks=pytest.mark.docker)])
+def sandbox(request: pytest.FixtureRequest) -> Sandbox:
+    """Every backend in turn: tests using it form the conformance suite."""
+    name = "process_sandbox" if request.param == "process" else "docker_sandbox"
+    backend: Sandbox = request.getfixturevalue(name)
+    return backend
