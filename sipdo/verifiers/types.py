@@ -31,6 +31,13 @@ class CodeTask(BaseModel):
     difficulty: int = 1
     weakness: str = ""
     provenance: dict[str, Any] = Field(default_factory=dict)
+    input_strategy: str = Field(
+        default="",
+        description=(
+            "Optional Python source run in the sandbox with `st` (hypothesis.strategies) in scope; "
+            "it must bind `strategy` to a strategy of argument tuples for the differential tests."
+        ),
+    )
 
     @model_validator(mode="after")
     def _fill_id(self) -> CodeTask:

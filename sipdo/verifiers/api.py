@@ -1,0 +1,120 @@
+"""Public entry points: ``verify_solution`` / ``verify_task`` and their async twins.
+
+Each is a thin driver around one I/O-free flow (``solution_flow``,
+``task_flow``). The reference side of a task is cached per sandbox (keyed by
+the task's content and the config), so grading many candidates for one task
+costs one untrusted run each, plus a replay of the tests when needed.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+
+from sipdo.sandbox.base import Sandbox
+from sipdo.verifiers.config import VerifierConfig
+from sipdo.verifiers.harness import codec
+from sipdo.verifiers.protocol import Verifier
+from sipdo.verifiers.reference import ReferenceRun, reference_flow
+from sipdo.verifiers.runs import Flow, adrive, drive
+from sipdo.verifiers.solution_check import solution_flow
+from sipdo.verifiers.task_check import task_flow
+from sipdo.verifiers.types import CodeTask, Verdict
+
+_DEFAULT = VerifierConfig()
+_CACHE_SIZE = 256
+_caches: weakref.WeakKeyDictionary[Sandbox, OrderedDict[str, ReferenceRun]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _cache_key(task: CodeTask, config: VerifierConfig) -> str:
+    parts = [task.entry_point, task.reference_solution, task.tests, task.input_strategy, repr(config)]
+    return codec.key(parts)
+
+
+def _cached(sandbox: Sandbox, key: str) -> ReferenceRun | None:
+    with _lock:
+        cache = _caches.get(sandbox)
+        if cache is None or key not in cache:
+            return None
+        cache.move_to_end(key)
+        return cache[key]
+
+
+def _store(sandbox: Sandbox, key: str, ref: ReferenceRun) -> None:
+    with _lock:
+        cache = _caches.setdefault(sandbox, OrderedDict())
+        cache[key] = ref
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+
+
+def _solution(task: CodeTask, candidate: str, sandbox: Sandbox, config: VerifierConfig) -> Flow[Verdict]:
+    key = _cache_key(task, config)
+    ref = _cached(sandbox, key)
+    if ref is None:
+        [ref] = yield from reference_flow(task, config)
+        _store(sandbox, key, ref)
+    return (yield from solution_flow(task, candidate, ref, config))
+
+
+def verify_solution(
+    task: CodeTask, candidate: str, *, sandbox: Sandbox, config: VerifierConfig | None = None
+) -> Verdict:
+    """Grade ``candidate`` (module source defining the entry point) on ``task``.
+
+    Runs the task's tests and differential tests against the reference, with
+    the candidate confined to its own sandbox run that holds nothing but its
+    own code. A wrong or hostile candidate yields ``passed=False`` with
+    feedback; ``VerificationError`` means the task or the harness is broken
+    (for example, the reference fails its own tests).
+    """
+    return drive(_solution(task, candidate, sandbox, config or _DEFAULT), sandbox)
+
+
+async def averify_solution(
+    task: CodeTask, candidate: str, *, sandbox: Sandbox, config: VerifierConfig | None = None
+) -> Verdict:
+    """Async twin of ``verify_solution`` (uses ``sandbox.arun``)."""
+    return await adrive(_solution(task, candidate, sandbox, config or _DEFAULT), sandbox)
+
+
+def verify_task(
+    task: CodeTask,
+    *,
+    sandbox: Sandbox,
+    checker_solution: str | None = None,
+    config: VerifierConfig | None = None,
+) -> Verdict:
+    """Is ``task`` sound and are its tests strong? (see ``task_check``).
+
+    A rejected task is ``passed=False`` with the reason in ``feedback`` and
+    ``checks``; ``VerificationError`` only when the harness itself fails.
+    """
+    return drive(task_flow(task, checker_solution, config or _DEFAULT), sandbox)
+
+
+async def averify_task(
+    task: CodeTask,
+    *,
+    sandbox: Sandbox,
+    checker_solution: str | None = None,
+    config: VerifierConfig | None = None,
+) -> Verdict:
+    """Async twin of ``verify_task``; the two reference runs overlap."""
+    return await adrive(task_flow(task, checker_solution, config or _DEFAULT), sandbox)
+
+
+class CodeVerifier(Verifier):
+    """The code verifier as a ``Verifier``: ``verify(task, candidate_source)``."""
+
+    def __init__(self, sandbox: Sandbox, *, config: VerifierConfig | None = None) -> None:
+        self.sandbox = sandbox
+        self.config = config or _DEFAULT
+
+    def verify(self, task: CodeTask, answer: str) -> Verdict:
+        return verify_solution(task, answer, sandbox=self.sandbox, config=self.config)
+
+    async def averify(self, task: CodeTask, answer: str) -> Verdict:
+        return await averify_solution(task, answer, sandbox=self.sandbox, config=self.config)

@@ -1,0 +1,43 @@
+"""Knobs of the code verifiers, with defaults that keep a verification to seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipdo.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    """Budgets and thresholds for ``verify_solution`` / ``verify_task``.
+
+    Candidate time limits are calibrated from the reference's measured time:
+    each call gets ``max(call_floor_s, time_factor * reference call time)``
+    and the whole candidate run ``run_floor_s + time_factor * reference total``
+    (plus a per-call allowance), so a slow machine does not fail a correct
+    candidate while an infinite loop still fails.
+    """
+
+    n_standard: int = 60
+    n_extended: int = 150
+    reference_call_budget_s: float = 2.0
+    reference_timeout_s: float = 180.0
+    time_factor: float = 20.0
+    call_floor_s: float = 1.0
+    run_floor_s: float = 10.0
+    mutation_threshold: float = 0.8
+    max_mutants: int = 40
+    mutant_call_floor_s: float = 0.25
+    replay_rounds: int = 3
+    tests_file: str = "test_task.py"
+
+    def __post_init__(self) -> None:
+        for name in ("n_standard", "n_extended", "max_mutants", "replay_rounds"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"VerifierConfig.{name} must be >= 0")
+        if not 0.0 <= self.mutation_threshold <= 1.0:
+            raise ConfigurationError("VerifierConfig.mutation_threshold must be within 0..1")
+        if min(self.time_factor, self.call_floor_s, self.run_floor_s, self.reference_call_budget_s) <= 0:
+            raise ConfigurationError("VerifierConfig time budgets must be positive")
+        if self.tests_file in ("solution.py",) or not self.tests_file.endswith(".py"):
+            raise ConfigurationError("VerifierConfig.tests_file must be a .py name other than solution.py")

@@ -1,0 +1,104 @@
+"""Calls an entry point on serialized inputs and reports plain data (runs in the sandbox).
+
+Request: ``entry``, ``modules`` (module names to load, default ``["solution"]``),
+``inputs`` (``{"args": [...], "kwargs": {...}}`` encoded), ``budgets`` (seconds
+per call), optional ``expected`` records and ``stop_from`` (after the first
+mismatch at an index >= ``stop_from`` the module is abandoned: used for
+batches of trusted mutants). Records: ``{"m", "i", "r", "post", "dt"}`` per call,
+``{"m", "import"}`` when a module cannot load, ``{"m", "end"}``, ``{"done"}``.
+Everything the code under test prints goes to stderr; whatever it does, the
+host treats these records only as claims about its outputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sipdo.verifiers.harness import codec
+else:
+    import _sipdo_codec as codec
+
+
+class CallTimeout(BaseException):
+    """Raised by the interval timer when a call exceeds its budget."""
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise CallTimeout
+
+
+def _describe(exc: BaseException) -> str:
+    return codec.type_name(type(exc))
+
+
+def call_one(fn: Any, item: dict[str, Any], budget: float) -> dict[str, Any]:
+    """Call ``fn`` on one encoded input; the result as plain data."""
+    args = codec.decode(item.get("args", []))
+    kwargs = {k: codec.decode(v) for k, v in item.get("kwargs", {}).items()}
+    random.seed(0)
+    signal.signal(signal.SIGALRM, _alarm)
+    start = time.perf_counter()
+    result: dict[str, Any]
+    try:
+        signal.setitimer(signal.ITIMER_REAL, budget)
+        try:
+            value = fn(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        dt = time.perf_counter() - start
+        try:
+            result = {"ok": codec.encode(value)}
+        except codec.Unencodable as exc:
+            result = {"ok": {"x": f"unencodable ({exc})"}}
+    except CallTimeout:
+        dt = time.perf_counter() - start
+        result = {"timeout": True}
+    except BaseException as exc:  # the code under test may raise anything
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        dt = time.perf_counter() - start
+        result = {"raise": _describe(exc)}
+    try:
+        post = [codec.encode(a) for a in args] + [codec.encode(kwargs)]
+    except codec.Unencodable:
+        post = [{"x": "unencodable argument"}]
+    return {"r": result, "post": post, "dt": round(dt, 6)}
+
+
+def main() -> None:
+    request, emit = codec.boot()
+    entry: str = request["entry"]
+    inputs: list[dict[str, Any]] = request["inputs"]
+    budgets: list[float] = request.get("budgets") or [5.0] * len(inputs)
+    expected: list[dict[str, Any]] | None = request.get("expected")
+    stop_from: int = request.get("stop_from", len(inputs))
+    max_timeouts: int = request.get("max_timeouts", 2)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
+    for m, name in enumerate(request.get("modules", ["solution"])):
+        try:
+            random.seed(0)
+            fn = getattr(importlib.import_module(name), entry)
+        except BaseException as exc:  # import errors, SystemExit, missing entry point
+            emit({"m": m, "import": _describe(exc)})
+            continue
+        timeouts = 0
+        for i, item in enumerate(inputs):
+            if timeouts >= max_timeouts:
+                emit({"m": m, "i": i, "r": {"timeout": True, "skipped": True}, "post": []})
+                continue
+            record = call_one(fn, item, budgets[i])
+            timeouts += "timeout" in record["r"]
+            emit({"m": m, "i": i, **record})
+            if expected is not None and i >= stop_from and not codec.same_result(record, expected[i]):
+                break
+        emit({"m": m, "end": True})
+    emit({"done": True})
+
+
+if __name__ == "__main__":
+    main()

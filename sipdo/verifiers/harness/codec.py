@@ -1,0 +1,250 @@
+"""Tagged-JSON codec for values that cross a sandbox boundary (stdlib only).
+
+The same module runs inside the sandbox (as ``_sipdo_codec``) and on the host.
+``encode`` turns a value into plain JSON data using *type-exact* checks
+(``type(x) is int``): it never calls a method of the value, so a candidate's
+rigged ``__eq__`` / ``__hash__`` / ``__repr__`` / ``__bool__`` / ``__iter__``
+cannot run, and any object that is not exactly a builtin container or scalar
+becomes an opaque ``{"x": type name}`` that equals nothing. Encoding::
+
+    None, bool, str, small int      themselves
+    big int                         {"i": hex}
+    float                           {"f": float.hex}      (exact; NaN and inf too)
+    complex                         {"c": [re hex, im hex]}
+    bytes / bytearray               {"b": base64} / {"ba": base64}
+    list                            [...]
+    tuple                           {"t": [...]}
+    dict                            {"d": [[key, value], ...]}
+    set / frozenset                 {"s": [...]} / {"fs": [...]}   (canonically sorted)
+    anything else                   {"x": "TypeName"}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from typing import Any
+
+MAX_DEPTH = 60
+MAX_NODES = 200_000
+_SMALL_INT = 2**53
+_TYPE_NAME = type.__dict__["__name__"]
+
+
+def type_name(cls: type) -> str:
+    """The class's own name, read past any metaclass property."""
+    name = _TYPE_NAME.__get__(cls, type)
+    return name if type(name) is str else "?"
+
+
+class Unencodable(Exception):
+    """The value is too large or too deep to encode."""
+
+
+def encode(value: object) -> Any:
+    """Plain JSON data for ``value``; raises ``Unencodable`` past the size limits."""
+    return _encode(value, 0, [MAX_NODES], set())
+
+
+def _encode(x: object, depth: int, budget: list[int], active: set[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise Unencodable("value too large or too deeply nested")
+    t = type(x)
+    if x is None or t is bool or t is str:
+        return x
+    if t is int:
+        return x if -_SMALL_INT < x < _SMALL_INT else {"i": int.__format__(x, "x")}  # type: ignore[arg-type]
+    if t is float:
+        return {"f": float.hex(x)}  # type: ignore[arg-type]
+    if t is complex:
+        return {"c": [float.hex(x.real), float.hex(x.imag)]}  # type: ignore[attr-defined]
+    if t is bytes or t is bytearray:
+        tag = "b" if t is bytes else "ba"
+        return {tag: base64.b64encode(bytes(x)).decode("ascii")}  # type: ignore[call-overload]
+    if t not in (list, tuple, dict, set, frozenset):
+        return {"x": type_name(t)}
+    if id(x) in active:
+        raise Unencodable("value contains a reference cycle")
+    active.add(id(x))
+    try:
+        if t is list:
+            return [_encode(e, depth + 1, budget, active) for e in list.copy(x)]  # type: ignore[arg-type]
+        if t is tuple:
+            return {"t": [_encode(e, depth + 1, budget, active) for e in tuple.__iter__(x)]}  # type: ignore[arg-type]
+        if t is dict:
+            pairs = list(dict.items(x))  # type: ignore[arg-type]
+            return {
+                "d": [
+                    [_encode(k, depth + 1, budget, active), _encode(v, depth + 1, budget, active)]
+                    for k, v in pairs
+                ]
+            }
+        members = list(set.__iter__(x) if t is set else frozenset.__iter__(x))  # type: ignore[arg-type]
+        items = [_encode(e, depth + 1, budget, active) for e in members]
+        items.sort(key=key)
+        return {"s" if t is set else "fs": items}
+    finally:
+        active.discard(id(x))
+
+
+def key(data: Any) -> str:
+    """Canonical text of encoded data: equal text means identical values."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+class Opaque:
+    """Stands for a value that could not be encoded; equal only to itself."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<unencodable {self.name}>"
+
+
+def decode(data: Any) -> Any:
+    """Rebuild plain Python objects from encoded data (no code runs)."""
+    if isinstance(data, list):
+        return [decode(e) for e in data]
+    if not isinstance(data, dict):
+        return data
+    (tag, val), *_ = data.items()
+    if tag == "i":
+        return int(val, 16)
+    if tag == "f":
+        return float.fromhex(val)
+    if tag == "c":
+        return complex(float.fromhex(val[0]), float.fromhex(val[1]))
+    if tag in ("b", "ba"):
+        raw = base64.b64decode(val)
+        return raw if tag == "b" else bytearray(raw)
+    if tag == "t":
+        return tuple(decode(e) for e in val)
+    if tag == "d":
+        return {decode(k): decode(v) for k, v in val}
+    if tag == "s":
+        return {decode(e) for e in val}
+    if tag == "fs":
+        return frozenset(decode(e) for e in val)
+    return Opaque(str(val))
+
+
+def _number(data: Any) -> float | int | None:
+    if type(data) is int:
+        return data
+    if isinstance(data, dict) and len(data) == 1:
+        if "i" in data:
+            return int(data["i"], 16)
+        if "f" in data:
+            return float.fromhex(data["f"])
+    return None
+
+
+def same(a: Any, b: Any, rel: float = 1e-6, abs_: float = 1e-9) -> bool:
+    """Encoded values equal: ints and floats numerically (NaN equals NaN, floats
+    within tolerance), bool distinct from int, containers element-wise."""
+    na, nb = _number(a), _number(b)
+    if na is not None or nb is not None:
+        if na is None or nb is None:
+            return False
+        if isinstance(na, float) or isinstance(nb, float):
+            fa, fb = float(na), float(nb)
+            if math.isnan(fa) or math.isnan(fb):
+                return math.isnan(fa) and math.isnan(fb)
+            return fa == fb or math.isclose(fa, fb, rel_tol=rel, abs_tol=abs_)
+        return na == nb
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y, rel, abs_) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        (ta, va), (tb, vb) = next(iter(a.items())), next(iter(b.items()))
+        if ta != tb or ta == "x":
+            return False
+        if ta == "t":
+            return same(va, vb, rel, abs_)
+        if ta == "c":
+            return same({"f": va[0]}, {"f": vb[0]}, rel, abs_) and same(
+                {"f": va[1]}, {"f": vb[1]}, rel, abs_
+            )
+        if ta == "d":
+            mb = {key(k): v for k, v in vb}
+            ma = {key(k): v for k, v in va}
+            return ma.keys() == mb.keys() and all(same(ma[k], mb[k], rel, abs_) for k in ma)
+        return bool(va == vb)
+    return type(a) is type(b) and bool(a == b)
+
+
+def same_result(a: Any, b: Any) -> bool:
+    """Two call records agree: same outcome kind, value / exception type, post-call args."""
+    ra, rb = a.get("r", {}), b.get("r", {})
+    if "ok" in ra and "ok" in rb:
+        ok = same(ra["ok"], rb["ok"])
+    elif "raise" in ra and "raise" in rb:
+        ok = ra["raise"] == rb["raise"]
+    else:
+        ok = False
+    return ok and same(a.get("post", []), b.get("post", []))
+
+
+def size(data: Any) -> int:
+    """A size measure for encoded inputs: nodes, string lengths and digit counts."""
+    if isinstance(data, list):
+        return 1 + sum(size(e) for e in data)
+    if isinstance(data, dict):
+        return 1 + sum(size(v) for v in data.values())
+    if isinstance(data, str):
+        return 1 + len(data)
+    if type(data) is int:
+        return 1 + len(str(abs(data)))
+    return 1
+
+
+def render(data: Any, limit: int = 300) -> str:
+    """Short Python-like text of encoded data, for feedback."""
+    try:
+        text = repr(decode(data))
+    except (ValueError, TypeError):
+        text = key(data)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def outcome_of(reports: list[Any]) -> tuple[str, str]:
+    """Collapse pytest setup/call/teardown reports into one outcome and a short message."""
+    outcome, msg = "passed", ""
+    for rep in reports:
+        if rep.failed:
+            crash = getattr(rep.longrepr, "reprcrash", None)
+            text = getattr(crash, "message", None) or str(rep.longrepr)
+            return "failed", f"{rep.when}: {text}"[:400]
+        if rep.skipped:
+            outcome, msg = "skipped", str(rep.longrepr)[:200]
+    return outcome, msg
+
+
+def boot() -> tuple[dict[str, Any], Any]:
+    """Driver start-up inside the sandbox: fixed hash seed, request, private channel.
+
+    Re-executes the interpreter once with ``PYTHONHASHSEED=0`` so set and dict
+    orders match between runs (and without pytest plugin autoloading); reads the JSON request from stdin; moves the
+    real stdout to a private descriptor and points fd 1 at stderr, so prints of
+    the code under test never mix with the records. Returns the request and an
+    ``emit(record)`` that writes one nonce-framed line.
+    """
+    import os
+    import sys
+
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # No third-party pytest plugins: they slow start-up (entry-point scan) and add noise.
+        env = dict(os.environ, PYTHONHASHSEED="0", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+    request: dict[str, Any] = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    prefix = "\x1e" + str(request["nonce"]) + " "
+
+    def emit(record: dict[str, Any]) -> None:
+        channel.write(prefix + json.dumps(record, separators=(",", ":")) + "\n")
+        channel.flush()
+
+    return request, emit
