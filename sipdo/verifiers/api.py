@@ -24,12 +24,20 @@ from sipdo.verifiers.types import CodeTask, Verdict
 
 _DEFAULT = VerifierConfig()
 _CACHE_SIZE = 256
-_caches: weakref.WeakKeyDictionary[Sandbox, OrderedDict[str, ReferenceRun]] = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[Sandbox, OrderedDict[str, ReferenceRun]] = (
+    weakref.WeakKeyDictionary()
+)
 _lock = threading.Lock()
 
 
 def _cache_key(task: CodeTask, config: VerifierConfig) -> str:
-    parts = [task.entry_point, task.reference_solution, task.tests, task.input_strategy, repr(config)]
+    parts = [
+        task.entry_point,
+        task.reference_solution,
+        task.tests,
+        task.input_strategy,
+        repr(config),
+    ]
     return codec.key(parts)
 
 
@@ -50,7 +58,9 @@ def _store(sandbox: Sandbox, key: str, ref: ReferenceRun) -> None:
             cache.popitem(last=False)
 
 
-def _solution(task: CodeTask, candidate: str, sandbox: Sandbox, config: VerifierConfig) -> Flow[Verdict]:
+def _solution(
+    task: CodeTask, candidate: str, sandbox: Sandbox, config: VerifierConfig
+) -> Flow[Verdict]:
     key = _cache_key(task, config)
     ref = _cached(sandbox, key)
     if ref is None:

@@ -58,8 +58,12 @@ def call_request(
     if expected:
         request |= {"expected": [c.expected for c in cases], "stop_from": stop_from or 0}
     ref_total = sum(float(c.expected.get("dt", 0.0)) for c in cases)
-    timeout = len(modules) * (config.run_floor_s + config.time_factor * ref_total + 0.02 * len(cases))
-    return RunRequest(files("codec", "call_driver") | dict(modules), "_sipdo_call.py", request, timeout)
+    timeout = len(modules) * (
+        config.run_floor_s + config.time_factor * ref_total + 0.02 * len(cases)
+    )
+    return RunRequest(
+        files("codec", "call_driver") | dict(modules), "_sipdo_call.py", request, timeout
+    )
 
 
 def read_calls(req: RunRequest, out: RunOutput, cases: list[Case]) -> CallRun:
@@ -85,7 +89,9 @@ def read_calls(req: RunRequest, out: RunOutput, cases: list[Case]) -> CallRun:
     return CallRun(results, errors, tampered, out.ending())
 
 
-def candidate_request(candidate: str, entry: str, cases: list[Case], config: VerifierConfig) -> RunRequest:
+def candidate_request(
+    candidate: str, entry: str, cases: list[Case], config: VerifierConfig
+) -> RunRequest:
     """The untrusted run: ``solution.py`` and the call driver only."""
     return call_request({"solution.py": candidate}, entry, cases, config)
 
@@ -99,7 +105,9 @@ class ReplayRun:
     collect_errors: dict[str, str] = field(default_factory=dict)
 
 
-def replay_request(task: CodeTask, tables: list[dict[str, Any]], config: VerifierConfig) -> RunRequest:
+def replay_request(
+    task: CodeTask, tables: list[dict[str, Any]], config: VerifierConfig
+) -> RunRequest:
     """The trusted replay run: the tests answered from ``tables``."""
     request = {"entry": task.entry_point, "tests_file": config.tests_file, "tables": tables}
     run_files = files("codec", "replay_driver") | {

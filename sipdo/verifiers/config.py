@@ -37,7 +37,12 @@ class VerifierConfig:
                 raise ConfigurationError(f"VerifierConfig.{name} must be >= 0")
         if not 0.0 <= self.mutation_threshold <= 1.0:
             raise ConfigurationError("VerifierConfig.mutation_threshold must be within 0..1")
-        if min(self.time_factor, self.call_floor_s, self.run_floor_s, self.reference_call_budget_s) <= 0:
+        if (
+            min(self.time_factor, self.call_floor_s, self.run_floor_s, self.reference_call_budget_s)
+            <= 0
+        ):
             raise ConfigurationError("VerifierConfig time budgets must be positive")
         if self.tests_file in ("solution.py",) or not self.tests_file.endswith(".py"):
-            raise ConfigurationError("VerifierConfig.tests_file must be a .py name other than solution.py")
+            raise ConfigurationError(
+                "VerifierConfig.tests_file must be a .py name other than solution.py"
+            )

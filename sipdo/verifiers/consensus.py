@@ -57,7 +57,9 @@ class ConsensusVerifier(Verifier):
     means no verdict can pass: the task itself is ambiguous.
     """
 
-    def __init__(self, *, k: int | None = None, normalizer: Callable[[str], str] = normalize_answer) -> None:
+    def __init__(
+        self, *, k: int | None = None, normalizer: Callable[[str], str] = normalize_answer
+    ) -> None:
         if k is not None and k < 1:
             raise ConfigurationError(f"ConsensusVerifier k must be >= 1, got {k}")
         self.k = k
@@ -88,8 +90,19 @@ class ConsensusVerifier(Verifier):
             text = f"no consensus among the reference answers ({vote.count} of {vote.total} agree)"
             return Verdict(passed=False, score=0.0, feedback=text, checks=checks)
         passed = got == vote.winner
-        checks.append(Check(name="answer", passed=passed, score=float(passed), detail=f"normalized answer {got!r}"))
-        feedback = "answer matches the consensus" if passed else f"answer {got!r} differs from the consensus answer"
+        checks.append(
+            Check(
+                name="answer",
+                passed=passed,
+                score=float(passed),
+                detail=f"normalized answer {got!r}",
+            )
+        )
+        feedback = (
+            "answer matches the consensus"
+            if passed
+            else f"answer {got!r} differs from the consensus answer"
+        )
         return Verdict(passed=passed, score=float(passed), feedback=feedback, checks=checks)
 
     async def averify(self, task: Sequence[str] | str, answer: str) -> Verdict:

@@ -43,7 +43,11 @@ class Mutant:
 
 
 def _is_docstring(node: ast.AST) -> bool:
-    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def _protected(tree: ast.AST) -> set[int]:
@@ -133,7 +137,11 @@ def mutants(source: str, limit: int = 40) -> list[Mutant]:
     seen = {original}
     found: list[Mutant] = []
     for target, edit, node in sites:
-        before = ast.unparse(node) if not isinstance(node, ast.stmt) else ast.unparse(node).split("\n")[0]
+        before = (
+            ast.unparse(node)
+            if not isinstance(node, ast.stmt)
+            else ast.unparse(node).split("\n")[0]
+        )
         mutated = _Apply(target, edit).visit(copy.deepcopy(tree))
         text = ast.unparse(ast.fix_missing_locations(mutated))
         if text in seen:
@@ -143,7 +151,12 @@ def mutants(source: str, limit: int = 40) -> list[Mutant]:
         except (SyntaxError, ValueError):
             continue
         seen.add(text)
-        found.append(Mutant(text, f"line {getattr(node, 'lineno', '?')}: {_change(before, node, mutated, target)}"))
+        found.append(
+            Mutant(
+                text,
+                f"line {getattr(node, 'lineno', '?')}: {_change(before, node, mutated, target)}",
+            )
+        )
     if len(found) > limit > 0:
         found = [found[(k * len(found)) // limit] for k in range(limit)]
     return found
@@ -151,7 +164,9 @@ def mutants(source: str, limit: int = 40) -> list[Mutant]:
 
 def _change(before: str, node: ast.AST, mutated: ast.AST, target: int) -> str:
     after = next((n for n in ast.walk(mutated) if getattr(n, _ID, None) == target), None)
-    after_text = "(removed)" if isinstance(after, ast.Pass) and not isinstance(node, ast.Pass) else ""
+    after_text = (
+        "(removed)" if isinstance(after, ast.Pass) and not isinstance(node, ast.Pass) else ""
+    )
     if after is not None and not after_text:
         after_text = ast.unparse(after).split("\n")[0]
     return f"`{before[:70]}` -> `{after_text[:70]}`"

@@ -65,7 +65,10 @@ class ReferenceRun:
     def fingerprint(self) -> str:
         """Everything observable, for the determinism check (timings excluded)."""
         tests = sorted((t, o) for t, (o, _) in self.tests.items())
-        cases = [(c.group, c.key, codec.key(c.expected["r"]), codec.key(c.expected.get("post"))) for c in self.cases]
+        cases = [
+            (c.group, c.key, codec.key(c.expected["r"]), codec.key(c.expected.get("post")))
+            for c in self.cases
+        ]
         return codec.key([tests, cases, self.exit_code])
 
 
@@ -99,14 +102,24 @@ def read_reference(out: RunOutput) -> ReferenceRun:
         elif "exit" in rec:
             exit_code, unencodable = rec["exit"], rec.get("unencodable_calls", 0)
         elif "g" in rec:
-            cases.append(Case(rec["g"], rec["in"], {"r": rec["r"], "post": rec["post"], "dt": rec.get("dt", 0.0)}))
+            cases.append(
+                Case(
+                    rec["g"],
+                    rec["in"],
+                    {"r": rec["r"], "post": rec["post"], "dt": rec.get("dt", 0.0)},
+                )
+            )
         elif "dropped" in rec:
             dropped = rec["dropped"]
     stderr = out.result.stderr[-2000:]
-    return ReferenceRun(tests, exit_code, cases, dropped, unencodable, stderr, out.done, out.ending())
+    return ReferenceRun(
+        tests, exit_code, cases, dropped, unencodable, stderr, out.done, out.ending()
+    )
 
 
-def reference_flow(task: CodeTask, config: VerifierConfig, copies: int = 1) -> Flow[list[ReferenceRun]]:
+def reference_flow(
+    task: CodeTask, config: VerifierConfig, copies: int = 1
+) -> Flow[list[ReferenceRun]]:
     """Run the reference side ``copies`` times (in one batch); ``complete`` says if each finished."""
     reqs = [reference_request(task, config) for _ in range(copies)]
     results = yield reqs

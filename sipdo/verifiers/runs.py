@@ -87,7 +87,9 @@ def drive(flow: Flow[T], sandbox: Sandbox) -> T:
         batch = next(flow)
         while True:
             results = [
-                sandbox.run(r.files, ["python", r.script], stdin=r.stdin(), limits=_limits(sandbox, r))
+                sandbox.run(
+                    r.files, ["python", r.script], stdin=r.stdin(), limits=_limits(sandbox, r)
+                )
                 for r in batch
             ]
             batch = flow.send(results)
@@ -102,7 +104,9 @@ async def adrive(flow: Flow[T], sandbox: Sandbox) -> T:
         while True:
             results = await asyncio.gather(
                 *(
-                    sandbox.arun(r.files, ["python", r.script], stdin=r.stdin(), limits=_limits(sandbox, r))
+                    sandbox.arun(
+                        r.files, ["python", r.script], stdin=r.stdin(), limits=_limits(sandbox, r)
+                    )
                     for r in batch
                 )
             )
@@ -114,4 +118,6 @@ async def adrive(flow: Flow[T], sandbox: Sandbox) -> T:
 def require_done(out: RunOutput, what: str) -> None:
     """A trusted run must finish; otherwise the harness (not a candidate) failed."""
     if not out.done:
-        raise VerificationError(f"{what} did not finish: {out.ending()}\n{out.result.stderr[-1500:]}")
+        raise VerificationError(
+            f"{what} did not finish: {out.ending()}\n{out.result.stderr[-1500:]}"
+        )

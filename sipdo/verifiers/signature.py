@@ -15,8 +15,22 @@ from sipdo.errors import VerificationError
 
 Spec = dict[str, Any]
 
-_SCALARS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "bytes": "bytes", "None": "none"}
-_SEQS = {"list": "list", "List": "list", "Sequence": "list", "Iterable": "list", "set": "set", "Set": "set"}
+_SCALARS = {
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "str": "str",
+    "bytes": "bytes",
+    "None": "none",
+}
+_SEQS = {
+    "list": "list",
+    "List": "list",
+    "Sequence": "list",
+    "Iterable": "list",
+    "set": "set",
+    "Set": "set",
+}
 _SEQS |= {"frozenset": "frozenset", "FrozenSet": "frozenset", "tuple": "tuple", "Tuple": "tuple"}
 _MAPS = {"dict", "Dict", "Mapping"}
 
@@ -56,7 +70,11 @@ def spec_of(node: ast.expr | None) -> Spec:
     if name in _SCALARS:
         return {"k": _SCALARS[name]}
     if name in _SEQS:
-        return {"k": _SEQS[name], "of": {"k": "int"}} if name not in ("tuple", "Tuple") else {"k": "any"}
+        return (
+            {"k": _SEQS[name], "of": {"k": "int"}}
+            if name not in ("tuple", "Tuple")
+            else {"k": "any"}
+        )
     if name in _MAPS:
         return {"k": "dict", "key": {"k": "str"}, "val": {"k": "int"}}
     if not isinstance(node, ast.Subscript):

@@ -31,7 +31,9 @@ from sipdo.verifiers.types import Check, CodeTask, Verdict
 _NO_ANSWER: dict[str, Any] = {"r": {"timeout": True}, "post": []}
 
 
-def run_candidate(source: str, task: CodeTask, cases: list[Case], config: VerifierConfig) -> Flow[CallRun]:
+def run_candidate(
+    source: str, task: CodeTask, cases: list[Case], config: VerifierConfig
+) -> Flow[CallRun]:
     """One untrusted run answering ``cases``."""
     req = candidate_request(source, task.entry_point, cases, config)
     [res] = yield [req]
@@ -46,7 +48,11 @@ def identical(answer: dict[str, Any] | None, expected: dict[str, Any]) -> bool:
 
 
 def tests_flow(
-    task: CodeTask, source: str, answers: dict[str, dict[str, Any]], asked: set[str], config: VerifierConfig
+    task: CodeTask,
+    source: str,
+    answers: dict[str, dict[str, Any]],
+    asked: set[str],
+    config: VerifierConfig,
 ) -> Flow[dict[str, tuple[str, str]]]:
     """Replay the tests on ``answers``; run the candidate on inputs the tests newly ask for."""
     table = {k: answers.get(k, _NO_ANSWER) for k in asked}
@@ -64,22 +70,35 @@ def tests_flow(
         more = yield from run_candidate(source, task, fresh, config)
         for case in fresh:
             asked.add(case.key)
-            table[case.key] = more.results[0].get(case.key, _NO_ANSWER) if not more.tampered else _NO_ANSWER
+            table[case.key] = (
+                more.results[0].get(case.key, _NO_ANSWER) if not more.tampered else _NO_ANSWER
+            )
     return outcomes
 
 
-def solution_flow(task: CodeTask, candidate: str, ref: ReferenceRun, config: VerifierConfig) -> Flow[Verdict]:
+def solution_flow(
+    task: CodeTask, candidate: str, ref: ReferenceRun, config: VerifierConfig
+) -> Flow[Verdict]:
     """Verify ``candidate`` against ``task`` given the reference side ``ref``."""
     if not ref.complete:
-        raise VerificationError(f"task {task.id}: the reference run did not finish: {ref.ending}\n{ref.stderr}")
+        raise VerificationError(
+            f"task {task.id}: the reference run did not finish: {ref.ending}\n{ref.stderr}"
+        )
     if ref.failing_tests or ref.exit_code not in (0, 5):
         first = next(iter(ref.failing_tests.items()), ("?", "pytest exit code %d" % ref.exit_code))
-        raise VerificationError(f"task {task.id}: the reference fails its own tests ({first[0]}: {first[1]})")
+        raise VerificationError(
+            f"task {task.id}: the reference fails its own tests ({first[0]}: {first[1]})"
+        )
     try:
         ast.parse(candidate)
     except SyntaxError as exc:
         text = f"solution.py does not parse: {exc.msg} (line {exc.lineno})"
-        return Verdict(passed=False, score=0.0, feedback=text, checks=[Check(name="syntax", passed=False, detail=text)])
+        return Verdict(
+            passed=False,
+            score=0.0,
+            feedback=text,
+            checks=[Check(name="syntax", passed=False, detail=text)],
+        )
     cases = sorted(ref.group("test", "std"), key=lambda c: c.size)
     run = yield from run_candidate(candidate, task, cases, config)
     answers = {} if run.tampered else run.results[0]
@@ -87,7 +106,9 @@ def solution_flow(task: CodeTask, candidate: str, ref: ReferenceRun, config: Ver
     test_cases = ref.group("test")
     import_error = run.import_errors[0]
     if import_error:
-        outcomes = {t: ("failed", f"solution.py failed to import: {import_error}") for t in ref.tests}
+        outcomes = {
+            t: ("failed", f"solution.py failed to import: {import_error}") for t in ref.tests
+        }
     elif all(identical(answers.get(c.key), c.expected) for c in test_cases):
         outcomes = dict(ref.tests)
     else:
@@ -113,13 +134,27 @@ def build_verdict(
     n_tests = max(1, len(outcomes))
     tests_score = 1.0 - len(failed) / n_tests if outcomes else 1.0
     diff_score = 1.0 - len(wrong) / len(cases) if cases else 1.0
-    checks = [Check(name=f"test:{t}", passed=o != "failed", score=float(o != "failed"), detail=m) for t, (o, m) in outcomes.items()]
-    checks.append(Check(name="tests", passed=not failed, score=tests_score, detail=f"{len(failed)} of {len(outcomes)} failed"))
+    checks = [
+        Check(name=f"test:{t}", passed=o != "failed", score=float(o != "failed"), detail=m)
+        for t, (o, m) in outcomes.items()
+    ]
+    checks.append(
+        Check(
+            name="tests",
+            passed=not failed,
+            score=tests_score,
+            detail=f"{len(failed)} of {len(outcomes)} failed",
+        )
+    )
     lines: list[str] = []
     if run.import_errors[0]:
-        lines.append(f"solution.py failed to import or lacks {task.entry_point}: {run.import_errors[0]}")
+        lines.append(
+            f"solution.py failed to import or lacks {task.entry_point}: {run.import_errors[0]}"
+        )
     if run.tampered:
-        lines.append("the run answered some inputs twice (output channel tampered with): all answers rejected")
+        lines.append(
+            "the run answered some inputs twice (output channel tampered with): all answers rejected"
+        )
     if failed:
         shown = "; ".join(f"{t.split('::')[-1]}: {m}" for t, m in list(failed.items())[:2])
         lines.append(f"{len(failed)} of {len(outcomes)} tests failed: {shown}")
@@ -145,8 +180,18 @@ def build_verdict(
     )
     passed = not failed and not wrong and not run.tampered and not run.import_errors[0]
     score = (tests_score + diff_score) / 2 if not run.tampered else 0.0
-    feedback = "passed all tests and matched the reference on every generated input" if passed else "\n".join(lines)
-    return Verdict(passed=passed, score=score if not passed else 1.0, feedback=feedback, checks=checks, counterexample=counterexample)
+    feedback = (
+        "passed all tests and matched the reference on every generated input"
+        if passed
+        else "\n".join(lines)
+    )
+    return Verdict(
+        passed=passed,
+        score=score if not passed else 1.0,
+        feedback=feedback,
+        checks=checks,
+        counterexample=counterexample,
+    )
 
 
 def _mutation_note(case: Case, got: dict[str, Any] | None) -> str:

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sipdo.errors import VerificationError
-from sipdo.verifiers.candidate import call_request, describe, read_calls, read_replay, replay_request
+from sipdo.verifiers.candidate import (
+    call_request,
+    describe,
+    read_calls,
+    read_replay,
+    replay_request,
+)
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.mutation import Mutant, mutants
@@ -55,7 +61,9 @@ def _first_diff(cases: list[Case], answers: dict[str, dict[str, Any]]) -> Case |
     return None
 
 
-def mutation_flow(task: CodeTask, ref: ReferenceRun, config: VerifierConfig) -> Flow[list[MutantFate]]:
+def mutation_flow(
+    task: CodeTask, ref: ReferenceRun, config: VerifierConfig
+) -> Flow[list[MutantFate]]:
     """Evaluate every mutant on all cases (batched), then replay the tests where needed."""
     found = mutants(task.reference_solution, config.max_mutants)
     tests, std, ext = ref.group("test"), ref.group("std"), ref.group("ext")
@@ -84,10 +92,17 @@ def mutation_flow(task: CodeTask, ref: ReferenceRun, config: VerifierConfig) -> 
             answers.append(run.results[m])
             broken.append(run.import_errors[m] is not None or m not in ended)
     # Tests change behaviour only for mutants whose answers to the tests' own calls differ.
-    replay = [k for k, a in enumerate(answers) if not broken[k] and not all(identical(a.get(c.key), c.expected) for c in tests)]
+    replay = [
+        k
+        for k, a in enumerate(answers)
+        if not broken[k] and not all(identical(a.get(c.key), c.expected) for c in tests)
+    ]
     by_tests = {k: True for k, b in enumerate(broken) if b}
     if replay and ref.tests:
-        tables = [{c.key: answers[k].get(c.key, {"r": {"timeout": True}, "post": []}) for c in tests} for k in replay]
+        tables = [
+            {c.key: answers[k].get(c.key, {"r": {"timeout": True}, "post": []}) for c in tests}
+            for k in replay
+        ]
         req = replay_request(task, tables, config)
         [res] = yield [req]
         out = parse(req, res)
@@ -100,12 +115,22 @@ def mutation_flow(task: CodeTask, ref: ReferenceRun, config: VerifierConfig) -> 
         d_test, d_std, d_ext = (_first_diff(g, answers[k]) for g in (tests, std, ext))
         witness = next((c.call_text(task.entry_point) for c in (d_test, d_std, d_ext) if c), "")
         killed_t = by_tests.get(k, False)
-        fates.append(MutantFate(m, killed_t, bool(d_test or d_std), bool(killed_t or d_test or d_std or d_ext), witness))
+        fates.append(
+            MutantFate(
+                m,
+                killed_t,
+                bool(d_test or d_std),
+                bool(killed_t or d_test or d_std or d_ext),
+                witness,
+            )
+        )
     return fates
 
 
 def _reject(text: str, name: str) -> Verdict:
-    return Verdict(passed=False, score=0.0, feedback=text, checks=[Check(name=name, passed=False, detail=text)])
+    return Verdict(
+        passed=False, score=0.0, feedback=text, checks=[Check(name=name, passed=False, detail=text)]
+    )
 
 
 def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Flow[Verdict]:
@@ -116,10 +141,14 @@ def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Fl
     except VerificationError as exc:
         return _reject(f"task rejected: {exc}", "reference")
     except SyntaxError as exc:
-        return _reject(f"task rejected: the tests do not parse: {exc.msg} (line {exc.lineno})", "tests")
+        return _reject(
+            f"task rejected: the tests do not parse: {exc.msg} (line {exc.lineno})", "tests"
+        )
     r1, r2 = yield from reference_flow(task, config, copies=2)
     if not r1.complete:
-        return _reject(f"task rejected: the reference run {r1.ending}\n{r1.stderr[-600:]}", "reference")
+        return _reject(
+            f"task rejected: the reference run {r1.ending}\n{r1.stderr[-600:]}", "reference"
+        )
     checks: list[Check] = []
     failing = r1.failing_tests
     ok_ref = not failing and r1.exit_code == 0 and any(o == "passed" for o, _ in r1.tests.values())
@@ -145,7 +174,11 @@ def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Fl
     passed = all(c.passed for c in checks)
     score = sum(c.score for c in checks) / len(checks)
     bad = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
-    feedback = "task accepted: " + "; ".join(f"{c.name} ok" for c in checks) if passed else "task rejected: " + "\n".join(bad)
+    feedback = (
+        "task accepted: " + "; ".join(f"{c.name} ok" for c in checks)
+        if passed
+        else "task rejected: " + "\n".join(bad)
+    )
     return Verdict(passed=passed, score=score, feedback=feedback, checks=checks)
 
 
@@ -156,7 +189,9 @@ def _mutation_check(fates: list[MutantFate], config: VerifierConfig) -> Check:
     survivors = [f for f in live if not f.killed]
     detail = f"{len(killed)} of {len(live)} distinguishable mutants killed ({len(fates) - len(live)} equivalent)"
     if survivors:
-        named = "; ".join(f"{f.mutant.description} (only {f.witness} tells it apart)" for f in survivors[:3])
+        named = "; ".join(
+            f"{f.mutant.description} (only {f.witness} tells it apart)" for f in survivors[:3]
+        )
         detail += f"; surviving: {named}"
     data = {
         "mutants": [
@@ -166,21 +201,37 @@ def _mutation_check(fates: list[MutantFate], config: VerifierConfig) -> Check:
         ],
         "threshold": config.mutation_threshold,
     }  # fmt: skip
-    return Check(name="mutation", passed=score >= config.mutation_threshold, score=score, detail=detail, data=data)
+    return Check(
+        name="mutation",
+        passed=score >= config.mutation_threshold,
+        score=score,
+        detail=detail,
+        data=data,
+    )
 
 
-def consensus_flow(task: CodeTask, checker: str, ref: ReferenceRun, config: VerifierConfig) -> Flow[Check]:
+def consensus_flow(
+    task: CodeTask, checker: str, ref: ReferenceRun, config: VerifierConfig
+) -> Flow[Check]:
     """The checker's solution must agree with the reference on the tests and every generated input."""
     cases = sorted(ref.group("test", "std", "ext"), key=lambda c: c.size)
     run = yield from run_candidate(checker, task, cases, config)
     answers = {} if run.tampered else run.results[0]
-    wrong = [c for c in cases if (a := answers.get(c.key)) is None or not codec.same_result(a, c.expected)]
+    wrong = [
+        c
+        for c in cases
+        if (a := answers.get(c.key)) is None or not codec.same_result(a, c.expected)
+    ]
     failed: dict[str, str] = {}
-    if not run.import_errors[0] and not all(identical(answers.get(c.key), c.expected) for c in ref.group("test")):
+    if not run.import_errors[0] and not all(
+        identical(answers.get(c.key), c.expected) for c in ref.group("test")
+    ):
         outcomes = yield from tests_flow(task, checker, answers, {c.key for c in cases}, config)
         failed = {t: m for t, (o, m) in outcomes.items() if o == "failed"}
     agree = 1.0 - len(wrong) / len(cases) if cases else 1.0
-    detail = f"checker agrees with the reference on {len(cases) - len(wrong)} of {len(cases)} inputs"
+    detail = (
+        f"checker agrees with the reference on {len(cases) - len(wrong)} of {len(cases)} inputs"
+    )
     if run.import_errors[0]:
         detail += f"; checker failed to import: {run.import_errors[0]}"
     if wrong:
@@ -193,4 +244,10 @@ def consensus_flow(task: CodeTask, checker: str, ref: ReferenceRun, config: Veri
         detail += f"; checker fails {len(failed)} tests"
     passed = not wrong and not failed and not run.import_errors[0]
     data = {"distinguishing_input": wrong[0].call_text(task.entry_point) if wrong else None}
-    return Check(name="consensus", passed=passed, score=agree if not failed else 0.0, detail=detail, data=data)
+    return Check(
+        name="consensus",
+        passed=passed,
+        score=agree if not failed else 0.0,
+        detail=detail,
+        data=data,
+    )

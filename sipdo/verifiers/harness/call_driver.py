@@ -94,7 +94,11 @@ def main() -> None:
             record = call_one(fn, item, budgets[i])
             timeouts += "timeout" in record["r"]
             emit({"m": m, "i": i, **record})
-            if expected is not None and i >= stop_from and not codec.same_result(record, expected[i]):
+            if (
+                expected is not None
+                and i >= stop_from
+                and not codec.same_result(record, expected[i])
+            ):
                 break
         emit({"m": m, "end": True})
     emit({"done": True})

@@ -51,7 +51,12 @@ def _infer_kind(kind: str, vs: list[Any]) -> Spec:
         chars = sorted({c for v in vs for c in v})
         lens = [len(v) for v in vs]
         alphabet = "".join(chars) if kind == "str" and 0 < len(chars) <= 40 else None
-        return {"k": kind, "alphabet": alphabet, "min": min(min(lens), 1), "max": max(8, 2 * max(lens))}
+        return {
+            "k": kind,
+            "alphabet": alphabet,
+            "min": min(min(lens), 1),
+            "max": max(8, 2 * max(lens)),
+        }
     if kind in ("list", "set", "frozenset"):
         lens = [len(v) for v in vs]
         spec = {"k": kind, "min": min(min(lens), 1), "max": min(40, max(8, 2 * max(lens)))}
@@ -83,7 +88,12 @@ def merge(annotated: Spec | None, observed: Spec | None) -> Spec:
     if annotated["k"] == "float" and observed["k"] == "int":
         return {"k": "float", "min": observed["min"], "max": observed["max"]}
     if annotated["k"] == "union":
-        return {"k": "union", "of": [merge(a, observed if a["k"] == observed["k"] else None) for a in annotated["of"]]}
+        return {
+            "k": "union",
+            "of": [
+                merge(a, observed if a["k"] == observed["k"] else None) for a in annotated["of"]
+            ],
+        }
     return annotated
 
 
@@ -104,19 +114,29 @@ def strategy(spec: Spec, wide: bool = False) -> st.SearchStrategy[Any]:
         if k == "bytes":
             return st.binary(min_size=lo, max_size=hi)
         alphabet = spec.get("alphabet")
-        return st.text(alphabet=alphabet, min_size=lo, max_size=hi) if alphabet else st.text(min_size=lo, max_size=hi)
+        return (
+            st.text(alphabet=alphabet, min_size=lo, max_size=hi)
+            if alphabet
+            else st.text(min_size=lo, max_size=hi)
+        )
     if k in _SIZE_KINDS:
         lo, hi = spec.get("min", 0), spec.get("max", 10) * grow
         if k == "dict":
-            return st.dictionaries(strategy(spec["key"], wide), strategy(spec["val"], wide), min_size=lo, max_size=hi)
+            return st.dictionaries(
+                strategy(spec["key"], wide), strategy(spec["val"], wide), min_size=lo, max_size=hi
+            )
         elems = strategy(spec.get("of", {"k": "int"}), wide)
-        made: Any = {"list": st.lists, "set": st.sets, "frozenset": st.frozensets}[k](elems, min_size=lo, max_size=hi)
+        made: Any = {"list": st.lists, "set": st.sets, "frozenset": st.frozensets}[k](
+            elems, min_size=lo, max_size=hi
+        )
         return made.map(tuple) if spec.get("tuple") else made
     if k == "tuple":
         return st.tuples(*(strategy(s or {"k": "any"}, wide) for s in spec["items"]))
     if k == "union":
         return st.one_of(*(strategy(s, wide) for s in spec["of"]))
-    return st.one_of(st.integers(-100, 100), st.text(max_size=10), st.lists(st.integers(-100, 100), max_size=8))
+    return st.one_of(
+        st.integers(-100, 100), st.text(max_size=10), st.lists(st.integers(-100, 100), max_size=8)
+    )
 
 
 def _fits(spec: Spec, v: Any) -> bool:
@@ -135,7 +155,20 @@ def edges(spec: Spec) -> list[Any]:
     k = spec["k"]
     found: list[Any]
     if k == "int":
-        found = [0, 1, -1, 2, -2, 10, -10, 10**9, -(10**9), 2**63, spec.get("min", 0), spec.get("max", 0)]
+        found = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            10,
+            -10,
+            10**9,
+            -(10**9),
+            2**63,
+            spec.get("min", 0),
+            spec.get("max", 0),
+        ]
     elif k == "float":
         found = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-9, 1e12, float("nan"), float("inf"), float("-inf")]
         if "min" in spec:
@@ -155,7 +188,11 @@ def edges(spec: Spec) -> list[Any]:
         inner = edges(spec.get("of", {"k": "int"}))[:4] or [0]
         e0 = inner[0]
         seqs = [[], [e0], [e0, e0], inner, inner[::-1], inner * 2, [e0] * 200]
-        conv: Any = {"list": tuple if spec.get("tuple") else list, "set": set, "frozenset": frozenset}[k]
+        conv: Any = {
+            "list": tuple if spec.get("tuple") else list,
+            "set": set,
+            "frozenset": frozenset,
+        }[k]
         found = [conv(s) for s in seqs if k == "list" or len(set(map(repr, s))) == len(s)]
     elif k == "dict":
         ks, vs = edges(spec["key"])[:3], edges(spec["val"])[:3]

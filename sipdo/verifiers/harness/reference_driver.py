@@ -40,7 +40,10 @@ class Recorder:
             return self.impl(*args, **kwargs)
         try:
             self.inputs.append(
-                {"args": [codec.encode(a) for a in args], "kwargs": {k: codec.encode(v) for k, v in kwargs.items()}}
+                {
+                    "args": [codec.encode(a) for a in args],
+                    "kwargs": {k: codec.encode(v) for k, v in kwargs.items()},
+                }
             )
         except codec.Unencodable:
             self.unencodable += 1
@@ -60,7 +63,14 @@ class Recorder:
 
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
-            self.emit({"test": report.nodeid or "<collection>", "when": "collect", "o": "failed", "msg": str(report.longrepr)[-400:]})
+            self.emit(
+                {
+                    "test": report.nodeid or "<collection>",
+                    "when": "collect",
+                    "o": "failed",
+                    "msg": str(report.longrepr)[-400:],
+                }
+            )
 
 
 def observed_specs(request: dict[str, Any], inputs: list[dict[str, Any]]) -> list[gen.Spec]:
@@ -88,9 +98,10 @@ def generated(request: dict[str, Any], specs: list[gen.Spec]) -> tuple[list[Any]
         wide = gen.st.tuples(*(gen.strategy(s, wide=True) for s in specs))
         std = gen.edge_inputs(specs) + gen.draw(whole, n_std, 1)
         ext = gen.draw(wide, n_ext, 2)
-    as_args = [list(x) if isinstance(x, tuple | list) else [x] for x in std], [
-        list(x) if isinstance(x, tuple | list) else [x] for x in ext
-    ]
+    as_args = (
+        [list(x) if isinstance(x, tuple | list) else [x] for x in std],
+        [list(x) if isinstance(x, tuple | list) else [x] for x in ext],
+    )
     return as_args
 
 
@@ -115,7 +126,10 @@ def main() -> None:
     seen: set[str] = set()
     dropped: dict[str, int] = {}
     groups = [("test", recorder.inputs)]
-    groups += [(g, [{"args": [codec.encode(a) for a in args], "kwargs": {}} for args in xs]) for g, xs in (("std", std), ("ext", ext))]
+    groups += [
+        (g, [{"args": [codec.encode(a) for a in args], "kwargs": {}} for args in xs])
+        for g, xs in (("std", std), ("ext", ext))
+    ]
     for group, items in groups:
         for item in items:
             k = codec.key(item)

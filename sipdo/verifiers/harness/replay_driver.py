@@ -23,8 +23,8 @@ else:
     import _sipdo_codec as codec
 
 
-class CandidateTimedOut(BaseException):
-    """The candidate ran out of time on this call (fails the test, uncatchable by Exception)."""
+class NoAnswer(BaseException):
+    """The candidate timed out or gave no answer for this call (fails the test; not an Exception)."""
 
 
 class ReplayMiss(BaseException):
@@ -40,7 +40,12 @@ def _exception(name: str, module: Any) -> type[Exception]:
 
 def _restore(arg: Any, data: Any) -> None:
     value = codec.decode(data)
-    if type(arg) is list and type(value) is list or type(arg) is bytearray and type(value) is bytearray:
+    if (
+        type(arg) is list
+        and type(value) is list
+        or type(arg) is bytearray
+        and type(value) is bytearray
+    ):
         arg[:] = value
     elif type(arg) is dict and type(value) is dict or type(arg) is set and type(value) is set:
         arg.clear()
@@ -56,7 +61,10 @@ class Replayer:
         self.t = 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        item = {"args": [codec.encode(a) for a in args], "kwargs": {k: codec.encode(v) for k, v in kwargs.items()}}
+        item = {
+            "args": [codec.encode(a) for a in args],
+            "kwargs": {k: codec.encode(v) for k, v in kwargs.items()},
+        }
         record = self.table.get(codec.key(item))
         if record is None:
             self.emit({"t": self.t, "miss": item})
@@ -73,14 +81,21 @@ class Replayer:
             return codec.decode(result["ok"])
         if "raise" in result:
             raise _exception(result["raise"], self.module)
-        raise CandidateTimedOut
+        raise NoAnswer
 
     def pytest_runtest_setup(self, item: Any) -> None:
         random.seed(0)
 
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
-            self.emit({"t": -1, "test": report.nodeid or "<collection>", "o": "failed", "msg": str(report.longrepr)[-400:]})
+            self.emit(
+                {
+                    "t": -1,
+                    "test": report.nodeid or "<collection>",
+                    "o": "failed",
+                    "msg": str(report.longrepr)[-400:],
+                }
+            )
 
     def pytest_runtestloop(self, session: Any) -> bool:
         from _pytest.runner import runtestprotocol
@@ -102,7 +117,10 @@ def main() -> None:
     random.seed(0)
     replayer = Replayer(solution, request["tables"], emit)
     setattr(solution, request["entry"], replayer)
-    code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:randomly", request["tests_file"]], plugins=[replayer])
+    code = pytest.main(
+        ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", request["tests_file"]],
+        plugins=[replayer],
+    )
     emit({"exit": int(code)})
     emit({"done": True})
 
