@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,14 @@ def sandbox(request: pytest.FixtureRequest) -> Sandbox:
     name = "process_sandbox" if request.param == "process" else "docker_sandbox"
     backend: Sandbox = request.getfixturevalue(name)
     return backend
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """A docker SDK client for the local engine; skips/fails per ``require_docker``."""
+    require_docker()
+    from sipdo.sandbox.engine import connect
+
+    client = connect()
+    yield client
+    client.close()

@@ -126,6 +126,7 @@ class DockerSandbox(Sandbox):
             PoolKey.of(self.limits),
             pool_size,
         )
+        self.instance_id = self._pool.instance  # label value on all its containers
         # Containers are removed even if close() is never called.
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
 

@@ -31,6 +31,7 @@ LABEL_HOST = "sipdo.owner.host"
 LABEL_BOOT = "sipdo.owner.boot"
 LABEL_PID = "sipdo.owner.pid"
 LABEL_START = "sipdo.owner.start"
+LABEL_INSTANCE = "sipdo.sandbox.instance"
 
 
 @cache
@@ -133,13 +134,15 @@ def reap_stale(client: Any) -> int:
     import docker.errors
 
     with mapped("listing sandbox containers"):
-        containers = client.containers.list(all=True, filters={"label": LABEL})
+        # Low-level listing: the high-level one inspects each container and
+        # fails when one disappears meanwhile.
+        containers = client.api.containers(all=True, filters={"label": LABEL})
     reaped = 0
     for container in containers:
-        if owner_alive(container.labels):
+        if owner_alive(container.get("Labels") or {}):
             continue
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            container.remove(force=True)
+            client.api.remove_container(container["Id"], force=True)
             reaped += 1
     if reaped:
         log.info("sandbox: reaped %d stale container(s) of dead owners", reaped)

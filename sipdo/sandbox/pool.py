@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 from sipdo.errors import SandboxError
 from sipdo.sandbox.base import Limits
-from sipdo.sandbox.engine import mapped, owner_labels
+from sipdo.sandbox.engine import LABEL_INSTANCE, mapped, owner_labels
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class ContainerPool:
         self.config = config
         self.key = key
         self.size = max(0, size)
+        self.instance = uuid.uuid4().hex
         self._ready: deque[tuple[str, float]] = deque()
         self._live: set[str] = set()
         self._cond = threading.Condition()
@@ -71,7 +73,8 @@ class ContainerPool:
     def create(self, key: PoolKey) -> str:
         """Create and start one container; it is tracked until removed."""
         with mapped("creating a sandbox container"):
-            container = self.client.containers.create(**self.config(key), labels=owner_labels())
+            labels = {**owner_labels(), LABEL_INSTANCE: self.instance}
+            container = self.client.containers.create(**self.config(key), labels=labels)
         with self._cond:
             self._live.add(container.id)
             closing = self._closing

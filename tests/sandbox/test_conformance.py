@@ -7,6 +7,7 @@ An attack runs only against a backend that claims the property it attacks
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -66,7 +67,9 @@ def test_runs_files_stdin_and_exit_code(sandbox: Sandbox) -> None:
     assert result.exit_code == 3
     assert result.stdout == "42 ['main.py', 'pkg']\n"
     assert result.stderr == "to stderr\n"
-    assert not result.timed_out and not result.output_truncated and not result.ok
+    assert not result.timed_out
+    assert not result.output_truncated
+    assert not result.ok
 
 
 def test_python_has_pytest_and_hypothesis(sandbox: Sandbox) -> None:
@@ -93,12 +96,15 @@ def test_python_has_pytest_and_hypothesis(sandbox: Sandbox) -> None:
 
 def test_non_utf8_output_is_replaced_not_fatal(sandbox: Sandbox) -> None:
     result = run_py(sandbox, "import sys; sys.stdout.buffer.write(b'ok\\xff\\xfe')")
-    assert result.ok and result.stdout.startswith("ok") and "\ufffd" in result.stdout
+    assert result.ok
+    assert result.stdout.startswith("ok")
+    assert "\ufffd" in result.stdout
 
 
 def test_missing_command_is_a_result_not_an_exception(sandbox: Sandbox) -> None:
     result = sandbox.run({}, ["definitely-not-a-command-xyz"], limits=FAST)
-    assert result.exit_code != 0 and not result.ok
+    assert result.exit_code != 0
+    assert not result.ok
 
 
 # -- processes -------------------------------------------------------------------
@@ -184,7 +190,8 @@ def test_double_forked_daemon_does_not_outlive_the_run(sandbox: Sandbox, tmp_pat
     """,
         args=(tag,),
     )
-    assert result.ok and result.stdout == "parent done\n"
+    assert result.ok
+    assert result.stdout == "parent done\n"
     assert result.duration_s < 3
     time.sleep(2.5)
     assert not target.exists()
@@ -278,7 +285,8 @@ def test_disk_fill_is_bounded(sandbox: Sandbox) -> None:
     """,
     )
     written = [int(x) for x in result.stdout.split()]
-    assert len(written) == 2 and all(mb <= FAST.disk_mb for mb in written), result
+    assert len(written) == 2, result
+    assert all(mb <= FAST.disk_mb for mb in written), result
 
 
 # -- time and output -------------------------------------------------------------
@@ -287,7 +295,8 @@ def test_disk_fill_is_bounded(sandbox: Sandbox) -> None:
 def test_cpu_spin_is_killed_at_the_deadline(sandbox: Sandbox) -> None:
     require_claim(sandbox, "wall_time")
     result = run_py(sandbox, "while True:\n    pass\n", limits=FAST.replace(timeout_s=1.5))
-    assert result.timed_out and not result.ok
+    assert result.timed_out
+    assert not result.ok
     assert result.duration_s < 4
 
 
@@ -305,7 +314,8 @@ def test_sigterm_ignoring_sleeper_is_killed(sandbox: Sandbox) -> None:
         args=(tag,),
         limits=FAST.replace(timeout_s=1.5),
     )
-    assert result.timed_out and result.stdout == "sleeping\n"
+    assert result.timed_out
+    assert result.stdout == "sleeping\n"
     assert result.duration_s < 4
     assert wait_until_gone(tag) == []
 
@@ -326,7 +336,8 @@ def test_output_flood_is_capped(sandbox: Sandbox, ends: bool) -> None:
         limits=limits,
     )
     kept = len(result.stdout.encode()) + len(result.stderr.encode())
-    assert result.output_truncated and 0 < kept <= limits.output_bytes
+    assert result.output_truncated
+    assert 0 < kept <= limits.output_bytes
     assert result.timed_out is not ends
     assert result.duration_s < 8
 
@@ -420,12 +431,15 @@ def test_docker_socket_is_out_of_reach(sandbox: Sandbox) -> None:
         for path in ('/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock'):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s.connect(path); s.sendall(b'GET /info HTTP/1.0\\r\\n\\r\\n'); print('CONNECTED', s.recv(100))
+                s.connect(path)
+                s.sendall(b'GET /info HTTP/1.0\\r\\n\\r\\n')
+                print('CONNECTED', s.recv(100))
             except OSError as exc:
                 print('blocked', path, type(exc).__name__)
     """,
     )
-    assert "CONNECTED" not in result.stdout and result.stdout.count("blocked") == 3
+    assert "CONNECTED" not in result.stdout
+    assert result.stdout.count("blocked") == 3
 
 
 def test_writes_outside_the_workdir_do_not_reach_the_host(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -453,7 +467,8 @@ def test_writes_outside_the_workdir_do_not_reach_the_host(sandbox: Sandbox, tmp_
         str(tmp_path.parent / "escape.txt"),
     ):
         assert not os.path.exists(path)
-    assert "wrote /usr" not in result.stdout and "wrote /etc" not in result.stdout
+    assert "wrote /usr" not in result.stdout
+    assert "wrote /etc" not in result.stdout
 
 
 def test_caller_secret_env_is_invisible(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -492,14 +507,17 @@ def test_no_root_no_capabilities_no_raw_sockets(sandbox: Sandbox) -> None:
         """
         import os, socket, json
         report = {'euid': os.geteuid()}
-        status = dict(line.split(':\\t', 1) for line in open('/proc/self/status').read().splitlines() if ':\\t' in line)
-        report['CapEff'] = status['CapEff'].strip(); report['NoNewPrivs'] = status['NoNewPrivs'].strip()
+        lines = open('/proc/self/status').read().splitlines()
+        status = dict(line.split(':\\t', 1) for line in lines if ':\\t' in line)
+        report['CapEff'] = status['CapEff'].strip()
+        report['NoNewPrivs'] = status['NoNewPrivs'].strip()
         try:
             os.setuid(0); report['setuid'] = 'ok'
         except OSError as exc:
             report['setuid'] = type(exc).__name__
         try:
-            socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); report['raw'] = 'ok'
+            socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            report['raw'] = 'ok'
         except OSError as exc:
             report['raw'] = type(exc).__name__
         print(json.dumps(report))
@@ -509,7 +527,8 @@ def test_no_root_no_capabilities_no_raw_sockets(sandbox: Sandbox) -> None:
     assert report["euid"] != 0
     assert int(report["CapEff"], 16) == 0
     assert report["NoNewPrivs"] == "1"
-    assert report["setuid"] == "PermissionError" and report["raw"] == "PermissionError"
+    assert report["setuid"] == "PermissionError"
+    assert report["raw"] == "PermissionError"
 
 
 def test_nothing_of_a_previous_run_is_visible(sandbox: Sandbox) -> None:
@@ -524,7 +543,8 @@ def test_nothing_of_a_previous_run_is_visible(sandbox: Sandbox) -> None:
                 open(path, 'w').write('left')
             except OSError:
                 pass
-        subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {tag!r}], start_new_session=True)
+        sleeper = [sys.executable, '-c', 'import time; time.sleep(60)', {tag!r}]
+        subprocess.Popen(sleeper, start_new_session=True)
         print('planted')
     """,
     )
@@ -556,6 +576,6 @@ async def test_arun_overlaps(sandbox: Sandbox) -> None:
     )
     spans = sorted(tuple(map(float, r.stdout.split())) for r in results)
     assert all(r.ok for r in results)
-    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    overlapping = sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[1])
     assert overlapping >= 1
     assert spans[-1][1] - spans[0][0] < 3.5  # 4 sequential runs would take > 4 s
