@@ -40,14 +40,14 @@ def runs_table(store: RunStore) -> Table | Text:
     for r in records:
         style = {"finished": "green", "failed": "red", "running": "yellow"}.get(r.status, "")
         table.add_row(
-            r.run_id,
+            Text(r.run_id),
             Text(r.status, style),
             _when(r.created_at),
             str(r.prompt_versions),
             str(r.accepted_tasks),
             str(r.rejected_tasks),
             _score(r.best_score),
-            r.stop_reason or "-",
+            Text(r.stop_reason or "-"),
         )
     return table
 
@@ -58,15 +58,15 @@ def show_run(store: RunStore, run_id: str) -> Group:
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
     header.add_column()
-    header.add_row("run", run.run_id)
-    header.add_row("status", f"{run.status} ({run.stop_reason or 'no stop reason yet'})")
+    header.add_row("run", Text(run.run_id))
+    header.add_row("status", Text(f"{run.status} ({run.stop_reason or 'no stop reason yet'})"))
     header.add_row("started / finished", f"{_when(run.created_at)} / {_when(run.finished_at)}")
-    header.add_row("config", json.dumps(run.config.get("graph", run.config), default=str)[:300])
+    header.add_row("config", Text(json.dumps(run.config, default=str)[:400]))
     parts: list[Any] = [header, Text("\nprompt lineage", style="bold underline")]
     for p in store.prompt_lineage(run_id):
         verdict = Text("accepted", "green") if p.accepted else Text("rejected", "red")
         title = Text.assemble(
-            f"{p.version_id} ← {p.parent_id or 'start'}  iteration {p.iteration}  ", verdict
+            f"{p.version_id} <- {p.parent_id or 'start'}  iteration {p.iteration}  ", verdict
         )
         body: list[Any] = []
         if p.scores:
@@ -83,8 +83,8 @@ def show_run(store: RunStore, run_id: str) -> Group:
             table.add_column(name)
         for u in usage:
             table.add_row(
-                u.role,
-                u.model,
+                Text(u.role),
+                Text(u.model),
                 str(u.calls),
                 str(u.input_tokens),
                 str(u.output_tokens),
@@ -92,7 +92,7 @@ def show_run(store: RunStore, run_id: str) -> Group:
             )
         parts.append(table)
     if run.best_prompt:
-        parts.append(Panel(run.best_prompt, title="best prompt", expand=False))
+        parts.append(Panel(Text(run.best_prompt), title="best prompt", expand=False))
     return Group(*parts)
 
 
@@ -103,13 +103,13 @@ def _tasks_table(store: RunStore, run_id: str) -> Table:
     for t in store.tasks(run_id):
         style = {"accepted": "green", "rejected": "red", "seed": "cyan"}.get(t.status, "")
         table.add_row(
-            t.task_id,
+            Text(t.task_id),
             Text(t.status, style),
             str(t.difficulty),
-            t.weakness[:40],
-            t.reason[:80],
-            t.first_failed_version or "-",
-            t.first_solved_version or "-",
+            Text(t.weakness[:40]),
+            Text(t.reason[:80]),
+            Text(t.first_failed_version or "-"),
+            Text(t.first_solved_version or "-"),
             str(len(t.verdicts)),
         )
     return table

@@ -23,6 +23,13 @@ def _num(value: Any) -> str:
     return str(value)
 
 
+def _count(value: Any) -> int:
+    """A count given either as a number or as the list of what was counted."""
+    if isinstance(value, list | tuple | set):
+        return len(value)
+    return int(value or 0)
+
+
 def _total(value: Any) -> float:
     if isinstance(value, Mapping):
         return float(sum(float(v) for v in value.values()))
@@ -100,7 +107,7 @@ class ProgressView:
             ok = bool(event.get("accepted"))
             self.prompts_accepted += ok
             self.prompts_rejected += not ok
-            fixed, broken = len(event.get("fixed") or []), len(event.get("broken") or [])
+            fixed, broken = _count(event.get("fixed")), _count(event.get("broken"))
             verdict = "accepted" if ok else "rejected"
             self.last_prompt_note = (
                 f"{event.get('version_id', '?')} {verdict}: fixed {fixed}, broke {broken}"
@@ -117,7 +124,7 @@ class ProgressView:
         grid.add_column(style="bold")
         grid.add_column()
         of = f"/{self.iterations}" if self.iterations else ""
-        grid.add_row("run", self.run_id)
+        grid.add_row("run", Text(self.run_id))
         grid.add_row("iteration", f"{self.iteration}{of}   difficulty {self.difficulty}")
         grid.add_row(
             "tasks",
@@ -131,22 +138,24 @@ class ProgressView:
         )
         grid.add_row(
             "prompts",
-            f"{self.prompts_accepted} accepted, {self.prompts_rejected} rejected"
-            + (f" — {self.last_prompt_note}" if self.last_prompt_note else ""),
+            Text(
+                f"{self.prompts_accepted} accepted, {self.prompts_rejected} rejected"
+                + (f" — {self.last_prompt_note}" if self.last_prompt_note else "")
+            ),
         )
-        grid.add_row("budget", self.budget or "-")
+        grid.add_row("budget", Text(self.budget or "-"))
         if self.stop_reason:
-            grid.add_row("stopped", self.stop_reason)
+            grid.add_row("stopped", Text(self.stop_reason))
         table = Table(title="latest task verdicts", expand=False, show_lines=False)
         for name in ("task", "verdict", "diff.", "weakness", "reason"):
             table.add_column(name, overflow="fold")
         for task_id, ok, reason, difficulty, weakness in self.verdicts:
             table.add_row(
-                task_id,
+                Text(task_id),
                 Text("accepted", "green") if ok else Text("rejected", "red"),
                 str(difficulty),
-                weakness[:40],
-                reason[:80],
+                Text(weakness[:40]),
+                Text(reason[:80]),
             )
         return Group(grid, table) if self.verdicts else grid
 
@@ -166,8 +175,8 @@ def describe(event: Mapping[str, Any]) -> str:
     if kind == "prompt_candidate":
         verdict = "accepted" if event.get("accepted") else "rejected"
         return (
-            f"prompt {event.get('version_id')} {verdict}: fixed {len(event.get('fixed') or [])},"
-            f" broke {len(event.get('broken') or [])} {event.get('reason') or ''}".rstrip()
+            f"prompt {event.get('version_id')} {verdict}: fixed {_count(event.get('fixed'))},"
+            f" broke {_count(event.get('broken'))} {event.get('reason') or ''}".rstrip()
         )
     if kind == "budget":
         return "budget: " + budget_line(event.get("used") or {}, event.get("limits") or {})

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.live import Live
 from rich.panel import Panel
+from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from sipdo.cli.common import console, read_text_file
@@ -142,7 +143,7 @@ async def _drive(
             view.iterations = _budget(opts).iterations
             snapshot = await graph.aget_state(config)
             if snapshot.values and not snapshot.next:
-                console.print(f"run {run_id} had already finished")
+                console.print(f"run {run_id} had already finished", markup=False)
                 return dict(snapshot.values)
             graph_input = None if snapshot.values else first_input
             await _stream(graph, graph_input, config, view)
@@ -168,7 +169,7 @@ async def _stream(graph: Any, graph_input: Any, config: Any, view: ProgressView)
     else:
         async for mode, chunk in stream:
             if mode == "custom" and on_event(chunk):
-                console.print(describe(chunk), highlight=False, soft_wrap=True)
+                console.print(describe(chunk), markup=False, highlight=False, soft_wrap=True)
 
 
 def execute(
@@ -203,7 +204,7 @@ def execute(
         if opts.seed_tasks is not None:
             first_input["seed_tasks"] = opts.seed_tasks
         store.create_run(run_id, {"cli": asdict(opts)}, prompt)
-    console.print(f"[bold]sipdo run[/] {run_id}  (resume with: sipdo run --resume {run_id})")
+    console.print(f"sipdo run {run_id}  (resume with: sipdo run --resume {run_id})", markup=False)
     view = ProgressView(run_id=run_id)
     try:
         final = asyncio.run(_drive(store, run_id, opts, first_input, view))
@@ -219,12 +220,15 @@ def summarize(run_id: str, final: dict[str, Any], view: ProgressView) -> None:
     accepted = len(final.get("accepted_tasks") or [])
     rejected = len(final.get("rejected_tasks") or [])
     console.print(
-        f"[bold]stopped:[/] {final.get('stop_reason') or view.stop_reason or '?'}   "
+        f"stopped: {final.get('stop_reason') or view.stop_reason or '?'}   "
         f"tasks accepted {accepted}, rejected {rejected}   "
         f"iterations {final.get('iteration', view.iteration)}",
+        markup=False,
         highlight=False,
     )
     best = final.get("best_prompt")
     if best:
-        console.print(Panel(str(best), title="best prompt", expand=False))
-    console.print(f"details: sipdo show {run_id}    data: sipdo export {run_id} --format sft")
+        console.print(Panel(Text(str(best)), title="best prompt", expand=False))
+    console.print(
+        f"details: sipdo show {run_id}    data: sipdo export {run_id} --format sft", markup=False
+    )

@@ -63,7 +63,12 @@ class BaseRunStore(ABC):
         difficulty: int,
         weakness: str,
     ) -> None:
-        """Upsert a task by ``task["id"]`` and append its verdict (identical ones kept once)."""
+        """Upsert a task by ``task["id"]`` and append its verdict (identical ones kept once).
+
+        A verified task (``seed`` / ``accepted``) is never downgraded: a later
+        ``rejected`` (the same task generated again and rejected as a duplicate)
+        only joins its verdict history, and its stored task stays as it was.
+        """
 
     @abstractmethod
     def record_attempt(

@@ -64,7 +64,7 @@ class StoreReads:
                 PromptVersionRow.run_id == row.run_id, col(PromptVersionRow.accepted)
             )
         ).all()
-        best = [float(s["score"]) for s in scores if isinstance(s, dict) and "score" in s]
+        best = [v for v in map(_headline_score, scores) if v is not None]
         return RunRecord(
             run_id=row.run_id,
             status=row.status,
@@ -174,6 +174,16 @@ class StoreReads:
             UsageRecord(role, model, int(calls), int(tin), int(tout), float(lat))
             for role, model, calls, tin, tout, lat in rows
         ]
+
+
+def _headline_score(scores: Any) -> float | None:
+    """A prompt version's headline score: ``score``, else ``pass_rate``."""
+    if not isinstance(scores, dict):
+        return None
+    for key in ("score", "pass_rate"):
+        if isinstance(scores.get(key), int | float):
+            return float(scores[key])
+    return None
 
 
 def _first_versions(

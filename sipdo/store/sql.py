@@ -30,6 +30,10 @@ from sipdo.store.tables import (
     utcnow,
 )
 
+# A verified task keeps its status: a later "rejected" (e.g. a duplicate generated
+# again) is kept in its verdict history but never un-accepts it.
+VERIFIED = ("seed", "accepted")
+
 
 def sipdo_home() -> Path:
     """``$SIPDO_HOME`` or ``~/.sipdo``: where the default database and checkpoints live."""
@@ -47,6 +51,15 @@ def _json(value: Any, what: str) -> Any:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{what} is not JSON-serializable: {exc}") from exc
+
+
+def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
+    """A unified diff, one change per line whether or not the texts end with a newline."""
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), fromfile=old_name, tofile=new_name, lineterm=""
+    )
+    text = "\n".join(lines)
+    return text + "\n" if text else ""
 
 
 def _make_engine(url: str) -> Engine:
@@ -185,14 +198,7 @@ class RunStore(StoreReads, BaseRunStore):
                 if parent is None:
                     raise StoreError(f"run {run_id!r}: parent prompt {parent_id!r} not recorded")
                 parent_text = parent.text
-            diff = "".join(
-                difflib.unified_diff(
-                    parent_text.splitlines(keepends=True),
-                    text.splitlines(keepends=True),
-                    fromfile=parent_id or "/dev/null",
-                    tofile=version_id,
-                )
-            )
+            diff = unified_diff(parent_text, text, parent_id or "/dev/null", version_id)
             session.add(
                 PromptVersionRow(
                     run_id=run_id,
@@ -247,7 +253,7 @@ class RunStore(StoreReads, BaseRunStore):
                         weakness=weakness,
                     )
                 )
-            else:
+            elif not (row.status in VERIFIED and status == "rejected"):
                 row.task, row.status, row.reason = task_data, status, reason
                 row.difficulty, row.weakness, row.updated_at = difficulty, weakness, utcnow()
             seen = session.exec(

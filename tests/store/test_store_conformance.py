@@ -249,3 +249,42 @@ async def test_async_context_manager_closes(store_url: str) -> None:
         s.create_run("r", {}, V0)
     with pytest.raises(StoreError, match="closed"):
         s.get_run("r")
+
+
+def test_a_verified_task_is_never_downgraded_by_a_later_rejection(store: RunStore) -> None:
+    store.create_run("r", {}, V0)
+    store.record_task("r", REV, "accepted", "verified", verdict(True, "ok"), 2, "empty input")
+    duplicate = {**REV, "reason": "duplicate of an earlier task", "iteration": 3}
+    store.record_task("r", duplicate, "rejected", "duplicate of an earlier task", None, 3, "x")
+    store.record_task("r", ADD, "seed", "seed task", None, 1, "")
+    store.record_task("r", {**ADD, "reason": "dup"}, "rejected", "duplicate", None, 2, "")
+    tasks = {t.task_id: t for t in store.tasks("r")}
+    rev, add = tasks["rev"], tasks["add"]
+    assert (rev.status, rev.reason, rev.difficulty, rev.task) == ("accepted", "verified", 2, REV)
+    assert [v.status for v in rev.verdicts] == ["accepted", "rejected"]
+    assert (add.status, add.task) == ("seed", ADD)
+    assert store.get_run("r").accepted_tasks == 1
+
+
+def test_a_rejected_task_can_be_accepted_later(store: RunStore) -> None:
+    store.create_run("r", {}, V0)
+    store.record_task("r", REV, "rejected", "duplicate", None, 2, "")
+    store.record_task("r", REV, "accepted", "verified", verdict(True, "ok"), 2, "w")
+    (task,) = store.tasks("r")
+    assert (task.status, task.weakness) == ("accepted", "w")
+
+
+def test_diff_of_texts_without_final_newline_keeps_lines_apart(store: RunStore) -> None:
+    store.create_run("r", {}, "a")
+    store.record_prompt_version("r", "v0", "line one", None, True, {}, "", 0)
+    store.record_prompt_version("r", "v1", "line one\nline two", "v0", True, {}, "", 1)
+    diff = store.prompt_lineage("r")[1].diff
+    assert diff.splitlines() == ["--- v0", "+++ v1", "@@ -1 +1,2 @@", " line one", "+line two"]
+
+
+def test_best_score_falls_back_to_pass_rate(store: RunStore) -> None:
+    store.create_run("r", {}, V0)
+    store.record_prompt_version("r", "v0", V0, None, True, {"pass_rate": 0.25}, "", 0)
+    store.record_prompt_version("r", "v1", V1, "v0", True, {"pass_rate": 0.75}, "", 1)
+    store.record_prompt_version("r", "v2", V2, "v1", False, {"pass_rate": 1.0}, "", 2)
+    assert store.get_run("r").best_score == pytest.approx(0.75)
