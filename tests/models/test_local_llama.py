@@ -1,0 +1,110 @@
+"""The offline backend on the real Qwen2.5-Coder-0.5B model (slow: real inference)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from sipdo.errors import ModelUnavailableError
+from sipdo.plugins.models import ChatLocalLlama, UsageRecorder, resolve_model
+from sipdo.plugins.models.llama import load_llama
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model(gguf_05b: Path) -> ChatLocalLlama:
+    resolved = resolve_model("local:qwen2.5-coder-0.5b")
+    assert isinstance(resolved, ChatLocalLlama)
+    assert Path(resolved.model_path) == gguf_05b
+    return resolved.model_copy(update={"temperature": 0.0, "max_tokens": 24})
+
+
+def test_answers_with_usage_metadata(model: ChatLocalLlama) -> None:
+    reply = model.invoke(
+        [SystemMessage("Answer with one word."), HumanMessage("What is the capital of France?")]
+    )
+    assert isinstance(reply, AIMessage)
+    assert "paris" in str(reply.content).lower()
+    usage = reply.usage_metadata
+    assert usage is not None
+    assert usage["input_tokens"] > 10
+    assert 0 < usage["output_tokens"] <= 24
+    assert reply.response_metadata["model_name"] == "qwen2.5-coder-0.5b"
+
+
+def test_json_schema_constrained_output_parses(model: ChatLocalLlama) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "year": {"type": "integer"}},
+        "required": ["name", "year"],
+    }
+    bound = model.bind(json_schema=schema, max_tokens=48)
+    reply = bound.invoke("Python was created by Guido van Rossum in 1991. Give name and year.")
+    data = json.loads(str(reply.content))
+    assert set(data) >= {"name", "year"}
+    assert isinstance(data["year"], int)
+    assert isinstance(data["name"], str)
+
+
+def test_stop_sequences(model: ChatLocalLlama) -> None:
+    prompt = "Write the numbers 1 to 9 separated by commas, nothing else."
+    full = str(model.invoke(prompt).content)
+    assert "5" in full  # without a stop it goes past 5
+    cut = model.invoke(prompt, stop=["5"])
+    assert "5" not in str(cut.content)
+    assert "6" not in str(cut.content)
+    assert "3" in str(cut.content)
+    assert cut.response_metadata["finish_reason"] == "stop"
+
+
+async def test_async_calls_share_one_model_without_blocking_the_loop(
+    model: ChatLocalLlama,
+) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    replies = await asyncio.gather(model.ainvoke("Say hi."), model.ainvoke("Say bye."))
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    assert all(str(r.content).strip() for r in replies)
+    assert ticks >= int(elapsed / 0.05) // 2  # the loop kept running during inference
+
+
+def test_model_is_loaded_once_per_file(model: ChatLocalLlama) -> None:
+    first = load_llama(Path(model.model_path), n_ctx=model.n_ctx)
+    again = resolve_model("local:qwen2.5-coder-0.5b")
+    assert isinstance(again, ChatLocalLlama)
+    assert load_llama(Path(again.model_path), n_ctx=again.n_ctx) is first
+
+
+def test_usage_recorder_on_real_local_responses(model: ChatLocalLlama) -> None:
+    recorder = UsageRecorder()
+    config = {"callbacks": [recorder], "metadata": {"sipdo_role": "learner"}}
+    reply = model.invoke("Say ok.", config=config)  # type: ignore[arg-type]
+    usage = recorder.snapshot()["learner"]
+    assert reply.usage_metadata is not None
+    assert usage.calls == 1
+    assert usage.input_tokens == reply.usage_metadata["input_tokens"]
+    assert usage.output_tokens == reply.usage_metadata["output_tokens"]
+    assert usage.latency_s > 0
+
+
+def test_corrupt_gguf_is_unavailable(tmp_path: Path, gguf_05b: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(gguf_05b.read_bytes()[:4096])  # a truncated download
+    model = resolve_model(str(bad))
+    with pytest.raises(ModelUnavailableError, match=r"cannot load .*broken\.gguf"):
+        model.invoke("hi")
