@@ -167,8 +167,10 @@ HACKS: dict[str, str] = {
     ),
     "disable_timer_and_loop": (
         "import signal\n"
-        "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
-        "def sum_of_squares(xs):\n    while True:\n        pass\n"
+        "def sum_of_squares(xs):\n"
+        "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0)\n"
+        "    while True:\n        pass\n"
     ),
 }
 

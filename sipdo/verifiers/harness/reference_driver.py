@@ -12,6 +12,7 @@ Records: ``{"test", "o", "msg"}`` per test, ``{"exit"}``, ``{"g", "in", "r",
 from __future__ import annotations
 
 import random
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,8 @@ _RESOURCE = ("timeout", "RecursionError", "MemoryError")
 class Recorder:
     """Records the reference's top-level calls and the tests' outcomes."""
 
-    def __init__(self, impl: Any, emit: Any) -> None:
-        self.impl, self.emit = impl, emit
+    def __init__(self, impl: Any, emit: Any, budget: float) -> None:
+        self.impl, self.emit, self.budget = impl, emit, budget
         self.depth = 0
         self.inputs: list[dict[str, Any]] = []
         self.unencodable = 0
@@ -48,9 +49,12 @@ class Recorder:
         except codec.Unencodable:
             self.unencodable += 1
         self.depth += 1
+        signal.signal(signal.SIGALRM, calls.alarm)
+        signal.setitimer(signal.ITIMER_REAL, self.budget)
         try:
             return self.impl(*args, **kwargs)
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             self.depth -= 1
 
     def pytest_runtest_setup(self, item: Any) -> None:
@@ -114,7 +118,7 @@ def main() -> None:
     random.seed(0)
     entry = request["entry"]
     impl = getattr(solution, entry)
-    recorder = Recorder(impl, emit)
+    recorder = Recorder(impl, emit, request["call_budget"])
     setattr(solution, entry, recorder)
     args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", request["tests_file"]]
     code = pytest.main(args, plugins=[recorder])
