@@ -32,5 +32,5 @@ async def checker(state: SipdoState, deps: Deps) -> dict[str, Any]:
     answers = await asyncio.gather(*(solve(t) for t in tasks))
     return {
         "checker_answers": {t["id"]: a for t, a in zip(tasks, answers, strict=True)},
-        "budget_used": deps.fold(state, tally),
+        "budget_used": deps.fold(state, tally, "checker"),
     }

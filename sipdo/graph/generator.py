@@ -93,5 +93,5 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "seen_keys": sorted(seen),
         "rejected_tasks": [*state.get("rejected_tasks", []), *rejected],
         "history": [*state.get("history", []), entry],
-        "budget_used": deps.fold(state, tally),
+        "budget_used": deps.fold(state, tally, "generator"),
     }

@@ -25,9 +25,13 @@ async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
     prompt = state["current_prompt"]
     vid = state["version_id"]
     results = await asyncio.gather(*(deps.solve_and_grade(tally, t, prompt) for t in tasks))
-    passed, failed = [], []
+    passed, failed, broken = [], [], []
     for result in results:
         task, verdict = result["task"], result["verdict"]
+        if verdict.get("task_error"):
+            # Not the learner's fault: the task cannot be graded, so it leaves the loop.
+            broken.append({**task, "reason": str(verdict.get("feedback")), "verdict": verdict})
+            continue
         ok = bool(verdict.get("passed"))
         (passed if ok else failed).append(result)
         emit("learner_result", task_id=task["id"], passed=ok, score=float(verdict.get("score", 0)))
@@ -45,11 +49,13 @@ async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "version_id": vid,
         "passed": [r["task"]["id"] for r in passed],
         "failed": sorted(failed_ids),
+        "ungradable": [t["id"] for t in broken],
     }
     return {
         "pending": [],
         "solved": _merge_solved(state.get("solved", []), [r["task"] for r in passed]),
         "failures": old_failures + failed,
+        "rejected_tasks": [*state.get("rejected_tasks", []), *broken],
         "history": [*state.get("history", []), entry],
-        "budget_used": deps.fold(state, tally),
+        "budget_used": deps.fold(state, tally, "learner"),
     }

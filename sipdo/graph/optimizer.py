@@ -117,7 +117,7 @@ async def optimizer(state: SipdoState, deps: Deps) -> dict[str, Any]:
         versions.append({**_version(cand), "accepted": False, "feedback": attempts[-1]["feedback"]})
     return {
         "attempts": attempts, "history": history, "pool": pool, "prompt_versions": versions,
-        "pending_candidate": best, "last_approved": False, "budget_used": deps.fold(state, tally),
+        "pending_candidate": best, "last_approved": False, "budget_used": deps.fold(state, tally, "optimizer"),
     }
 
 
@@ -136,14 +136,15 @@ def _approved(answer: Any) -> bool:
 
 async def approve(state: SipdoState, deps: Deps) -> dict[str, Any]:
     """Apply the gate-passing candidate, after a human says yes when ``approve_prompts``."""
-    cand = state["pending_candidate"]
-    assert cand is not None  # routing only comes here with a candidate
+    cand = state.get("pending_candidate")
+    if cand is None:  # routing only comes here with a candidate
+        raise RuntimeError("approve ran without a pending candidate")
     reason = "passed the no-regression gate"
     accepted = True
     if deps.approve_prompts:
-        diff = "".join(difflib.unified_diff(
-            state["current_prompt"].splitlines(keepends=True), cand["text"].splitlines(keepends=True),
-            "current", "candidate"))
+        diff = "\n".join(difflib.unified_diff(
+            state["current_prompt"].splitlines(), cand["text"].splitlines(),
+            "current", "candidate", lineterm=""))
         answer = interrupt({
             "kind": "approve_prompt", "version_id": cand["version_id"], "parent_id": cand["parent_id"],
             "current": state["current_prompt"], "candidate": cand["text"], "diff": diff,

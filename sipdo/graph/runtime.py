@@ -18,7 +18,7 @@ from langchain_core.messages import BaseMessage
 from langgraph.config import get_config
 from pydantic import BaseModel
 
-from sipdo.errors import ConfigurationError, SandboxInputError
+from sipdo.errors import ConfigurationError, SandboxInputError, VerificationError
 from sipdo.graph.budget import Budget, add_usage
 from sipdo.plugins.domains.base import Domain, SandboxProvider
 from sipdo.plugins.optimizers.base import Strategy
@@ -102,8 +102,8 @@ class Deps:
         started = time.perf_counter()
         try:
             return await self.domain.averify_task(task, checker_answer=checker, sandbox=self.sandbox)
-        except SandboxInputError as exc:
-            return {"passed": False, "score": 0.0, "feedback": f"task cannot be run: {exc}"}
+        except (SandboxInputError, VerificationError) as exc:
+            return {"passed": False, "score": 0.0, "feedback": f"task cannot be verified: {exc}"}
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 
@@ -113,6 +113,10 @@ class Deps:
             return await self.domain.averify_answer(task, answer, sandbox=self.sandbox)
         except SandboxInputError as exc:
             return {"passed": False, "score": 0.0, "feedback": f"answer cannot be run: {exc}"}
+        except VerificationError as exc:
+            # The task itself is broken (e.g. a seed whose reference fails its tests).
+            return {"passed": False, "score": 0.0, "feedback": f"task cannot be graded: {exc}",
+                    "task_error": True}
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 
@@ -125,8 +129,11 @@ class Deps:
         verdict = await self.verify_answer(tally, task, answer)
         return {"task": task, "answer": answer, "verdict": verdict}
 
-    def fold(self, state: Mapping[str, Any], tally: Tally) -> dict[str, Any]:
-        """The new ``budget_used``; reports the node's usage to the run store."""
+    def fold(self, state: Mapping[str, Any], tally: Tally, node: str) -> dict[str, Any]:
+        """The new ``budget_used``; reports the node's usage to the run store, once per
+        node step (the call id is stable if a resumed run repeats the step)."""
+        step = f"{node}:{state.get('iteration', 0)}:{len(state.get('history', []))}"
+        step += f":{len(state.get('attempts', []))}"
         for role, stats in tally.per_role.items():
             model = self.models[role]
             self.record(
@@ -137,6 +144,7 @@ class Deps:
                 input_tokens=stats.input_tokens,
                 output_tokens=stats.output_tokens,
                 latency_s=stats.latency_s,
+                call_id=f"{step}:{role}",
             )
         return add_usage(state.get("budget_used", {}), tally.per_role, tally.sandbox_seconds)
 

@@ -55,5 +55,5 @@ async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "accepted_tasks": [*state.get("accepted_tasks", []), *accepted],
         "rejected_tasks": [*state.get("rejected_tasks", []), *rejected],
         "history": [*state.get("history", []), entry],
-        "budget_used": deps.fold(state, tally),
+        "budget_used": deps.fold(state, tally, "verifier"),
     }

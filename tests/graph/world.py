@@ -18,8 +18,16 @@ from langchain_core.messages import BaseMessage
 
 from sipdo.plugins.domains.code import CodeDomain
 from sipdo.testing import ScriptedChatModel
+from sipdo.verifiers import VerifierConfig
 
 SEEDS = {t["entry_point"]: t for t in CodeDomain().seed_tasks()}
+
+# The real verifiers with fewer examples and mutants, to keep loop tests to seconds.
+FAST = VerifierConfig(n_standard=15, n_extended=20, max_mutants=8, replay_rounds=1)
+
+
+def domain() -> CodeDomain:
+    return CodeDomain(verifier_config=FAST)
 
 
 def gen_task(entry: str, prompt: str, ref: str, tests: str, weakness: str = "edge cases") -> dict[str, str]:

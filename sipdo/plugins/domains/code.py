@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
@@ -16,6 +16,9 @@ from sipdo.errors import ConfigurationError
 from sipdo.plugins.domains.base import Domain, SandboxProvider, Task, VerdictDict
 from sipdo.structured import extract_code
 from sipdo.verifiers.types import CodeTask
+
+if TYPE_CHECKING:
+    from sipdo.verifiers import VerifierConfig
 
 GENERATOR_SYSTEM = (
     "You write new Python coding tasks that expose a specific weakness of a solver. "
@@ -40,11 +43,18 @@ def _normalize(text: str) -> str:
 
 
 class CodeDomain(Domain):
-    """Coding tasks graded by ``sipdo.verifiers`` in the sandbox."""
+    """Coding tasks graded by ``sipdo.verifiers`` in the sandbox.
+
+    ``verifier_config`` tunes the verifiers (Hypothesis examples, mutants, time
+    budgets); None keeps their defaults.
+    """
 
     name = "code"
     max_difficulty = 5
     generated_schema: type[BaseModel] = GeneratedCodeTask
+
+    def __init__(self, verifier_config: VerifierConfig | None = None) -> None:
+        self.verifier_config = verifier_config
 
     def seed_tasks(self) -> list[Task]:
         """The ~8 small original tasks shipped in ``code_seeds.jsonl``."""
@@ -139,6 +149,7 @@ class CodeDomain(Domain):
             CodeTask.model_validate(task),
             sandbox=await sandbox.get(),
             checker_solution=checker_answer,
+            config=self.verifier_config,
         )
         return verdict.model_dump(mode="json")
 
@@ -146,6 +157,9 @@ class CodeDomain(Domain):
         from sipdo.verifiers import averify_solution
 
         verdict = await averify_solution(
-            CodeTask.model_validate(task), answer, sandbox=await sandbox.get()
+            CodeTask.model_validate(task),
+            answer,
+            sandbox=await sandbox.get(),
+            config=self.verifier_config,
         )
         return verdict.model_dump(mode="json")
