@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from sipdo.verifiers.api import (
     CodeVerifier,
+    analyze_mutants,
     averify_solution,
     averify_task,
     verify_solution,
@@ -45,6 +46,7 @@ from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.consensus import ConsensusVerifier, Vote, normalize_answer
 from sipdo.verifiers.mutation import Mutant, mutants
 from sipdo.verifiers.protocol import Verifier
+from sipdo.verifiers.task_check import MutantFate
 from sipdo.verifiers.types import Check, CodeTask, Verdict, content_id
 
 __all__ = [
@@ -53,10 +55,12 @@ __all__ = [
     "CodeVerifier",
     "ConsensusVerifier",
     "Mutant",
+    "MutantFate",
     "Verdict",
     "Verifier",
     "VerifierConfig",
     "Vote",
+    "analyze_mutants",
     "averify_solution",
     "averify_task",
     "content_id",

@@ -19,7 +19,7 @@ from sipdo.verifiers.protocol import Verifier
 from sipdo.verifiers.reference import ReferenceRun, reference_flow
 from sipdo.verifiers.runs import Flow, adrive, drive
 from sipdo.verifiers.solution_check import solution_flow
-from sipdo.verifiers.task_check import task_flow
+from sipdo.verifiers.task_check import MutantFate, mutation_flow, task_flow
 from sipdo.verifiers.types import CodeTask, Verdict
 
 _DEFAULT = VerifierConfig()
@@ -128,3 +128,23 @@ class CodeVerifier(Verifier):
 
     async def averify(self, task: CodeTask, answer: str) -> Verdict:
         return await averify_solution(task, answer, sandbox=self.sandbox, config=self.config)
+
+
+def _mutation(task: CodeTask, sandbox: Sandbox, config: VerifierConfig) -> Flow[list[MutantFate]]:
+    key = _cache_key(task, config)
+    ref = _cached(sandbox, key)
+    if ref is None:
+        [ref] = yield from reference_flow(task, config)
+        _store(sandbox, key, ref)
+    return (yield from mutation_flow(task, ref, config))
+
+
+def analyze_mutants(
+    task: CodeTask, *, sandbox: Sandbox, config: VerifierConfig | None = None
+) -> list[MutantFate]:
+    """How each AST mutant of the reference fares against the tests and the differential inputs.
+
+    The same analysis ``verify_task`` scores, returned per mutant (for reports
+    and benchmarks).
+    """
+    return drive(_mutation(task, sandbox, config or _DEFAULT), sandbox)
