@@ -31,7 +31,9 @@ DbOption = Annotated[
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` to stderr and return the Exit to raise."""
-    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+    err_console.print(
+        Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True
+    )
     return typer.Exit(code)
 
 

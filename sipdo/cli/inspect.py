@@ -21,8 +21,8 @@ from sipdo.errors import ConfigurationError
 from sipdo.store import RunStore
 
 
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return "-" if value is None else value.strftime(fmt)
 
 
 def _score(value: float | None) -> str:
@@ -34,15 +34,16 @@ def runs_table(store: RunStore) -> Table | Text:
     records = store.list_runs()
     if not records:
         return Text("no runs yet (start one with `sipdo run --prompt ...`)")
-    table = Table(title=f"runs in {store._safe_url()}")
-    for name in ("run", "status", "started", "prompts", "accepted", "rejected", "best", "stop"):
-        table.add_column(name, overflow="fold")
+    table = Table(title="runs")
+    for name in ("run", "status", "started", "prompts", "accepted", "rejected", "best"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("stop", overflow="fold")
     for r in records:
         style = {"finished": "green", "failed": "red", "running": "yellow"}.get(r.status, "")
         table.add_row(
             Text(r.run_id),
             Text(r.status, style),
-            _when(r.created_at),
+            _when(r.created_at, "%m-%d %H:%M"),
             str(r.prompt_versions),
             str(r.accepted_tasks),
             str(r.rejected_tasks),

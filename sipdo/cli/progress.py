@@ -18,9 +18,9 @@ from rich.text import Text
 
 
 def _num(value: Any) -> str:
-    if isinstance(value, float):
+    if isinstance(value, float) and not value.is_integer():
         return f"{value:.1f}"
-    return str(value)
+    return str(int(value)) if isinstance(value, float) else str(value)
 
 
 def _count(value: Any) -> int:

@@ -87,6 +87,21 @@ def checkpoint_path(url: str) -> Path:
     return sipdo_home() / "checkpoints.db"
 
 
+def check_plugins(opts: RunOptions) -> None:
+    """Fail before anything is recorded on an unknown domain / strategy or a bad seed task."""
+    from sipdo.graph.builder import resolve_plugin
+    from sipdo.plugins.domains.base import Domain
+    from sipdo.plugins.optimizers.base import Strategy
+
+    domain = resolve_plugin("sipdo.domains", opts.domain, Domain)  # type: ignore[type-abstract]
+    resolve_plugin("sipdo.optimizers", opts.strategy, Strategy)  # type: ignore[type-abstract]
+    for number, task in enumerate(opts.seed_tasks or [], start=1):
+        try:
+            domain.validate_task(task)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"seed task {number}: {exc}") from exc
+
+
 def new_run_id() -> str:
     return f"run-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -203,6 +218,7 @@ def execute(
         first_input = {"prompt": prompt}
         if opts.seed_tasks is not None:
             first_input["seed_tasks"] = opts.seed_tasks
+        check_plugins(opts)
         store.create_run(run_id, {"cli": asdict(opts)}, prompt)
     console.print(f"sipdo run {run_id}  (resume with: sipdo run --resume {run_id})", markup=False)
     view = ProgressView(run_id=run_id)
