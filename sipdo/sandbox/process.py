@@ -8,6 +8,7 @@ importable in the sandbox too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -23,10 +24,12 @@ from collections.abc import Callable, Iterator
 
 from sipdo.errors import SandboxResourceError, SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer, pump
+from sipdo.sandbox._cgroup import CgroupFactory
 from sipdo.sandbox._jail import WORKDIR, Jail
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
 
 BASIC_ISOLATION = frozenset({"env", "wall_time", "output"})
+CGROUP_ISOLATION = frozenset({"memory", "cpu_time"})
 JAILED_ISOLATION = frozenset(
     {
         "network",
@@ -103,21 +106,25 @@ def resolve_command(command: tuple[str, ...]) -> list[str]:
 
 
 class ProcessSandbox(Sandbox):
-    """Runs each job as a local child process; see ``isolation`` for what is enforced.
+    """Runs each job as a local child process; ``isolation`` says what is enforced here.
 
     As root on Linux (``namespaces=None`` probes it, ``True`` requires it) each
     run gets new mount / PID / network / IPC / UTS namespaces: a private
     read-only root holding only the system directories and the interpreter,
     tmpfs ``/sandbox`` (the working directory) and ``/tmp`` of ``disk_mb``, no
     network at all, its own uid (no capabilities, no-new-privileges), and
-    every process it started is killed when it ends. Resource limits are
-    rlimits, i.e. *per process*: address space (``memory_mb``), CPU seconds
-    (``timeout_s * cpus``, rounded up), file size (``disk_mb``), open files;
-    the process count (``pids``) is per run because each run has its own uid.
+    every process it started is killed when it ends. Where a child cgroup of
+    the caller's own can be made, the whole run shares one memory limit
+    (no swap), one CPU quota (``cpus``) and one process count (``pids``), and
+    ``isolation`` adds ``memory`` and ``cpu_time``. Rlimits apply to every
+    process as well: address space (``memory_mb``), CPU seconds
+    (``timeout_s * cpus``), file size (``disk_mb``), open files, and the
+    process count per run (each run has a uid of its own).
 
     Without namespaces (not root, or ``namespaces=False``) it only scrubs the
     environment, applies the rlimits except the process count, kills the
     process group on timeout and caps output; ``isolation`` says so.
+    ``command[0] == "python"`` is always ``sys.executable``.
     """
 
     kind = "process"
@@ -132,6 +139,7 @@ class ProcessSandbox(Sandbox):
     ) -> None:
         super().__init__(limits=limits, max_concurrency=max_concurrency)
         self._jail: Jail | None = None
+        self._cgroups: CgroupFactory | None = None
         self._uids = _UidAllocator()
         self._root = ""
         if namespaces is not False:
@@ -143,23 +151,41 @@ class ProcessSandbox(Sandbox):
                 log.info("process sandbox: no namespaces (%s); basic isolation only", exc)
         if self._jail is not None:
             self.isolation = JAILED_ISOLATION
+            try:
+                factory = CgroupFactory()
+                factory.probe()
+                self._cgroups = factory
+                self.isolation = JAILED_ISOLATION | CGROUP_ISOLATION
+            except (SandboxUnavailableError, OSError) as exc:
+                log.info("process sandbox: no per-run cgroups (%s); memory/CPU per process", exc)
+
+    @property
+    def has_cgroups(self) -> bool:
+        """Whether runs get a cgroup of their own (and ``memory`` / ``cpu_time`` hold)."""
+        return self._cgroups is not None
 
     def _open_jail(self) -> Jail:
-        self._root = tempfile.mkdtemp(prefix="sipdo-root-")
-        jail = Jail(self._root)
-        self._jail = jail
+        root = tempfile.mkdtemp(prefix="sipdo-root-")
         try:
-            probe = self.run({"p.py": "print('ok')"}, ["python", "p.py"])
-        except (OSError, subprocess.SubprocessError) as exc:
-            probe = ExecResult(1, "", str(exc))
-        if probe.stdout != "ok\n":
+            self._jail = jail = Jail(root)
+            try:
+                probe = self.run({"p.py": "print('ok')"}, ["python", "p.py"])
+            except (OSError, subprocess.SubprocessError) as exc:
+                probe = ExecResult(1, "", str(exc))
+            if probe.stdout != "ok\n":
+                jail.close()
+                detail = (probe.stderr or f"exit {probe.exit_code}").strip()[-300:]
+                raise SandboxUnavailableError(f"namespaces do not work here: {detail}")
+        except BaseException:
             self._jail = None
-            os.rmdir(self._root)
-            detail = (probe.stderr or f"exit {probe.exit_code}").strip()[-300:]
-            raise SandboxUnavailableError(f"namespaces do not work here: {detail}")
+            os.rmdir(root)
+            raise
+        self._root = root
         return jail
 
     def _release(self) -> None:
+        if self._jail is not None:
+            self._jail.close()
         if self._root:
             with contextlib.suppress(OSError):
                 os.rmdir(self._root)
@@ -167,10 +193,23 @@ class ProcessSandbox(Sandbox):
     def _execute(self, job: Job) -> ExecResult:
         started = time.monotonic()
         if self._jail is not None:
-            with self._uids.lease() as uid:
-                env = scrubbed_env(WORKDIR, "/tmp")
-                preexec = self._jail.preexec(job, uid, rlimits(job.limits, per_uid=True))
-                return self._spawn(job, "/", env, preexec, started)
+            netns = self._jail.netns.take()
+            cgroup = self._cgroups.create(job.limits) if self._cgroups else None
+            try:
+                with self._uids.lease() as uid:
+                    env = scrubbed_env(WORKDIR, "/tmp")
+                    limits = rlimits(job.limits, per_uid=True)
+                    join = cgroup.join if cgroup else None
+                    preexec = self._jail.preexec(job, uid, limits, netns, join)
+                    result = self._spawn(job, "/", env, preexec, started)
+                if cgroup is not None and cgroup.oom_killed():
+                    result = dataclasses.replace(result, oom_killed=True)
+                return result
+            finally:
+                if netns is not None:
+                    os.close(netns)
+                if cgroup is not None:
+                    cgroup.remove()
         workdir = tempfile.mkdtemp(prefix="sipdo-run-")
         try:
             write_files(workdir, job)

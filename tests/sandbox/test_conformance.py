@@ -21,7 +21,12 @@ from pathlib import Path
 import pytest
 
 from sipdo.sandbox import ISOLATION_VOCABULARY, Limits, Sandbox
-from sipdo.sandbox.process import JAILED_ISOLATION
+from sipdo.sandbox.process import (
+    BASIC_ISOLATION,
+    CGROUP_ISOLATION,
+    JAILED_ISOLATION,
+    ProcessSandbox,
+)
 
 from .helpers import marker, require_claim, wait_until_gone
 
@@ -41,11 +46,12 @@ def test_claimed_sets(sandbox: Sandbox) -> None:
     assert sandbox.isolation <= ISOLATION_VOCABULARY
     if sandbox.kind == "docker":
         assert sandbox.isolation == ISOLATION_VOCABULARY
+    elif os.geteuid() != 0:
+        assert sandbox.isolation == BASIC_ISOLATION
     else:
-        expected = (
-            JAILED_ISOLATION if os.geteuid() == 0 else frozenset({"env", "wall_time", "output"})
-        )
-        assert sandbox.isolation == expected
+        assert isinstance(sandbox, ProcessSandbox)
+        extra = CGROUP_ISOLATION if sandbox.has_cgroups else frozenset()
+        assert sandbox.isolation == JAILED_ISOLATION | extra
 
 
 # -- the contract ---------------------------------------------------------------
