@@ -210,6 +210,8 @@ def edges(spec: Spec) -> list[Any]:
 def draw(strat: st.SearchStrategy[Any], n: int, salt: int) -> list[Any]:
     """``n`` examples from ``strat``, deterministic for a given ``salt``."""
     out: list[Any] = []
+    if n <= 0:
+        return out
 
     @seed(salt)
     @settings(
