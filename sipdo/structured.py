@@ -51,7 +51,9 @@ class CallStats:
     def of(cls, message: BaseMessage, latency_s: float) -> CallStats:
         """Stats of one reply (tokens are 0 when the backend reports none)."""
         usage = getattr(message, "usage_metadata", None) or {}
-        return cls(1, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), latency_s)
+        return cls(
+            1, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), latency_s
+        )
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,12 @@ class StructuredResult(Generic[T]):
     def failure(self, what: str) -> dict[str, Any]:
         """A JSON-safe record of the failure for the run history."""
         last = self.raw[-1] if self.raw else ""
-        return {"what": what, "error": self.error or "", "attempts": self.attempts, "raw": last[:500]}
+        return {
+            "what": what,
+            "error": self.error or "",
+            "attempts": self.attempts,
+            "raw": last[:500],
+        }
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ def parse_structured(text: str, schema: type[T]) -> T:
     """Validate the JSON in ``text`` against ``schema``; ``ValueError`` names what is wrong."""
     data = extract_json(text)
     if isinstance(data, dict) and len(data) == 1:
-        (key, inner), = data.items()
+        ((key, inner),) = data.items()
         if isinstance(inner, dict) and key.lower() == schema.__name__.lower():
             data = inner
     try:
@@ -180,9 +187,9 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
         pattern = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(entry_point)}\b", re.MULTILINE)
         for body in python + [body for _, body in fences]:
             if pattern.search(body):
-                return body.strip() + "\n"
+                return str(body).strip() + "\n"
     for body in python or [body for _, body in fences]:
-        return body.strip() + "\n"
+        return str(body).strip() + "\n"
     return text.strip() + "\n"
 
 
@@ -192,7 +199,9 @@ def format_instruction(schema: type[BaseModel]) -> str:
     return f"\n\nReply with one JSON object (no prose) matching this JSON schema:\n{spec}"
 
 
-def _with_instruction(messages: Sequence[BaseMessage], schema: type[BaseModel]) -> list[BaseMessage]:
+def _with_instruction(
+    messages: Sequence[BaseMessage], schema: type[BaseModel]
+) -> list[BaseMessage]:
     out = list(messages)
     note = format_instruction(schema)
     for i in range(len(out) - 1, -1, -1):

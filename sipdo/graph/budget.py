@@ -64,7 +64,10 @@ class Budget:
             + used.get("output_tokens", {}).get(role, 0)
             for role in set(used.get("input_tokens", {})) | set(used.get("output_tokens", {}))
         }
-        for name, cap, spent in (("model_calls", self.model_calls, calls), ("tokens", self.tokens, tokens)):
+        for name, cap, spent in (
+            ("model_calls", self.model_calls, calls),
+            ("tokens", self.tokens, tokens),
+        ):
             if cap is None:
                 continue
             if isinstance(cap, Mapping):
@@ -72,7 +75,10 @@ class Budget:
                     return f"budget:{name}"
             elif sum(spent.values()) >= cap:
                 return f"budget:{name}"
-        if self.sandbox_seconds is not None and used.get("sandbox_seconds", 0.0) >= self.sandbox_seconds:
+        if (
+            self.sandbox_seconds is not None
+            and used.get("sandbox_seconds", 0.0) >= self.sandbox_seconds
+        ):
             return "budget:sandbox_seconds"
         return None
 
@@ -92,7 +98,9 @@ def add_usage(
     used: Mapping[str, Any], per_role: Mapping[str, CallStats], sandbox_seconds: float = 0.0
 ) -> dict[str, Any]:
     """A new ``budget_used`` with ``per_role`` stats and sandbox time added (pure)."""
-    out = {key: dict(value) if isinstance(value, Mapping) else value for key, value in used.items()}
+    out: dict[str, Any] = {
+        key: dict(value) if isinstance(value, Mapping) else value for key, value in used.items()
+    }
     for key, value in empty_usage().items():
         out.setdefault(key, value)
     for role, stats in per_role.items():

@@ -135,7 +135,7 @@ def create_sipdo_graph(
     )
     maxd = deps.domain.max_difficulty
 
-    def route(fn: Callable[[Any, Budget, int], str]) -> Callable[[SipdoState], str]:
+    def route(fn: Callable[..., str]) -> Callable[[SipdoState], str]:
         return partial(fn, budget=deps.budget, max_difficulty=maxd)
 
     graph = StateGraph(SipdoState, input_schema=InputState, output_schema=OutputState)

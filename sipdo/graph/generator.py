@@ -20,12 +20,21 @@ def pick_targets(failures: list[dict[str, Any]], n: int) -> list[dict[str, Any] 
 
 def _reject(deps: Deps, state: SipdoState, entry: dict[str, Any]) -> dict[str, Any]:
     emit(
-        "task_verdict", task_id=entry["id"], accepted=False, reason=entry["reason"],
-        difficulty=entry.get("difficulty", 0), weakness=entry.get("weakness", ""),
+        "task_verdict",
+        task_id=entry["id"],
+        accepted=False,
+        reason=entry["reason"],
+        difficulty=entry.get("difficulty", 0),
+        weakness=entry.get("weakness", ""),
     )
     deps.record(
-        "record_task", task=entry, status="rejected", reason=entry["reason"], verdict=None,
-        difficulty=int(entry.get("difficulty", 0)), weakness=str(entry.get("weakness", "")),
+        "record_task",
+        task=entry,
+        status="rejected",
+        reason=entry["reason"],
+        verdict=None,
+        difficulty=int(entry.get("difficulty", 0)),
+        weakness=str(entry.get("weakness", "")),
     )
     return entry
 
@@ -42,7 +51,8 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     results = await asyncio.gather(
         *(
             deps.structured(
-                tally, "generator",
+                tally,
+                "generator",
                 deps.domain.generate_messages(target=t, difficulty=difficulty, examples=examples),
                 schema,
             )
@@ -67,7 +77,9 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
             )
         except ValueError as exc:
             gid = content_id(str(iteration), str(n), *result.raw, prefix="gen")
-            rejected.append(_reject(deps, state, {"id": gid, "reason": f"malformed task: {exc}", **base}))
+            rejected.append(
+                _reject(deps, state, {"id": gid, "reason": f"malformed task: {exc}", **base})
+            )
             continue
         key = deps.domain.dedup_key(task)
         if key in seen:

@@ -25,7 +25,9 @@ async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
     prompt = state["current_prompt"]
     vid = state["version_id"]
     results = await asyncio.gather(*(deps.solve_and_grade(tally, t, prompt) for t in tasks))
-    passed, failed, broken = [], [], []
+    passed: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    broken: list[dict[str, Any]] = []
     for result in results:
         task, verdict = result["task"], result["verdict"]
         if verdict.get("task_error"):
@@ -36,8 +38,13 @@ async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
         (passed if ok else failed).append(result)
         emit("learner_result", task_id=task["id"], passed=ok, score=float(verdict.get("score", 0)))
         deps.record(
-            "record_attempt", task_id=task["id"], prompt_version_id=vid, role="learner",
-            answer=result["answer"], passed=ok, score=float(verdict.get("score", 0.0)),
+            "record_attempt",
+            task_id=task["id"],
+            prompt_version_id=vid,
+            role="learner",
+            answer=result["answer"],
+            passed=ok,
+            score=float(verdict.get("score", 0.0)),
             feedback=str(verdict.get("feedback", "")),
         )
     failed_ids = {r["task"]["id"] for r in failed}

@@ -44,21 +44,41 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
                 "domain": deps.domain.name,
                 "strategy": deps.strategy.name,
                 "budget": deps.budget.limits(),
-                "models": {role: str(m.name or type(m).__name__) for role, m in deps.models.items()},
+                "models": {
+                    role: str(m.name or type(m).__name__) for role, m in deps.models.items()
+                },
             },
             initial_prompt=prompt,
         )
         deps.record(
-            "record_prompt_version", version_id=vid, text=prompt, parent_id=None, accepted=True,
-            scores={}, feedback="initial prompt", iteration=0,
+            "record_prompt_version",
+            version_id=vid,
+            text=prompt,
+            parent_id=None,
+            accepted=True,
+            scores={},
+            feedback="initial prompt",
+            iteration=0,
         )
         for task in seeds:
             deps.record(
-                "record_task", task=task, status="seed", reason="seed task", verdict=None,
-                difficulty=int(task.get("difficulty", 1)), weakness=str(task.get("weakness", "")),
+                "record_task",
+                task=task,
+                status="seed",
+                reason="seed task",
+                verdict=None,
+                difficulty=int(task.get("difficulty", 1)),
+                weakness=str(task.get("weakness", "")),
             )
-    version = {"version_id": vid, "text": prompt, "parent_id": None, "accepted": True,
-               "scores": {}, "feedback": "initial prompt", "iteration": 0}
+    version: dict[str, Any] = {
+        "version_id": vid,
+        "text": prompt,
+        "parent_id": None,
+        "accepted": True,
+        "scores": {},
+        "feedback": "initial prompt",
+        "iteration": 0,
+    }
     return {
         "seed_tasks": seeds,
         "phase": "seed",

@@ -24,7 +24,9 @@ from sipdo.graph.state import SipdoState
 from sipdo.plugins.optimizers.base import Candidate, ProposalContext
 
 
-def textual_reward(fixed: list[str], broken: list[str], still: list[dict[str, Any]], n_fail: int, n_solved: int) -> str:
+def textual_reward(
+    fixed: list[str], broken: list[str], still: list[dict[str, Any]], n_fail: int, n_solved: int
+) -> str:
     """The TRPrompt-style textual reward of one candidate."""
     text = f"fixed {len(fixed)}/{n_fail} failures; broke {len(broken)}/{n_solved} solved tasks"
     if broken:
@@ -36,12 +38,25 @@ def textual_reward(fixed: list[str], broken: list[str], still: list[dict[str, An
 async def _evaluate(deps: Deps, tally: Tally, state: SipdoState, cand: Candidate) -> dict[str, Any]:
     failures, solved = state.get("failures", []), state.get("solved", [])
     vid = version_id(cand.text, cand.parent_id)
-    record = {"version_id": vid, "text": cand.text, "parent_id": cand.parent_id,
-              "rationale": cand.rationale, "notes": cand.notes, "iteration": state.get("iteration", 0)}
+    record = {
+        "version_id": vid,
+        "text": cand.text,
+        "parent_id": cand.parent_id,
+        "rationale": cand.rationale,
+        "notes": cand.notes,
+        "iteration": state.get("iteration", 0),
+    }
     if cand.text.strip() == state["current_prompt"].strip():
         feedback = "the candidate is identical to the current prompt"
-        return {**record, "fixed": [], "broken": [], "scores": {}, "feedback": feedback,
-                "new_failures": failures, "fixed_tasks": []}
+        return {
+            **record,
+            "fixed": [],
+            "broken": [],
+            "scores": {},
+            "feedback": feedback,
+            "new_failures": failures,
+            "fixed_tasks": [],
+        }
     tasks = [f["task"] for f in failures] + solved
     results = await asyncio.gather(*(deps.solve_and_grade(tally, t, cand.text) for t in tasks))
     on_failures, on_solved = results[: len(failures)], results[len(failures) :]
@@ -50,38 +65,77 @@ async def _evaluate(deps: Deps, tally: Tally, state: SipdoState, cand: Candidate
     broken = [r["task"]["id"] for r in on_solved if not r["verdict"].get("passed")]
     for r in results:
         deps.record(
-            "record_attempt", task_id=r["task"]["id"], prompt_version_id=vid, role="learner",
-            answer=r["answer"], passed=bool(r["verdict"].get("passed")),
-            score=float(r["verdict"].get("score", 0.0)), feedback=str(r["verdict"].get("feedback", "")),
+            "record_attempt",
+            task_id=r["task"]["id"],
+            prompt_version_id=vid,
+            role="learner",
+            answer=r["answer"],
+            passed=bool(r["verdict"].get("passed")),
+            score=float(r["verdict"].get("score", 0.0)),
+            feedback=str(r["verdict"].get("feedback", "")),
         )
     fixed_ids = [r["task"]["id"] for r in fixed]
     passes = sum(1 for r in results if r["verdict"].get("passed"))
-    scores = {"fixed": float(len(fixed)), "broken": float(len(broken)),
-              "pass_rate": passes / len(results) if results else 0.0}
-    return {**record, "fixed": fixed_ids, "broken": broken, "scores": scores,
-            "feedback": textual_reward(fixed_ids, broken, still, len(failures), len(solved)),
-            "new_failures": still, "fixed_tasks": [r["task"] for r in fixed]}
+    scores = {
+        "fixed": float(len(fixed)),
+        "broken": float(len(broken)),
+        "pass_rate": passes / len(results) if results else 0.0,
+    }
+    return {
+        **record,
+        "fixed": fixed_ids,
+        "broken": broken,
+        "scores": scores,
+        "feedback": textual_reward(fixed_ids, broken, still, len(failures), len(solved)),
+        "new_failures": still,
+        "fixed_tasks": [r["task"] for r in fixed],
+    }
 
 
-def _conclude(deps: Deps, state: SipdoState, cand: dict[str, Any], accepted: bool, reason: str) -> dict[str, Any]:
+def _conclude(
+    deps: Deps, state: SipdoState, cand: dict[str, Any], accepted: bool, reason: str
+) -> dict[str, Any]:
     """Record one decided candidate; returns the attempt entry."""
     feedback = f"{cand['feedback']} -> {reason}"
     if cand.get("version_id"):
         deps.record(
-            "record_prompt_version", version_id=cand["version_id"], text=cand["text"],
-            parent_id=cand["parent_id"], accepted=accepted, scores=cand["scores"],
-            feedback=feedback, iteration=int(state.get("iteration", 0)),
+            "record_prompt_version",
+            version_id=cand["version_id"],
+            text=cand["text"],
+            parent_id=cand["parent_id"],
+            accepted=accepted,
+            scores=cand["scores"],
+            feedback=feedback,
+            iteration=int(state.get("iteration", 0)),
         )
-    emit("prompt_candidate", version_id=cand.get("version_id") or "", accepted=accepted,
-         fixed=len(cand["fixed"]), broken=len(cand["broken"]), reason=reason)
-    return {"version_id": cand.get("version_id"), "prompt": cand.get("text"), "accepted": accepted,
-            "fixed": cand["fixed"], "broken": cand["broken"], "scores": cand["scores"],
-            "feedback": feedback, "notes": cand.get("notes", {}), "reason": reason}
+    emit(
+        "prompt_candidate",
+        version_id=cand.get("version_id") or "",
+        accepted=accepted,
+        fixed=len(cand["fixed"]),
+        broken=len(cand["broken"]),
+        reason=reason,
+    )
+    return {
+        "version_id": cand.get("version_id"),
+        "prompt": cand.get("text"),
+        "accepted": accepted,
+        "fixed": cand["fixed"],
+        "broken": cand["broken"],
+        "scores": cand["scores"],
+        "feedback": feedback,
+        "notes": cand.get("notes", {}),
+        "reason": reason,
+    }
 
 
 def _history(state: SipdoState, attempt: dict[str, Any]) -> dict[str, Any]:
     keep = ("version_id", "accepted", "fixed", "broken", "scores", "feedback", "reason")
-    return {"kind": "prompt_attempt", "iteration": state.get("iteration", 0), **{k: attempt[k] for k in keep}}
+    return {
+        "kind": "prompt_attempt",
+        "iteration": state.get("iteration", 0),
+        **{k: attempt[k] for k in keep},
+    }
 
 
 async def optimizer(state: SipdoState, deps: Deps) -> dict[str, Any]:
@@ -92,32 +146,55 @@ async def optimizer(state: SipdoState, deps: Deps) -> dict[str, Any]:
         return await deps.structured(tally, "optimizer", messages, schema)
 
     ctx = ProposalContext(
-        prompt=state["current_prompt"], version_id=state["version_id"],
-        failures=state.get("failures", []), solved=state.get("solved", []),
-        attempts=state.get("attempts", []), pool=state.get("pool", []),
-        describe=deps.domain.describe_failure, llm=llm,
+        prompt=state["current_prompt"],
+        version_id=state["version_id"],
+        failures=state.get("failures", []),
+        solved=state.get("solved", []),
+        attempts=state.get("attempts", []),
+        pool=state.get("pool", []),
+        describe=deps.domain.describe_failure,
+        llm=llm,
     )
     proposal = await deps.strategy.propose(ctx)
-    evaluated = await asyncio.gather(*(_evaluate(deps, tally, state, c) for c in proposal.candidates))
+    evaluated = await asyncio.gather(
+        *(_evaluate(deps, tally, state, c) for c in proposal.candidates)
+    )
     passing = [c for c in evaluated if passes_gate(c["fixed"], c["broken"])]
-    best = max(passing, key=lambda c: (len(c["fixed"]), c["scores"].get("pass_rate", 0.0)), default=None)
-    attempts, history, pool = list(state.get("attempts", [])), list(state.get("history", [])), state.get("pool", [])
+    best = max(
+        passing, key=lambda c: (len(c["fixed"]), c["scores"].get("pass_rate", 0.0)), default=None
+    )
+    attempts, history, pool = (
+        list(state.get("attempts", [])),
+        list(state.get("history", [])),
+        state.get("pool", []),
+    )
     versions = list(state.get("prompt_versions", []))
     if not proposal.candidates:
         empty = {"fixed": [], "broken": [], "scores": {}, "feedback": "no candidate"}
-        attempts.append(_conclude(deps, state, empty, False, proposal.error or "no candidate proposed"))
+        attempts.append(
+            _conclude(deps, state, empty, False, proposal.error or "no candidate proposed")
+        )
         history.append(_history(state, attempts[-1]))
     for cand in evaluated:
         if cand is best:
             continue
-        reason = "rejected by the no-regression gate" if cand["broken"] or not cand["fixed"] else "a better candidate passed"
+        reason = (
+            "rejected by the no-regression gate"
+            if cand["broken"] or not cand["fixed"]
+            else "a better candidate passed"
+        )
         attempts.append(_conclude(deps, state, cand, False, reason))
         history.append(_history(state, attempts[-1]))
         pool = deps.strategy.update_pool(pool, {**cand, "accepted": False})
         versions.append({**_version(cand), "accepted": False, "feedback": attempts[-1]["feedback"]})
     return {
-        "attempts": attempts, "history": history, "pool": pool, "prompt_versions": versions,
-        "pending_candidate": best, "last_approved": False, "budget_used": deps.fold(state, tally, "optimizer"),
+        "attempts": attempts,
+        "history": history,
+        "pool": pool,
+        "prompt_versions": versions,
+        "pending_candidate": best,
+        "last_approved": False,
+        "budget_used": deps.fold(state, tally, "optimizer"),
     }
 
 
@@ -142,14 +219,28 @@ async def approve(state: SipdoState, deps: Deps) -> dict[str, Any]:
     reason = "passed the no-regression gate"
     accepted = True
     if deps.approve_prompts:
-        diff = "\n".join(difflib.unified_diff(
-            state["current_prompt"].splitlines(), cand["text"].splitlines(),
-            "current", "candidate", lineterm=""))
-        answer = interrupt({
-            "kind": "approve_prompt", "version_id": cand["version_id"], "parent_id": cand["parent_id"],
-            "current": state["current_prompt"], "candidate": cand["text"], "diff": diff,
-            "fixed": cand["fixed"], "broken": cand["broken"], "feedback": cand["feedback"],
-        })
+        diff = "\n".join(
+            difflib.unified_diff(
+                state["current_prompt"].splitlines(),
+                cand["text"].splitlines(),
+                "current",
+                "candidate",
+                lineterm="",
+            )
+        )
+        answer = interrupt(
+            {
+                "kind": "approve_prompt",
+                "version_id": cand["version_id"],
+                "parent_id": cand["parent_id"],
+                "current": state["current_prompt"],
+                "candidate": cand["text"],
+                "diff": diff,
+                "fixed": cand["fixed"],
+                "broken": cand["broken"],
+                "feedback": cand["feedback"],
+            }
+        )
         accepted = _approved(answer)
         reason = "approved by the reviewer" if accepted else "rejected by the reviewer"
     attempt = _conclude(deps, state, cand, accepted, reason)
@@ -165,8 +256,13 @@ async def approve(state: SipdoState, deps: Deps) -> dict[str, Any]:
     if accepted:
         known = {t["id"] for t in state.get("solved", [])}
         update |= {
-            "current_prompt": cand["text"], "best_prompt": cand["text"], "version_id": cand["version_id"],
-            "solved": [*state.get("solved", []), *(t for t in cand["fixed_tasks"] if t["id"] not in known)],
+            "current_prompt": cand["text"],
+            "best_prompt": cand["text"],
+            "version_id": cand["version_id"],
+            "solved": [
+                *state.get("solved", []),
+                *(t for t in cand["fixed_tasks"] if t["id"] not in known),
+            ],
             "failures": cand["new_failures"],
         }
     return update

@@ -25,7 +25,11 @@ def stop_reason(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -
     if spent:
         return spent
     iteration = int(state.get("iteration", 0))
-    if iteration >= 1 and not state.get("failures") and state.get("difficulty", 1) >= max_difficulty:
+    if (
+        iteration >= 1
+        and not state.get("failures")
+        and state.get("difficulty", 1) >= max_difficulty
+    ):
         return "no_errors"
     if iteration >= budget.iterations:
         return "iterations"

@@ -42,7 +42,7 @@ class LazySandbox(SandboxProvider):
     def _open(self) -> Sandbox:
         with self._lock:
             if self._opened is None:
-                from sipdo.sandbox import open_sandbox
+                from sipdo.sandbox.factory import open_sandbox
 
                 self._opened = open_sandbox("auto")
             return self._opened
@@ -98,16 +98,22 @@ class Deps:
         tally.add(role, result.stats)
         return result.text
 
-    async def verify_task(self, tally: Tally, task: dict[str, Any], checker: str | None) -> dict[str, Any]:
+    async def verify_task(
+        self, tally: Tally, task: dict[str, Any], checker: str | None
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            return await self.domain.averify_task(task, checker_answer=checker, sandbox=self.sandbox)
+            return await self.domain.averify_task(
+                task, checker_answer=checker, sandbox=self.sandbox
+            )
         except (SandboxInputError, VerificationError) as exc:
             return {"passed": False, "score": 0.0, "feedback": f"task cannot be verified: {exc}"}
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 
-    async def verify_answer(self, tally: Tally, task: dict[str, Any], answer: str) -> dict[str, Any]:
+    async def verify_answer(
+        self, tally: Tally, task: dict[str, Any], answer: str
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             return await self.domain.averify_answer(task, answer, sandbox=self.sandbox)
@@ -115,8 +121,12 @@ class Deps:
             return {"passed": False, "score": 0.0, "feedback": f"answer cannot be run: {exc}"}
         except VerificationError as exc:
             # The task itself is broken (e.g. a seed whose reference fails its tests).
-            return {"passed": False, "score": 0.0, "feedback": f"task cannot be graded: {exc}",
-                    "task_error": True}
+            return {
+                "passed": False,
+                "score": 0.0,
+                "feedback": f"task cannot be graded: {exc}",
+                "task_error": True,
+            }
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 

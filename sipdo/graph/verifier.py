@@ -32,12 +32,20 @@ async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:
         else:
             rejected.append({**task, "reason": reason, "verdict": verdict})
         emit(
-            "task_verdict", task_id=task["id"], accepted=ok, reason=reason,
-            difficulty=int(task.get("difficulty", 0)), weakness=str(task.get("weakness", "")),
+            "task_verdict",
+            task_id=task["id"],
+            accepted=ok,
+            reason=reason,
+            difficulty=int(task.get("difficulty", 0)),
+            weakness=str(task.get("weakness", "")),
         )
         deps.record(
-            "record_task", task=task, status="accepted" if ok else "rejected", reason=reason,
-            verdict=verdict, difficulty=int(task.get("difficulty", 0)),
+            "record_task",
+            task=task,
+            status="accepted" if ok else "rejected",
+            reason=reason,
+            verdict=verdict,
+            difficulty=int(task.get("difficulty", 0)),
             weakness=str(task.get("weakness", "")),
         )
     difficulty = max([int(state.get("difficulty", 1))] + [int(t["difficulty"]) for t in accepted])

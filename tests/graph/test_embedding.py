@@ -27,7 +27,9 @@ class Parent(TypedDict):
     summary: NotRequired[str]
 
 
-def parent_graph(sub: CompiledStateGraph[Any, Any, Any, Any]) -> CompiledStateGraph[Any, Any, Any, Any]:
+def parent_graph(
+    sub: CompiledStateGraph[Any, Any, Any, Any],
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     def summarize(state: Parent) -> dict[str, Any]:
         return {"summary": f"{state['stop_reason']}: {state['best_prompt']}"}
 
@@ -40,7 +42,9 @@ def parent_graph(sub: CompiledStateGraph[Any, Any, Any, Any]) -> CompiledStateGr
     return g.compile(checkpointer=InMemorySaver())
 
 
-def sipdo_sub(sandbox: Sandbox, *, approve: bool, prompts: tuple[str, ...]) -> CompiledStateGraph[Any, Any, Any, Any]:
+def sipdo_sub(
+    sandbox: Sandbox, *, approve: bool, prompts: tuple[str, ...]
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     return create_sipdo_graph(
         world.learner_model(always=["rotate_left"]),
         generator_model=world.generator_model(world.CLAMP),
@@ -53,14 +57,20 @@ def sipdo_sub(sandbox: Sandbox, *, approve: bool, prompts: tuple[str, ...]) -> C
     )
 
 
-async def drive(graph: CompiledStateGraph[Any, Any, Any, Any], value: Any, cfg: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+async def drive(
+    graph: CompiledStateGraph[Any, Any, Any, Any], value: Any, cfg: Any
+) -> tuple[list[dict[str, Any]], list[Any]]:
     events, interrupts = [], []
-    async for _ns, mode, chunk in graph.astream(value, cfg, stream_mode=["custom", "updates"], subgraphs=True):
+    async for _ns, mode, chunk in graph.astream(
+        value, cfg, stream_mode=["custom", "updates"], subgraphs=True
+    ):
         if mode == "custom":
             events.append(chunk)
         elif "__interrupt__" in chunk:
             # With subgraphs=True the same interrupt surfaces in both namespaces.
-            interrupts.extend(i for i in chunk["__interrupt__"] if i.id not in {j.id for j in interrupts})
+            interrupts.extend(
+                i for i in chunk["__interrupt__"] if i.id not in {j.id for j in interrupts}
+            )
     return events, interrupts
 
 
@@ -73,7 +83,8 @@ async def test_subgraph_streams_events_and_finishes(sandbox: Sandbox) -> None:
     events, interrupts = await drive(parent, {"prompt": INITIAL, "seed_tasks": SEEDS}, cfg)
     assert interrupts == []
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "budget" and kinds[-1] == "run_end"
+    assert kinds[0] == "budget"
+    assert kinds[-1] == "run_end"
     assert {"iteration_start", "task_verdict", "learner_result", "prompt_candidate"} <= set(kinds)
     state = (await parent.aget_state(cfg)).values
     assert state["best_prompt"] == "Be exact. FIX"
@@ -88,7 +99,9 @@ async def test_subgraph_streams_events_and_finishes(sandbox: Sandbox) -> None:
         ((False, "no"), INITIAL),
     ],
 )
-async def test_approval_pauses_and_resumes(sandbox: Sandbox, answers: tuple[Any, ...], best: str) -> None:
+async def test_approval_pauses_and_resumes(
+    sandbox: Sandbox, answers: tuple[Any, ...], best: str
+) -> None:
     parent = parent_graph(sipdo_sub(sandbox, approve=True, prompts=("first FIX", "second FIX")))
     cfg: Any = {"configurable": {"thread_id": f"approve-{answers!r}"}}
     _, interrupts = await drive(parent, {"prompt": INITIAL, "seed_tasks": SEEDS}, cfg)
@@ -97,8 +110,10 @@ async def test_approval_pauses_and_resumes(sandbox: Sandbox, answers: tuple[Any,
         assert len(interrupts) == 1, "one pending approval at a time"
         payload = interrupts[0].value
         seen.append(payload["candidate"])
-        assert payload["kind"] == "approve_prompt" and payload["broken"] == []
-        assert payload["current"] == INITIAL and "+" in payload["diff"]
+        assert payload["kind"] == "approve_prompt"
+        assert payload["broken"] == []
+        assert payload["current"] == INITIAL
+        assert "+" in payload["diff"]
         snapshot = await parent.aget_state(cfg)
         assert snapshot.next == ("optimize_prompt",)
         events, interrupts = await drive(parent, Command(resume=answer), cfg)
@@ -115,6 +130,15 @@ def test_compile_and_invoke_sync(sandbox: Sandbox) -> None:
     g = sipdo_sub(sandbox, approve=False, prompts=("Careful. FIX",))
     out = g.invoke({"prompt": INITIAL, "seed_tasks": SEEDS})
     assert out["best_prompt"] == "Careful. FIX"
-    assert set(out) >= {"best_prompt", "accepted_tasks", "rejected_tasks", "history", "budget_used",
-                        "stop_reason", "iteration", "difficulty", "prompt_versions"}
+    assert set(out) >= {
+        "best_prompt",
+        "accepted_tasks",
+        "rejected_tasks",
+        "history",
+        "budget_used",
+        "stop_reason",
+        "iteration",
+        "difficulty",
+        "prompt_versions",
+    }
     assert "failures" not in out  # working state stays inside

@@ -22,12 +22,22 @@ from sipdo.testing import ScriptedChatModel
 from tests.graph import world
 
 FIELDS = [
-    "prompt", "entry_point", "reference_solution", "tests", "weakness",
-    "failure_modes", "pattern", "recommendations", "rationale", "summary",
+    "prompt",
+    "entry_point",
+    "reference_solution",
+    "tests",
+    "weakness",
+    "failure_modes",
+    "pattern",
+    "recommendations",
+    "rationale",
+    "summary",
 ]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 near_miss = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6).map(json.dumps)
@@ -42,7 +52,9 @@ plausible_task = st.builds(
         }
     ),
     st.sampled_from(["f", "g1", "clamp", "rotate_left", "def", "x y"]),
-    st.sampled_from(["return x", "return None", "while True: pass", "import os; os._exit(3)", ")("]),
+    st.sampled_from(
+        ["return x", "return None", "while True: pass", "import os; os._exit(3)", ")("]
+    ),
 )
 garbage = st.one_of(
     st.text(max_size=200),
@@ -77,7 +89,11 @@ def cycling(replies: list[str], name: str) -> ScriptedChatModel:
     optimizer=st.lists(garbage, min_size=1, max_size=6),
 )
 def test_garbage_never_crashes(
-    sandbox: Sandbox, learner: list[str], generator: list[str], checker: list[str], optimizer: list[str]
+    sandbox: Sandbox,
+    learner: list[str],
+    generator: list[str],
+    checker: list[str],
+    optimizer: list[str],
 ) -> None:
     g = create_sipdo_graph(
         cycling(learner, "learner"),
@@ -89,8 +105,11 @@ def test_garbage_never_crashes(
         budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=1),
     )
     out: dict[str, Any] = g.invoke({"prompt": "solve", "seed_tasks": [world.SEEDS["rotate_left"]]})
-    assert out["stop_reason"] in {"iterations", "no_errors"} or out["stop_reason"].startswith("budget:")
-    assert isinstance(out["best_prompt"], str) and out["best_prompt"]
+    assert out["stop_reason"] in {"iterations", "no_errors"} or out["stop_reason"].startswith(
+        "budget:"
+    )
+    assert isinstance(out["best_prompt"], str)
+    assert out["best_prompt"]
     assert all(r["reason"] for r in out["rejected_tasks"])
     assert len(out["accepted_tasks"]) + len(out["rejected_tasks"]) <= 1
     json.dumps(out)  # the state stays JSON-serializable

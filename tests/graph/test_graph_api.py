@@ -30,7 +30,8 @@ def test_lazy_reexport_and_compile_options() -> None:
     assert lazy_factory is create_sipdo_graph
     g = create_sipdo_graph(ScriptedChatModel([]), name="mine", budget=Budget(iterations=5))
     assert g.name == "mine"
-    assert g.config is not None and g.config["recursion_limit"] == recursion_limit(Budget(iterations=5))
+    assert g.config is not None
+    assert g.config["recursion_limit"] == recursion_limit(Budget(iterations=5))
     assert set(g.get_graph().nodes) >= {"learner", "generator", "checker", "verifier", "optimizer"}
 
 
@@ -74,7 +75,10 @@ def test_bad_budgets(kwargs: dict[str, Any]) -> None:
         ({"prompt": ""}, "non-empty 'prompt'"),
         ({"prompt": 3}, "non-empty 'prompt'"),
         ({"prompt": "p", "seed_tasks": "x"}, "must be a list"),
-        ({"prompt": "p", "seed_tasks": [{"prompt": "no entry point"}]}, r"seed task 0: invalid code task"),
+        (
+            {"prompt": "p", "seed_tasks": [{"prompt": "no entry point"}]},
+            r"seed task 0: invalid code task",
+        ),
         ({"prompt": "p", "seed_tasks": [7]}, "seed task 0: a code task must be an object"),
     ],
 )
@@ -93,8 +97,12 @@ async def test_run_store_needs_a_run_id() -> None:
 
 
 def test_budget_exceeded_rules() -> None:
-    used = {"model_calls": {"learner": 3, "generator": 1}, "input_tokens": {"learner": 50},
-            "output_tokens": {"learner": 10}, "sandbox_seconds": 1.5}
+    used = {
+        "model_calls": {"learner": 3, "generator": 1},
+        "input_tokens": {"learner": 50},
+        "output_tokens": {"learner": 10},
+        "sandbox_seconds": 1.5,
+    }
     assert Budget(model_calls=4).exceeded(used) == "budget:model_calls"
     assert Budget(model_calls=5).exceeded(used) is None
     assert Budget(model_calls={"generator": 2}).exceeded(used) is None

@@ -33,7 +33,9 @@ def build(sandbox: Sandbox, **kw: Any) -> CompiledStateGraph[Any, Any, Any, Any]
     return create_sipdo_graph(learner, sandbox=sandbox, **kw)
 
 
-async def run(graph: CompiledStateGraph[Any, Any, Any, Any], state: dict[str, Any], **config: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def run(
+    graph: CompiledStateGraph[Any, Any, Any, Any], state: dict[str, Any], **config: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     final: dict[str, Any] = {}
     cfg = {"configurable": config} if config else None
@@ -63,8 +65,10 @@ async def test_learner_fails_then_prompt_accepted(sandbox: Sandbox) -> None:
         assert "reference_solution" not in call.text
         assert world.CLAMP["tests"].strip() not in call.text
     attempts = [h for h in out["history"] if h["kind"] == "prompt_attempt"]
-    assert len(attempts) == 1 and attempts[0]["accepted"]
-    assert len(attempts[0]["fixed"]) == 3 and attempts[0]["broken"] == []
+    assert len(attempts) == 1
+    assert attempts[0]["accepted"]
+    assert len(attempts[0]["fixed"]) == 3
+    assert attempts[0]["broken"] == []
     assert "fixed 3/3" in attempts[0]["feedback"]
     assert [v["accepted"] for v in out["prompt_versions"]] == [True, True]
     assert out["prompt_versions"][1]["parent_id"] == out["prompt_versions"][0]["version_id"]
@@ -73,11 +77,20 @@ async def test_learner_fails_then_prompt_accepted(sandbox: Sandbox) -> None:
     assert used["model_calls"] == {"learner": 8, "generator": 2, "checker": 2, "optimizer": 3}
     assert used["sandbox_seconds"] > 0
     kinds = [e["event"] for e in events]
-    for kind in ("iteration_start", "task_verdict", "learner_result", "prompt_candidate", "budget", "run_end"):
+    for kind in (
+        "iteration_start",
+        "task_verdict",
+        "learner_result",
+        "prompt_candidate",
+        "budget",
+        "run_end",
+    ):
         assert kind in kinds
     assert kinds[-1] == "run_end"
     cand = next(e for e in events if e["event"] == "prompt_candidate")
-    assert cand["accepted"] and cand["fixed"] == 3 and cand["broken"] == 0
+    assert cand["accepted"]
+    assert cand["fixed"] == 3
+    assert cand["broken"] == 0
 
 
 async def test_prompt_rejected_by_gate_then_refined_up_to_limit(sandbox: Sandbox) -> None:
@@ -125,10 +138,12 @@ async def test_tasks_rejected_with_reasons(sandbox: Sandbox) -> None:
     assert any("duplicate" in r for r in reasons)
     assert any("generator output unusable" in r for r in reasons)
     unsound = next(r for r in out["rejected_tasks"] if r.get("entry_point") == "count_vowels")
-    assert unsound["reason"] and unsound["verdict"]["passed"] is False
+    assert unsound["reason"]
+    assert unsound["verdict"]["passed"] is False
     assert out["accepted_tasks"] == []
     verdicts = [e for e in events if e["event"] == "task_verdict"]
-    assert len(verdicts) == 3 and not any(e["accepted"] for e in verdicts)
+    assert len(verdicts) == 3
+    assert not any(e["accepted"] for e in verdicts)
     assert out["stop_reason"] == "iterations"
 
 
@@ -143,7 +158,8 @@ async def test_checker_disagreement_rejects_task(sandbox: Sandbox) -> None:
     out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left")})
     assert out["accepted_tasks"] == []
     [rejected] = out["rejected_tasks"]
-    assert rejected["entry_point"] == "dedupe_keep_order" and rejected["reason"]
+    assert rejected["entry_point"] == "dedupe_keep_order"
+    assert rejected["reason"]
 
 
 @pytest.mark.parametrize(
@@ -172,15 +188,21 @@ async def test_no_errors_left_at_top_difficulty(sandbox: Sandbox) -> None:
     )
     out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", difficulty=4)})
     assert out["stop_reason"] == "no_errors"
-    assert out["iteration"] == 1 and out["difficulty"] == 5
+    assert out["iteration"] == 1
+    assert out["difficulty"] == 5
     assert [t["entry_point"] for t in out["accepted_tasks"]] == ["clamp"]
 
 
-async def test_run_store_receives_the_run(sandbox: Sandbox, recording_store: RecordingRunStore) -> None:
+async def test_run_store_receives_the_run(
+    sandbox: Sandbox, recording_store: RecordingRunStore
+) -> None:
     g = build(sandbox, run_store=recording_store)
-    out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")}, thread_id="t-1")
+    out, _ = await run(
+        g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")}, thread_id="t-1"
+    )
     calls = recording_store.calls
-    assert calls[0][0] == "create_run" and {c[1] for c in calls} == {"t-1"}
+    assert calls[0][0] == "create_run"
+    assert {c[1] for c in calls} == {"t-1"}
     assert calls[-1][0] == "finish_run"
     assert recording_store.of("finish_run")[0]["best_prompt"] == out["best_prompt"]
     statuses = {(t["task"]["id"], t["status"]) for t in recording_store.of("record_task")}
@@ -188,7 +210,9 @@ async def test_run_store_receives_the_run(sandbox: Sandbox, recording_store: Rec
     versions = recording_store.of("record_prompt_version")
     assert [v["accepted"] for v in versions] == [True, True]
     attempts = recording_store.of("record_attempt")
-    assert any(a["prompt_version_id"] == versions[1]["version_id"] and a["passed"] for a in attempts)
+    assert any(
+        a["prompt_version_id"] == versions[1]["version_id"] and a["passed"] for a in attempts
+    )
     assert all(a["feedback"] is not None for a in attempts)
     usage = recording_store.of("record_usage")
     assert {u["role"] for u in usage} == {"learner", "generator", "checker", "optimizer"}

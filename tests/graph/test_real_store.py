@@ -40,7 +40,9 @@ def test_run_recorded_and_resumed_in_sqlite(sandbox: Sandbox, tmp_path: Path) ->
     cfg: Any = {"configurable": {"thread_id": "thread-9", "run_id": "run-42"}}
     seeds = [world.SEEDS["rotate_left"], world.SEEDS["chunk"]]
 
-    paused = make_graph(sandbox, store, checkpoints).invoke({"prompt": INITIAL, "seed_tasks": seeds}, cfg)
+    paused = make_graph(sandbox, store, checkpoints).invoke(
+        {"prompt": INITIAL, "seed_tasks": seeds}, cfg
+    )
     assert "__interrupt__" in paused
     assert store.get_run("run-42").status != "finished"
     before = store.attempts("run-42")
@@ -51,13 +53,17 @@ def test_run_recorded_and_resumed_in_sqlite(sandbox: Sandbox, tmp_path: Path) ->
     assert out["best_prompt"] == "Check every edge case. FIX"
 
     run = store.get_run("run-42")
-    assert run.status == "finished" and run.stop_reason == out["stop_reason"] == "iterations"
-    assert run.best_prompt == out["best_prompt"] and run.initial_prompt == INITIAL
+    assert run.status == "finished"
+    assert run.stop_reason == out["stop_reason"] == "iterations"
+    assert run.best_prompt == out["best_prompt"]
+    assert run.initial_prompt == INITIAL
     lineage = store.prompt_lineage("run-42")
     assert [v.accepted for v in lineage] == [True, True]
-    assert lineage[1].parent_id == lineage[0].version_id and "FIX" in lineage[1].diff
+    assert lineage[1].parent_id == lineage[0].version_id
+    assert "FIX" in lineage[1].diff
     tasks = {t.task["entry_point"]: t for t in store.tasks("run-42")}
-    assert tasks["rotate_left"].status == "seed" and tasks["clamp"].status == "accepted"
+    assert tasks["rotate_left"].status == "seed"
+    assert tasks["clamp"].status == "accepted"
     assert tasks["clamp"].first_failed_version == lineage[0].version_id
     assert tasks["clamp"].first_solved_version == lineage[1].version_id
     # The candidate was checked before the pause; resuming neither loses nor repeats attempts.

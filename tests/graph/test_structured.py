@@ -50,8 +50,11 @@ def test_schema_errors_name_the_field() -> None:
 def test_retry_feeds_the_error_back() -> None:
     model = ScriptedChatModel(["garbage", '{"note": 1}', 'ok: {"steps": ["s"]}'])
     result = invoke_structured(model, MSGS, Plan, retries=2)
-    assert result.ok and result.value is not None and result.value.steps == ["s"]
-    assert result.attempts == 3 and result.stats.calls == 3
+    assert result.ok
+    assert result.value is not None
+    assert result.value.steps == ["s"]
+    assert result.attempts == 3
+    assert result.stats.calls == 3
     assert "no JSON object" in model.calls[1].messages[-1].content
     assert "steps" in model.calls[2].messages[-1].content
     assert "JSON schema" in model.calls[0].messages[-1].content
@@ -60,17 +63,21 @@ def test_retry_feeds_the_error_back() -> None:
 async def test_failure_record_after_retries() -> None:
     model = ScriptedChatModel(["x", "y"])
     result = await ainvoke_structured(model, MSGS, Plan, retries=1)
-    assert not result.ok and result.value is None
-    assert result.attempts == 2 and "no JSON" in (result.error or "")
+    assert not result.ok
+    assert result.value is None
+    assert result.attempts == 2
+    assert "no JSON" in (result.error or "")
     record = result.failure("plan")
-    assert record["what"] == "plan" and record["raw"] == "y"
+    assert record["what"] == "plan"
+    assert record["raw"] == "y"
     assert result.stats.input_tokens > 0
 
 
 async def test_backend_output_error_counts_as_an_attempt() -> None:
     model = ScriptedChatModel([ModelOutputError("grammar overflow"), '{"steps": []}'])
     result = await ainvoke_structured(model, MSGS, Plan)
-    assert result.ok and result.attempts == 2
+    assert result.ok
+    assert result.attempts == 2
 
 
 def test_json_schema_bound_when_backend_asks() -> None:
@@ -81,7 +88,10 @@ def test_json_schema_bound_when_backend_asks() -> None:
 
 
 def test_code_extraction() -> None:
-    text = "prose\n```text\nnot code\n```\n```python\ndef other(): pass\n```\n```py\ndef f(x):\n    return x\n```"
+    text = (
+        "prose\n```text\nnot code\n```\n```python\ndef other(): pass\n```\n"
+        "```py\ndef f(x):\n    return x\n```"
+    )
     assert extract_code(text, "f") == "def f(x):\n    return x\n"
     assert extract_code(text) == "def other(): pass\n"
     assert extract_code("def g(): return 1") == "def g(): return 1\n"

@@ -30,7 +30,9 @@ def domain() -> CodeDomain:
     return CodeDomain(verifier_config=FAST)
 
 
-def gen_task(entry: str, prompt: str, ref: str, tests: str, weakness: str = "edge cases") -> dict[str, str]:
+def gen_task(
+    entry: str, prompt: str, ref: str, tests: str, weakness: str = "edge cases"
+) -> dict[str, str]:
     """A generator reply (the ``GeneratedCodeTask`` fields)."""
     return {
         "prompt": textwrap.dedent(prompt).strip(),

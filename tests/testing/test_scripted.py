@@ -6,8 +6,8 @@ import asyncio
 import time
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel
 
 from sipdo.errors import ScriptExhaustedError

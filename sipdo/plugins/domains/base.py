@@ -93,6 +93,8 @@ class Domain(Protocol):
         """Is the generated task sound (reference passes strong tests, checker agrees)?"""
         ...
 
-    async def averify_answer(self, task: Task, answer: str, *, sandbox: SandboxProvider) -> VerdictDict:
+    async def averify_answer(
+        self, task: Task, answer: str, *, sandbox: SandboxProvider
+    ) -> VerdictDict:
         """Grade a solver's answer to ``task``."""
         ...

@@ -153,7 +153,9 @@ class CodeDomain(Domain):
         )
         return verdict.model_dump(mode="json")
 
-    async def averify_answer(self, task: Task, answer: str, *, sandbox: SandboxProvider) -> VerdictDict:
+    async def averify_answer(
+        self, task: Task, answer: str, *, sandbox: SandboxProvider
+    ) -> VerdictDict:
         from sipdo.verifiers import averify_solution
 
         verdict = await averify_solution(

@@ -17,7 +17,9 @@ T = TypeVar("T", bound=BaseModel)
 class StructuredCaller(Protocol):
     """The optimizer model, with robust structured output and usage accounting built in."""
 
-    async def __call__(self, messages: Sequence[BaseMessage], schema: type[T]) -> StructuredResult[T]:
+    async def __call__(
+        self, messages: Sequence[BaseMessage], schema: type[T]
+    ) -> StructuredResult[T]:
         """Never raises for bad output: a failed result carries the parse error."""
         ...
 
@@ -82,7 +84,9 @@ class Strategy(Protocol):
         """Candidates that should fix ``ctx.failures`` without breaking ``ctx.solved``."""
         ...
 
-    def update_pool(self, pool: list[dict[str, Any]], evaluated: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def update_pool(
+        self, pool: list[dict[str, Any]], evaluated: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
         """The new pool after a candidate was evaluated (``version_id``, ``text``,
         ``scores``, ``accepted``, ``parent_id``); must not mutate ``pool``."""
         ...
