@@ -23,8 +23,14 @@ def build_image(
         from sipdo.sandbox.engine import DEFAULT_IMAGE
         from sipdo.sandbox.image import build_image as build
 
-        tag = build(image or DEFAULT_IMAGE, force=force)
-        console.print(f"sandbox image ready: [bold]{tag}[/]")
+        name = image or DEFAULT_IMAGE
+        image_id = build(name, force=force)
+        console.print(
+            f"sandbox image ready: {name} ({image_id})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("check")
@@ -44,13 +50,14 @@ def check(
                 why = "the Docker engine answers and the sandbox image exists"
             else:
                 why = f"Docker cannot be used: {reason}"
-            console.print(f"backend: [bold]{backend}[/] ({why})", highlight=False)
-            console.print("isolation: " + ", ".join(sorted(sandbox.isolation)), highlight=False)
+            console.print(f"backend: {backend} ({why})", markup=False, soft_wrap=True)
+            console.print("isolation: " + ", ".join(sorted(sandbox.isolation)), soft_wrap=True)
             result = sandbox.run({}, ["python", "-c", HELLO])
         console.print(
             f"hello world: exit {result.exit_code} in {result.duration_s:.2f}s: "
             f"{result.stdout.strip() or result.stderr.strip()}",
             highlight=False,
+            soft_wrap=True,
         )
         if result.exit_code != 0:
             raise fail("the sandbox could not run a hello world")

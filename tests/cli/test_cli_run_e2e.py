@@ -1,0 +1,173 @@
+"""``sipdo run`` end to end as a real subprocess: scripted models, real verifiers, real sandbox.
+
+Also the kill test: a run is SIGKILLed mid-flight and ``sipdo run --resume``
+finishes it without losing any accepted task or prompt version.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sipdo.cli.run import checkpoint_path
+from sipdo.store import RunStore
+from tests.cli.conftest import SIPDO, cli_env
+from tests.cli.scriptworld import PROMPT, PROMPT_1, PROMPT_2, PROMPT_BAD, run_args, write_world
+
+pytestmark = pytest.mark.slow
+
+Sipdo = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_full_run_then_show_export_and_resume_of_a_finished_run(
+    sipdo: Sipdo, db_url: str, tmp_path: Path
+) -> None:
+    paths = write_world(tmp_path / "world")
+    done = sipdo(*run_args(paths, db_url, "--run-id", "r1"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for line in (
+        "iteration 1 (difficulty 2)",
+        "rejected [range bounds]: duplicate of an earlier task",
+        "accepted [range bounds]: verified",
+        "learner failed",
+        "rejected by the no-regression gate",
+        "run ended: iterations",
+        "stopped: iterations   tasks accepted 2, rejected 2",
+    ):
+        assert line in out, line
+    assert "RULE-DEDUPE" in out  # the best prompt is printed
+
+    with RunStore(db_url) as store:
+        run = store.get_run("r1")
+        lineage = store.prompt_lineage("r1")
+        tasks = store.tasks("r1")
+        usage = store.usage("r1")
+    assert (run.status, run.stop_reason, run.best_prompt) == ("finished", "iterations", PROMPT_2)
+    assert run.config["cli"]["iterations"] == 2
+    assert [(p.text, p.accepted) for p in lineage] == [
+        (PROMPT, True),
+        (PROMPT_1, True),
+        (PROMPT_BAD, False),
+        (PROMPT_2, True),
+    ]
+    assert "+RULE-DEDUPE: keep the first occurrence of each value." in lineage[3].diff
+    by_entry = {t.task["entry_point"]: t for t in tasks}
+    assert by_entry["run_length_encode"].status == "seed"
+    clamp, dedupe = by_entry["clamp"], by_entry["dedupe_keep_order"]
+    assert (clamp.status, dedupe.status) == ("accepted", "accepted")
+    assert clamp.first_failed_version == lineage[0].version_id
+    assert clamp.first_solved_version == lineage[1].version_id
+    assert dedupe.first_solved_version == lineage[3].version_id
+    assert [v.status for v in clamp.verdicts] == ["rejected", "accepted"]  # duplicate, verified
+    assert {u.role for u in usage} == {"learner", "generator", "checker", "optimizer"}
+    assert checkpoint_path(db_url).is_file()
+
+    exported = {}
+    for fmt in ("eval", "sft", "dpo", "textual-reward"):
+        target = tmp_path / f"{fmt}.jsonl"
+        result = sipdo("export", "r1", "--format", fmt, "-o", str(target), "--db", db_url)
+        assert result.returncode == 0, result.stderr
+        exported[fmt] = [json.loads(line) for line in target.read_text().splitlines()]
+    assert {r["task"]["entry_point"] for r in exported["eval"]} == {
+        "run_length_encode",
+        "clamp",
+        "dedupe_keep_order",
+    }
+    assert all("return None" not in r["answer"] for r in exported["sft"])
+    assert {r["prompt"] for r in exported["sft"]} >= {PROMPT_1, PROMPT_2}
+    prompt_pairs = [(r["chosen"], r["rejected"]) for r in exported["dpo"] if r["kind"] == "prompt"]
+    assert prompt_pairs == [(PROMPT_2, PROMPT_BAD)]
+    answer_pairs = [r for r in exported["dpo"] if r["kind"] == "answer"]
+    assert answer_pairs
+    assert all("return None" in r["rejected"] for r in answer_pairs)
+    assert all("return None" not in r["chosen"] for r in answer_pairs)
+    rewards = exported["textual-reward"]
+    assert any("failed" in r["reward"] and not r["passed"] for r in rewards)
+    assert any(r["passed"] for r in rewards)
+
+    shown = sipdo("show", "r1", "--db", db_url)
+    assert shown.returncode == 0
+    assert "+BREAK everything." in shown.stdout
+
+    again = sipdo("run", "--resume", "r1", "--db", db_url)
+    assert again.returncode == 0, again.stderr
+    assert "had already finished" in again.stdout
+    with RunStore(db_url) as store:
+        assert len(store.prompt_lineage("r1")) == 4
+
+
+def _progress(db_url: str, run_id: str) -> tuple[str, list[tuple[str, bool]], set[str]]:
+    """(status, prompt versions (id, accepted), accepted task ids) as stored now."""
+    with RunStore(db_url) as store:
+        try:
+            run = store.get_run(run_id)
+        except KeyError:
+            return "", [], set()
+        versions = [(p.version_id, p.accepted) for p in store.prompt_lineage(run_id)]
+        accepted = {t.task_id for t in store.tasks(run_id) if t.status == "accepted"}
+    return run.status, versions, accepted
+
+
+def test_sigkill_mid_run_then_resume_loses_nothing(home: Path, db_url: str, tmp_path: Path) -> None:
+    paths = write_world(tmp_path / "world", delay_s=0.4)
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(
+        [str(SIPDO), *run_args(paths, db_url, "--run-id", "k1")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=cli_env(home),
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            status, versions, accepted = _progress(db_url, "k1")
+            # Kill once the first refined prompt was accepted (iteration 1 done).
+            if sum(ok for _, ok in versions) >= 2:
+                break
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()
+            time.sleep(0.1)
+        else:
+            pytest.fail("the run made no progress in 600 s")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert proc.returncode == -signal.SIGKILL
+    status, before_versions, before_accepted = _progress(db_url, "k1")
+    assert status == "running"  # killed: nobody marked it finished
+    assert before_accepted
+    assert "run ended" not in (tmp_path / "first.log").read_text()
+
+    resumed = subprocess.run(
+        [str(SIPDO), "run", "--resume", "k1", "--db", db_url],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=cli_env(home),
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    # It continued from the checkpoint: iteration 1 and the seed pass were not redone.
+    assert "iteration 1 (" not in resumed.stdout
+    assert "run ended: iterations" in resumed.stdout
+
+    status, after_versions, after_accepted = _progress(db_url, "k1")
+    assert status == "finished"
+    assert before_accepted <= after_accepted
+    assert len(after_accepted) == 2
+    for version in before_versions:
+        assert version in after_versions  # same id, same acceptance
+    with RunStore(db_url) as store:
+        run = store.get_run("k1")
+        texts = [p.text for p in store.prompt_lineage("k1")]
+    assert run.best_prompt == PROMPT_2
+    assert texts.count(PROMPT_1) == 1  # the resumed step did not duplicate versions
