@@ -127,7 +127,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing(home: Path, db_url: str, tmp_
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            status, versions, accepted = _progress(db_url, "k1")
+            _, versions, _ = _progress(db_url, "k1")
             # Kill once the first refined prompt was accepted (iteration 1 done).
             if sum(ok for _, ok in versions) >= 2:
                 break
