@@ -27,8 +27,7 @@ def normalize_answer(text: str) -> str:
     boxed = _BOXED.findall(s)
     if boxed:
         s = boxed[-1]
-    s = _PREFIX.sub("", s).strip().strip("$").strip()
-    s = s.rstrip(".!;").strip().strip("\"'`").strip()
+    s = _PREFIX.sub("", s).lstrip(" $\"'`").rstrip(" $.!;\"'`")
     s = re.sub(r"\s+", " ", s).casefold()
     if _NUMBER.match(s):
         s = s.replace(",", "").lstrip("+")
