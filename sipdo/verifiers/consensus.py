@@ -49,7 +49,7 @@ class Vote:
 
 
 class ConsensusVerifier(Verifier):
-    """Accepts an answer that matches the answer at least ``k`` of ``n`` independent solvers agree on.
+    """Accepts an answer equal to the one at least ``k`` of ``n`` independent solvers agree on.
 
     ``task`` is the list of independent answers (generator, checkers, ...) or a
     single expected answer; ``k`` defaults to a strict majority. No consensus

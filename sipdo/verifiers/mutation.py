@@ -28,8 +28,8 @@ _CMPOPS: dict[type[ast.cmpop], list[type[ast.cmpop]]] = {
     ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq], ast.In: [ast.NotIn], ast.NotIn: [ast.In],
     ast.Is: [ast.IsNot], ast.IsNot: [ast.Is],
 }  # fmt: skip
-_KEEP_STMTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_KEEP_STMTS += (ast.Global, ast.Nonlocal, ast.Pass)
+_KEEP_STMTS: tuple[type[ast.stmt], ...] = (ast.Import, ast.ImportFrom, ast.FunctionDef)
+_KEEP_STMTS += (ast.AsyncFunctionDef, ast.ClassDef, ast.Global, ast.Nonlocal, ast.Pass)
 
 Edit = Callable[[ast.AST], ast.AST]
 
@@ -118,10 +118,11 @@ class _Apply(ast.NodeTransformer):
 
     def visit(self, node: ast.AST) -> ast.AST:
         if getattr(node, _ID, None) == self.target:
-            new = ast.copy_location(self.edit(node), node)
+            new: ast.AST = ast.copy_location(self.edit(node), node)
             setattr(new, _ID, self.target)
             return new
-        return super().visit(node)
+        visited: ast.AST = super().visit(node)
+        return visited
 
 
 def mutants(source: str, limit: int = 40) -> list[Mutant]:

@@ -120,7 +120,7 @@ def read_reference(out: RunOutput) -> ReferenceRun:
 def reference_flow(
     task: CodeTask, config: VerifierConfig, copies: int = 1
 ) -> Flow[list[ReferenceRun]]:
-    """Run the reference side ``copies`` times (in one batch); ``complete`` says if each finished."""
+    """Run the reference side ``copies`` times in one batch (``complete``: did each finish)."""
     reqs = [reference_request(task, config) for _ in range(copies)]
     results = yield reqs
     return [read_reference(parse(req, res)) for req, res in zip(reqs, results, strict=True)]

@@ -85,7 +85,7 @@ def solution_flow(
             f"task {task.id}: the reference run did not finish: {ref.ending}\n{ref.stderr}"
         )
     if ref.failing_tests or ref.exit_code not in (0, 5):
-        first = next(iter(ref.failing_tests.items()), ("?", "pytest exit code %d" % ref.exit_code))
+        first = next(iter(ref.failing_tests.items()), ("?", f"pytest exit code {ref.exit_code}"))
         raise VerificationError(
             f"task {task.id}: the reference fails its own tests ({first[0]}: {first[1]})"
         )
@@ -153,7 +153,7 @@ def build_verdict(
         )
     if run.tampered:
         lines.append(
-            "the run answered some inputs twice (output channel tampered with): all answers rejected"
+            "the run answered some inputs twice (channel tampered with): all answers rejected"
         )
     if failed:
         shown = "; ".join(f"{t.split('::')[-1]}: {m}" for t, m in list(failed.items())[:2])
@@ -198,5 +198,6 @@ def _mutation_note(case: Case, got: dict[str, Any] | None) -> str:
     if got is None or not codec.same(got["r"].get("ok"), case.expected["r"].get("ok")):
         return ""
     if not codec.same(got["post"], case.expected["post"]):
-        return f" (arguments after the call: expected {codec.render(case.expected['post'], 150)}, got {codec.render(got['post'], 150)})"
+        want, have = codec.render(case.expected["post"], 150), codec.render(got["post"], 150)
+        return f" (arguments after the call: expected {want}, got {have})"
     return ""

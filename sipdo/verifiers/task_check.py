@@ -88,9 +88,9 @@ def mutation_flow(
         out = parse(req, res)
         run = read_calls(req, out, cases)
         ended = {r["m"] for r in out.records if r.get("end")}
-        for m in range(len(req.request["modules"])):
-            answers.append(run.results[m])
-            broken.append(run.import_errors[m] is not None or m not in ended)
+        for j in range(len(req.request["modules"])):
+            answers.append(run.results[j])
+            broken.append(run.import_errors[j] is not None or j not in ended)
     # Tests change behaviour only for mutants whose answers to the tests' own calls differ.
     replay = [
         k
@@ -158,14 +158,25 @@ def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Fl
     checks.append(Check(name="reference", passed=ok_ref, score=float(ok_ref), detail=detail))
     same_runs = r2.complete and r1.fingerprint() == r2.fingerprint()
     checks.append(
-        Check(name="deterministic", passed=same_runs, score=float(same_runs),
-              detail="two runs agree" if same_runs else "two reference runs disagree on test outcomes or outputs")
-    )  # fmt: skip
+        Check(
+            name="deterministic",
+            passed=same_runs,
+            score=float(same_runs),
+            detail="two runs agree" if same_runs else "two reference runs disagree on outcomes",
+        )
+    )
     slow = [c for c in r1.group("test") if "timeout" in c.expected["r"]]
     checks.append(
-        Check(name="timeouts", passed=not slow, score=float(not slow), data={"dropped": r1.dropped},
-              detail=f"the reference timed out on {slow[0].call_text(task.entry_point)}" if slow else "none")
-    )  # fmt: skip
+        Check(
+            name="timeouts",
+            passed=not slow,
+            score=float(not slow),
+            data={"dropped": r1.dropped},
+            detail=f"the reference timed out on {slow[0].call_text(task.entry_point)}"
+            if slow
+            else "none",
+        )
+    )
     if ok_ref and same_runs and not slow:
         fates = yield from mutation_flow(task, r1, config)
         checks.append(_mutation_check(fates, config))
@@ -187,7 +198,10 @@ def _mutation_check(fates: list[MutantFate], config: VerifierConfig) -> Check:
     killed = [f for f in live if f.killed]
     score = len(killed) / len(live) if live else 1.0
     survivors = [f for f in live if not f.killed]
-    detail = f"{len(killed)} of {len(live)} distinguishable mutants killed ({len(fates) - len(live)} equivalent)"
+    equivalent = len(fates) - len(live)
+    detail = (
+        f"{len(killed)} of {len(live)} distinguishable mutants killed ({equivalent} equivalent)"
+    )
     if survivors:
         named = "; ".join(
             f"{f.mutant.description} (only {f.witness} tells it apart)" for f in survivors[:3]
@@ -195,8 +209,13 @@ def _mutation_check(fates: list[MutantFate], config: VerifierConfig) -> Check:
         detail += f"; surviving: {named}"
     data = {
         "mutants": [
-            {"description": f.mutant.description, "by_tests": f.by_tests, "by_differential": f.by_differential,
-             "distinguishable": f.distinguishable, "witness": f.witness}
+            {
+                "description": f.mutant.description,
+                "by_tests": f.by_tests,
+                "by_differential": f.by_differential,
+                "distinguishable": f.distinguishable,
+                "witness": f.witness,
+            }
             for f in fates
         ],
         "threshold": config.mutation_threshold,
@@ -213,7 +232,7 @@ def _mutation_check(fates: list[MutantFate], config: VerifierConfig) -> Check:
 def consensus_flow(
     task: CodeTask, checker: str, ref: ReferenceRun, config: VerifierConfig
 ) -> Flow[Check]:
-    """The checker's solution must agree with the reference on the tests and every generated input."""
+    """The checker must agree with the reference on the tests and on all generated inputs."""
     cases = sorted(ref.group("test", "std", "ext"), key=lambda c: c.size)
     run = yield from run_candidate(checker, task, cases, config)
     answers = {} if run.tampered else run.results[0]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from typing import Any
+from typing import Any, cast
 
 MAX_DEPTH = 60
 MAX_NODES = 200_000
@@ -55,34 +55,43 @@ def _encode(x: object, depth: int, budget: list[int], active: set[int]) -> Any:
     if x is None or t is bool or t is str:
         return x
     if t is int:
-        return x if -_SMALL_INT < x < _SMALL_INT else {"i": int.__format__(x, "x")}  # type: ignore[arg-type]
+        n = cast(int, x)
+        return n if -_SMALL_INT < n < _SMALL_INT else {"i": int.__format__(n, "x")}
     if t is float:
-        return {"f": float.hex(x)}  # type: ignore[arg-type]
+        return {"f": float.hex(cast(float, x))}
     if t is complex:
-        return {"c": [float.hex(x.real), float.hex(x.imag)]}  # type: ignore[attr-defined]
+        z = cast(complex, x)
+        return {"c": [float.hex(z.real), float.hex(z.imag)]}
     if t is bytes or t is bytearray:
         tag = "b" if t is bytes else "ba"
-        return {tag: base64.b64encode(bytes(x)).decode("ascii")}  # type: ignore[call-overload]
+        return {tag: base64.b64encode(bytes(cast(bytes, x))).decode("ascii")}
     if t not in (list, tuple, dict, set, frozenset):
         return {"x": type_name(t)}
     if id(x) in active:
         raise Unencodable("value contains a reference cycle")
     active.add(id(x))
     try:
+        nxt = depth + 1
         if t is list:
-            return [_encode(e, depth + 1, budget, active) for e in list.copy(x)]  # type: ignore[arg-type]
+            return [_encode(e, nxt, budget, active) for e in list.copy(cast(list[Any], x))]
         if t is tuple:
-            return {"t": [_encode(e, depth + 1, budget, active) for e in tuple.__iter__(x)]}  # type: ignore[arg-type]
+            return {
+                "t": [_encode(e, nxt, budget, active) for e in tuple.__iter__(cast(tuple[Any], x))]
+            }
         if t is dict:
-            pairs = list(dict.items(x))  # type: ignore[arg-type]
+            pairs: list[tuple[Any, Any]] = list(dict.items(cast(dict[Any, Any], x)))
             return {
                 "d": [
-                    [_encode(k, depth + 1, budget, active), _encode(v, depth + 1, budget, active)]
+                    [_encode(k, nxt, budget, active), _encode(v, nxt, budget, active)]
                     for k, v in pairs
                 ]
             }
-        members = list(set.__iter__(x) if t is set else frozenset.__iter__(x))  # type: ignore[arg-type]
-        items = [_encode(e, depth + 1, budget, active) for e in members]
+        members: list[Any] = list(
+            set.__iter__(cast(set[Any], x))
+            if t is set
+            else frozenset.__iter__(cast(frozenset[Any], x))
+        )
+        items = [_encode(e, nxt, budget, active) for e in members]
         items.sort(key=key)
         return {"s" if t is set else "fs": items}
     finally:
@@ -226,9 +235,10 @@ def boot() -> tuple[dict[str, Any], Any]:
     """Driver start-up inside the sandbox: fixed hash seed, request, private channel.
 
     Re-executes the interpreter once with ``PYTHONHASHSEED=0`` so set and dict
-    orders match between runs (and without pytest plugin autoloading); reads the JSON request from stdin; moves the
-    real stdout to a private descriptor and points fd 1 at stderr, so prints of
-    the code under test never mix with the records. Returns the request and an
+    orders match between runs (and without pytest plugin autoloading); reads
+    the JSON request from stdin; moves the real stdout to a private descriptor
+    and points fd 1 at stderr, so prints of the code under test never mix with
+    the records. Returns the request and an
     ``emit(record)`` that writes one nonce-framed line.
     """
     import os

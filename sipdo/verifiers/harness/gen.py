@@ -126,9 +126,13 @@ def strategy(spec: Spec, wide: bool = False) -> st.SearchStrategy[Any]:
                 strategy(spec["key"], wide), strategy(spec["val"], wide), min_size=lo, max_size=hi
             )
         elems = strategy(spec.get("of", {"k": "int"}), wide)
-        made: Any = {"list": st.lists, "set": st.sets, "frozenset": st.frozensets}[k](
-            elems, min_size=lo, max_size=hi
-        )
+        made: st.SearchStrategy[Any]
+        if k == "set":
+            made = st.sets(elems, min_size=lo, max_size=hi)
+        elif k == "frozenset":
+            made = st.frozensets(elems, min_size=lo, max_size=hi)
+        else:
+            made = st.lists(elems, min_size=lo, max_size=hi)
         return made.map(tuple) if spec.get("tuple") else made
     if k == "tuple":
         return st.tuples(*(strategy(s or {"k": "any"}, wide) for s in spec["items"]))

@@ -16,6 +16,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from hypothesis import strategies as st
+
 if TYPE_CHECKING:
     from sipdo.verifiers.harness import call_driver as calls
     from sipdo.verifiers.harness import codec, gen
@@ -93,13 +95,13 @@ def generated(request: dict[str, Any], specs: list[gen.Spec]) -> tuple[list[Any]
     n_std, n_ext = request["n_standard"], request["n_extended"]
     source = request.get("strategy_source")
     if source:
-        namespace: dict[str, Any] = {"st": gen.st}
+        namespace: dict[str, Any] = {"st": st}
         exec(compile(source, "<task strategy>", "exec"), namespace)
         strat = namespace["strategy"]
         std, ext = gen.draw(strat, n_std, 1), gen.draw(strat, n_ext, 2)
     else:
-        whole = gen.st.tuples(*(gen.strategy(s) for s in specs))
-        wide = gen.st.tuples(*(gen.strategy(s, wide=True) for s in specs))
+        whole = st.tuples(*(gen.strategy(s) for s in specs))
+        wide = st.tuples(*(gen.strategy(s, wide=True) for s in specs))
         std = gen.edge_inputs(specs) + gen.draw(whole, n_std, 1)
         ext = gen.draw(wide, n_ext, 2)
     as_args = (
@@ -112,8 +114,7 @@ def generated(request: dict[str, Any], specs: list[gen.Spec]) -> tuple[list[Any]
 def main() -> None:
     request, emit = codec.boot()
     import pytest
-
-    import solution
+    import solution  # type: ignore[import-not-found]
 
     random.seed(0)
     entry = request["entry"]

@@ -24,7 +24,7 @@ else:
 
 
 class NoAnswer(BaseException):
-    """The candidate timed out or gave no answer for this call (fails the test; not an Exception)."""
+    """The candidate timed out or gave no answer (fails the test; not an ``Exception``)."""
 
 
 class ReplayMiss(BaseException):
@@ -40,14 +40,11 @@ def _exception(name: str, module: Any) -> type[Exception]:
 
 def _restore(arg: Any, data: Any) -> None:
     value = codec.decode(data)
-    if (
-        type(arg) is list
-        and type(value) is list
-        or type(arg) is bytearray
-        and type(value) is bytearray
+    if (type(arg) is list and type(value) is list) or (
+        type(arg) is bytearray and type(value) is bytearray
     ):
         arg[:] = value
-    elif type(arg) is dict and type(value) is dict or type(arg) is set and type(value) is set:
+    elif (type(arg) is dict and type(value) is dict) or (type(arg) is set and type(value) is set):
         arg.clear()
         arg.update(value)
 
@@ -111,8 +108,7 @@ class Replayer:
 def main() -> None:
     request, emit = codec.boot()
     import pytest
-
-    import solution
+    import solution  # type: ignore[import-not-found]
 
     random.seed(0)
     replayer = Replayer(solution, request["tables"], emit)
