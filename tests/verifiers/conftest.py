@@ -34,7 +34,7 @@ def test_empty():
 def squares_task() -> CodeTask:
     """A small task whose tests are weak enough to be gamed by a naive cheat."""
     return CodeTask(
-        prompt="def sum_of_squares(xs: list[int]) -> int:\n    '''Sum of squares of the evens.'''\n",
+        prompt="def sum_of_squares(xs: list[int]) -> int:\n    '''Sum of squares of the evens.'''\n",  # noqa: E501
         entry_point="sum_of_squares",
         reference_solution=SQUARES_REF,
         tests=SQUARES_TESTS,

@@ -24,14 +24,14 @@ HACKS: dict[str, str] = {
     ),
     "sys_exit_at_call": "import sys\ndef sum_of_squares(xs):\n    sys.exit(0)\n",
     "os_exit_at_call": "import os\ndef sum_of_squares(xs):\n    os._exit(0)\n",
-    "pytest_skip_at_call": "import pytest\ndef sum_of_squares(xs):\n    pytest.skip('nothing to see')\n",
-    "pytest_skip_at_import": "import pytest\npytest.skip('skip module', allow_module_level=True)\n" + WRONG,
-    "unittest_skip": "import unittest\ndef sum_of_squares(xs):\n    raise unittest.SkipTest('skip')\n",
+    "pytest_skip_at_call": "import pytest\ndef sum_of_squares(xs):\n    pytest.skip('nothing to see')\n",  # noqa: E501
+    "pytest_skip_at_import": "import pytest\npytest.skip('skip module', allow_module_level=True)\n"
+    + WRONG,
+    "unittest_skip": "import unittest\ndef sum_of_squares(xs):\n    raise unittest.SkipTest('skip')\n",  # noqa: E501
     "keyboard_interrupt": "def sum_of_squares(xs):\n    raise KeyboardInterrupt\n",
     "system_exit_raised": "def sum_of_squares(xs):\n    raise SystemExit(0)\n",
     "base_exception_subclass": (
-        "class Escape(BaseException):\n    pass\n"
-        "def sum_of_squares(xs):\n    raise Escape()\n"
+        "class Escape(BaseException):\n    pass\ndef sum_of_squares(xs):\n    raise Escape()\n"
     ),
     "patch_builtins": (
         "import builtins\n"
@@ -75,7 +75,7 @@ HACKS: dict[str, str] = {
         "    for path in glob.glob(pattern, recursive=True):\n"
         "        try: text = open(path).read()\n"
         "        except OSError: continue\n"
-        "        for args, want in re.findall(r'sum_of_squares\\((\\[.*?\\])\\) == (-?\\d+)', text):\n"
+        "        for args, want in re.findall(r'sum_of_squares\\((\\[.*?\\])\\) == (-?\\d+)', text):\n"  # noqa: E501
         "            FOUND[args.replace(' ', '')] = int(want)\n"
         "def sum_of_squares(xs):\n"
         "    return FOUND.get(repr(xs).replace(' ', ''), 0)\n"

@@ -20,7 +20,20 @@ class Rigged(int):
 
 
 def test_codec_round_trips_plain_values() -> None:
-    value = [1, -2**80, 1.5, float("inf"), "é😀", b"\x00", None, True, (1, "a"), {"k": [1]}, {3, 1}, frozenset({2})]
+    value = [
+        1,
+        -(2**80),
+        1.5,
+        float("inf"),
+        "é😀",
+        b"\x00",
+        None,
+        True,
+        (1, "a"),
+        {"k": [1]},
+        {3, 1},
+        frozenset({2}),
+    ]
     data = codec.encode(value)
     assert codec.decode(data) == value
     assert codec.key(codec.encode({1, 2, 3})) == codec.key(codec.encode({3, 2, 1}))
@@ -54,11 +67,13 @@ def test_same_tolerates_float_noise_and_matches_nan() -> None:
     ok = {"r": {"raise": "ValueError"}, "post": []}
     assert codec.same_result(ok, {"r": {"raise": "ValueError"}, "post": []})
     assert not codec.same_result(ok, {"r": {"raise": "KeyError"}, "post": []})
-    assert not codec.same_result({"r": {"timeout": True}, "post": []}, {"r": {"timeout": True}, "post": []})
+    assert not codec.same_result(
+        {"r": {"timeout": True}, "post": []}, {"r": {"timeout": True}, "post": []}
+    )
 
 
 def test_signature_specs_from_annotations() -> None:
-    src = "from typing import Optional\ndef f(a: list[int], b: Optional[str], c: dict[str, float], d, e: 'tuple[int, ...]') -> int:\n    return 0\n"
+    src = "from typing import Optional\ndef f(a: list[int], b: Optional[str], c: dict[str, float], d, e: 'tuple[int, ...]') -> int:\n    return 0\n"  # noqa: E501
     sig = signature(src, "f")
     assert sig.params == ("a", "b", "c", "d", "e")
     assert sig.specs[0] == {"k": "list", "of": {"k": "int"}}
@@ -111,12 +126,16 @@ def test_normalize_answer() -> None:
 def test_consensus_verifier_votes() -> None:
     verifier = ConsensusVerifier()
     vote = verifier.vote(["42", "42.0", "41"])
-    assert vote.winner == "42" and vote.count == 2 and vote.agreed
+    assert vote.winner == "42"
+    assert vote.count == 2
+    assert vote.agreed
     assert verifier.verify(["42", " 42 ", "7"], "The answer is 42.").passed
     wrong = verifier.verify(["42", "42", "7"], "7")
-    assert not wrong.passed and "42" not in wrong.feedback
+    assert not wrong.passed
+    assert "42" not in wrong.feedback
     tie = verifier.verify(["a", "b"], "a")
-    assert not tie.passed and "no consensus" in tie.feedback
+    assert not tie.passed
+    assert "no consensus" in tie.feedback
     strict = ConsensusVerifier(k=3)
     assert not strict.verify(["x", "x", "y"], "x").passed
     assert strict.verify(["x", "x", "x"], "x").passed

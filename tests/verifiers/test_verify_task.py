@@ -43,9 +43,11 @@ def test_sound_task_is_accepted(process_sandbox: Sandbox) -> None:
     assert verdict.passed, verdict.feedback
     for name in ("reference", "deterministic", "timeouts", "mutation"):
         check = verdict.check(name)
-        assert check is not None and check.passed, (name, check)
+        assert check is not None, (name, check)
+        assert check.passed, (name, check)
     mutation = verdict.check("mutation")
-    assert mutation is not None and mutation.score >= 0.8
+    assert mutation is not None
+    assert mutation.score >= 0.8
     assert len(mutation.data["mutants"]) >= 10
 
 
@@ -53,20 +55,25 @@ def test_weak_tests_are_rejected_and_survivors_named(process_sandbox: Sandbox) -
     # One test and no standard differential inputs: many mutants survive.
     weak = CLAMP.model_copy(
         update={
-            "tests": "from solution import clamp_sum\n\ndef test_one():\n    assert clamp_sum([], 0, 10) == 0\n",
-            "input_strategy": "strategy = st.tuples(st.lists(st.integers(-20, 20)), st.just(0), st.just(10))",
+            "tests": "from solution import clamp_sum\n\ndef test_one():\n    assert clamp_sum([], 0, 10) == 0\n",  # noqa: E501
+            "input_strategy": "strategy = st.tuples(st.lists(st.integers(-20, 20)), st.just(0), st.just(10))",  # noqa: E501
         }
     )
     verdict = verify_task(weak, sandbox=process_sandbox, config=ONLY_TESTS)
     assert not verdict.passed
     mutation = verdict.check("mutation")
-    assert mutation is not None and not mutation.passed and mutation.score < 0.8
-    assert "surviving" in mutation.detail and "line" in mutation.detail
+    assert mutation is not None
+    assert not mutation.passed
+    assert mutation.score < 0.8
+    assert "surviving" in mutation.detail
+    assert "line" in mutation.detail
     assert "mutation" in verdict.feedback
 
 
 def test_reference_failing_its_tests_is_rejected(process_sandbox: Sandbox) -> None:
-    bad = CLAMP.model_copy(update={"reference_solution": CLAMP_REF.replace("total += hi", "total += lo")})
+    bad = CLAMP.model_copy(
+        update={"reference_solution": CLAMP_REF.replace("total += hi", "total += lo")}
+    )
     verdict = verify_task(bad, sandbox=process_sandbox)
     assert not verdict.passed
     assert not verdict.check("reference").passed  # type: ignore[union-attr]
@@ -74,7 +81,7 @@ def test_reference_failing_its_tests_is_rejected(process_sandbox: Sandbox) -> No
 
 
 def test_nondeterministic_reference_is_rejected(process_sandbox: Sandbox) -> None:
-    ref = "import os\n\ndef token(n: int) -> int:\n    return n + int.from_bytes(os.urandom(2), 'big') % 2\n"
+    ref = "import os\n\ndef token(n: int) -> int:\n    return n + int.from_bytes(os.urandom(2), 'big') % 2\n"  # noqa: E501
     tests = "from solution import token\n\ndef test_big():\n    assert token(5) >= 5\n"
     task = CodeTask(prompt="", entry_point="token", reference_solution=ref, tests=tests)
     verdict = verify_task(task, sandbox=process_sandbox)
@@ -86,7 +93,9 @@ def test_reference_timing_out_is_rejected(process_sandbox: Sandbox) -> None:
     ref = "def spin(n: int) -> int:\n    while n == 3:\n        pass\n    return n\n"
     tests = "from solution import spin\n\ndef test_spin():\n    assert spin(3) == 3\n"
     task = CodeTask(prompt="", entry_point="spin", reference_solution=ref, tests=tests)
-    verdict = verify_task(task, sandbox=process_sandbox, config=VerifierConfig(reference_call_budget_s=0.5))
+    verdict = verify_task(
+        task, sandbox=process_sandbox, config=VerifierConfig(reference_call_budget_s=0.5)
+    )
     assert not verdict.passed
     assert not verdict.check("timeouts").passed  # type: ignore[union-attr]
     assert "spin(3)" in verdict.feedback
@@ -101,7 +110,9 @@ def test_consensus_with_checker(process_sandbox: Sandbox) -> None:
     disagreeing = "def clamp_sum(xs, lo, hi):\n    return sum(max(x, lo) for x in xs)\n"
     bad = verify_task(CLAMP, sandbox=process_sandbox, checker_solution=disagreeing)
     check = bad.check("consensus")
-    assert not bad.passed and check is not None and not check.passed
+    assert not bad.passed
+    assert check is not None
+    assert not check.passed
     assert check.data["distinguishing_input"].startswith("clamp_sum(")
     assert "differ on" in bad.feedback
     assert consensus.score > check.score
@@ -110,10 +121,12 @@ def test_consensus_with_checker(process_sandbox: Sandbox) -> None:
 def test_broken_task_sources_are_rejected_not_raised(process_sandbox: Sandbox) -> None:
     no_parse = CLAMP.model_copy(update={"tests": "def test_x(:\n"})
     verdict = verify_task(no_parse, sandbox=process_sandbox)
-    assert not verdict.passed and "tests do not parse" in verdict.feedback
+    assert not verdict.passed
+    assert "tests do not parse" in verdict.feedback
     no_entry = CLAMP.model_copy(update={"reference_solution": "def other():\n    return 1\n"})
     verdict = verify_task(no_entry, sandbox=process_sandbox)
-    assert not verdict.passed and "no top-level function" in verdict.feedback
+    assert not verdict.passed
+    assert "no top-level function" in verdict.feedback
 
 
 async def test_async_twin(process_sandbox: Sandbox) -> None:
@@ -123,7 +136,9 @@ async def test_async_twin(process_sandbox: Sandbox) -> None:
 
 def test_analyze_mutants_reports_each_mutant(process_sandbox: Sandbox) -> None:
     fates = analyze_mutants(CLAMP, sandbox=process_sandbox)
-    assert fates and all(f.mutant.description.startswith("line ") for f in fates)
+    assert fates
+    assert all(f.mutant.description.startswith("line ") for f in fates)
     live = [f for f in fates if f.distinguishable]
-    assert live and all(f.witness for f in live)
+    assert live
+    assert all(f.witness for f in live)
     assert sum(f.killed for f in live) / len(live) >= 0.8
