@@ -8,19 +8,20 @@ traceback). Each command is a thin wrapper over ``sipdo.cli.run`` /
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from sipdo.cli import sandbox as sandbox_commands
-from sipdo.cli.common import DbOption, console, err_console, fail, read_text_file, store_url
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from sipdo.cli.common import (
+    DbOption,
+    clean_errors,
+    console,
+    err_console,
+    read_text_file,
+    store_url,
+)
 
 app = typer.Typer(
     name="sipdo",
@@ -30,32 +31,6 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sandbox_commands.app, name="sandbox")
-
-
-def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """sipdo errors -> ``error: ...`` exit 1; other exceptions -> one line, exit 2."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from sipdo.errors import SipdoError
-
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except SipdoError as exc:
-            raise fail(str(exc) or type(exc).__name__) from exc
-        except KeyboardInterrupt as exc:
-            err_console.print("interrupted")
-            raise typer.Exit(130) from exc
-        except Exception as exc:
-            if os.environ.get("SIPDO_DEBUG"):
-                raise
-            raise fail(
-                f"unexpected {type(exc).__name__}: {exc} (SIPDO_DEBUG=1 shows the traceback)", 2
-            ) from exc
-
-    return wrapper
 
 
 def _model_option(flag: str, env: str, role: str) -> Any:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from sipdo.errors import SipdoError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,13 +40,28 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-@contextmanager
-def reported() -> Iterator[None]:
-    """Turn sipdo's own errors into one clear line on stderr and exit status 1."""
-    try:
-        yield
-    except SipdoError as exc:
-        raise fail(str(exc) or type(exc).__name__) from exc
+def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """sipdo errors -> ``error: ...`` exit 1; other exceptions -> one line, exit 2."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except SipdoError as exc:
+            raise fail(str(exc) or type(exc).__name__) from exc
+        except KeyboardInterrupt as exc:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from exc
+        except Exception as exc:
+            if os.environ.get("SIPDO_DEBUG"):
+                raise
+            raise fail(
+                f"unexpected {type(exc).__name__}: {exc} (SIPDO_DEBUG=1 shows the traceback)", 2
+            ) from exc
+
+    return wrapper
 
 
 def read_text_file(path: Path, what: str) -> str:

@@ -227,6 +227,9 @@ def execute(
     except SipdoError as exc:
         store.finish_run(run_id, "failed", first_input["prompt"], f"error: {exc}")
         raise
+    except KeyboardInterrupt:
+        console.print(f"interrupted: continue with `sipdo run --resume {run_id}`", markup=False)
+        raise
     summarize(run_id, final, view)
     return final
 
