@@ -94,7 +94,7 @@ def _role_model(spec: ModelSpec | None, learner_model: BaseChatModel, role: str)
 
 
 def create_sipdo_graph(
-    model: ModelSpec,
+    model: ModelSpec | None,
     *,
     generator_model: ModelSpec | None = None,
     checker_model: ModelSpec | None = None,
@@ -111,7 +111,8 @@ def create_sipdo_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
-    A role model left as None is the learner's model. ``domain`` / ``strategy``
+    ``model`` None is ``resolve_model``'s default for the learner; a role model
+    left as None is the learner's model. ``domain`` / ``strategy``
     are registered names (``UnknownPluginError`` lists the known ones) or
     instances. ``sandbox=None`` opens ``open_sandbox("auto")`` at first use.
     ``store``, ``checkpointer`` and ``name`` go straight to ``.compile()``;
