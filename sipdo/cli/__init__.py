@@ -50,7 +50,10 @@ def _model_option(flag: str, env: str, role: str) -> Any:
 @app.command()
 @clean_errors
 def run(
-    prompt: Annotated[str | None, typer.Option(help="The prompt to optimize.")] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="The prompt to optimize. Default: a plain prompt for the domain."),
+    ] = None,
     prompt_file: Annotated[
         Path | None, typer.Option(help="Read the prompt from this file.", show_default=False)
     ] = None,

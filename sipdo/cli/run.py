@@ -87,8 +87,15 @@ def checkpoint_path(url: str) -> Path:
     return sipdo_home() / "checkpoints.db"
 
 
-def check_plugins(opts: RunOptions) -> None:
-    """Fail before anything is recorded on an unknown domain / strategy or a bad seed task."""
+DEFAULT_PROMPT = (
+    "You are a careful Python programmer. Write a complete, correct implementation of the "
+    "requested function that handles every case its docstring describes. Reply with code only."
+)
+
+
+def check_plugins(opts: RunOptions) -> Any:
+    """The domain; fails before anything is recorded on an unknown domain / strategy or a bad
+    seed task."""
     from sipdo.graph.builder import resolve_plugin
     from sipdo.plugins.domains.base import Domain
     from sipdo.plugins.optimizers.base import Strategy
@@ -100,6 +107,7 @@ def check_plugins(opts: RunOptions) -> None:
             domain.validate_task(task)
         except ConfigurationError as exc:
             raise ConfigurationError(f"seed task {number}: {exc}") from exc
+    return domain
 
 
 def new_run_id() -> str:
@@ -206,8 +214,14 @@ def execute(
             **({"seed_tasks": opts.seed_tasks} if opts.seed_tasks is not None else {}),
         }
     else:
-        if prompt is None or not prompt.strip():
-            raise ConfigurationError("give the prompt to optimize: --prompt TEXT or --prompt-file")
+        domain = check_plugins(opts)
+        if prompt is None:
+            prompt = str(getattr(domain, "default_prompt", "") or DEFAULT_PROMPT)
+            console.print(
+                f"no --prompt given: optimizing the default prompt:\n{prompt}", markup=False
+            )
+        if not prompt.strip():
+            raise ConfigurationError("the prompt to optimize is empty")
         run_id = run_id or new_run_id()
         try:
             store.get_run(run_id)
@@ -218,7 +232,6 @@ def execute(
         first_input = {"prompt": prompt}
         if opts.seed_tasks is not None:
             first_input["seed_tasks"] = opts.seed_tasks
-        check_plugins(opts)
         store.create_run(run_id, {"cli": asdict(opts)}, prompt)
     console.print(f"sipdo run {run_id}  (resume with: sipdo run --resume {run_id})", markup=False)
     view = ProgressView(run_id=run_id)

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sipdo.cli import app
+from sipdo.cli.run import DEFAULT_PROMPT
 from sipdo.store import RunStore
 from tests.cli.scriptworld import SEEDS
 
@@ -31,11 +32,26 @@ def _jsonl(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_a_prompt_is_required(db_url: str) -> None:
-    code, err = _run(db_url)
+def test_an_empty_prompt_is_refused(db_url: str) -> None:
+    code, err = _run(db_url, "--prompt", "  ")
     assert code == 1
-    assert "--prompt" in err
+    assert "prompt to optimize is empty" in err
     assert _no_runs(db_url)
+
+
+def test_without_a_prompt_the_default_prompt_is_optimized(db_url: str, tmp_path: Path) -> None:
+    script = tmp_path / "empty.json"
+    script.write_text("[]")  # the first model call fails: the run stops right after setup
+    result = runner.invoke(app, ["run", "--db", db_url, "--model", f"scripted:{script}"])
+    assert result.exit_code == 1
+    assert "no --prompt given" in result.stdout
+    assert "only 0 responses were scripted" in result.stderr
+    with RunStore(db_url) as store:
+        (run,) = store.list_runs()
+        seeds = [t for t in store.tasks(run.run_id) if t.status == "seed"]
+    assert run.initial_prompt == DEFAULT_PROMPT
+    assert run.status == "failed"
+    assert len(seeds) >= 5  # the code domain's shipped seeds
 
 
 def test_prompt_and_prompt_file_exclude_each_other(db_url: str, tmp_path: Path) -> None:
