@@ -106,10 +106,9 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
 
 
 async def finish(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """Record why the run stopped, close a sandbox the run opened, emit ``run_end``."""
+    """Record why the run stopped and emit ``run_end``."""
     reason = stop_reason(state, deps.budget, deps.domain.max_difficulty) or "iterations"
     best = state.get("current_prompt") or state.get("prompt", "")
-    deps.sandbox.close()
     deps.record("finish_run", status="finished", best_prompt=best, stop_reason=reason)
     emit("run_end", stop_reason=reason, best_prompt=best)
     return {"stop_reason": reason, "best_prompt": best}

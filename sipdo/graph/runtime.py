@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,12 +32,17 @@ ROLES = ("learner", "generator", "checker", "optimizer")
 
 
 class LazySandbox(SandboxProvider):
-    """The given sandbox, or ``open_sandbox("auto")`` opened at first use and closed at
-    the end of the run (reopened if the compiled graph runs again)."""
+    """The given sandbox, or ``open_sandbox("auto")`` opened at first use.
+
+    An opened sandbox is shared by every run of the compiled graph (runs may
+    overlap, e.g. under ``langgraph dev``) and closed when the graph is garbage
+    collected or the interpreter exits; a given sandbox is the caller's to close.
+    """
 
     def __init__(self, sandbox: Sandbox | None) -> None:
         self._given = sandbox
         self._opened: Sandbox | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
 
     def _open(self) -> Sandbox:
@@ -45,6 +51,7 @@ class LazySandbox(SandboxProvider):
                 from sipdo.sandbox.factory import open_sandbox
 
                 self._opened = open_sandbox("auto")
+                self._finalizer = weakref.finalize(self, self._opened.close)
             return self._opened
 
     async def get(self) -> Sandbox:
@@ -55,11 +62,11 @@ class LazySandbox(SandboxProvider):
         return await asyncio.to_thread(self._open)
 
     def close(self) -> None:
-        """Close the sandbox if this provider opened it."""
+        """Close the sandbox now if this provider opened it (reopened on next use)."""
         with self._lock:
-            opened, self._opened = self._opened, None
-        if opened is not None:
-            opened.close()
+            finalizer, self._finalizer, self._opened = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
 
 
 @dataclass

@@ -1,0 +1,37 @@
+"""The lazy sandbox provider and the sync bridge of the nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from sipdo.graph.runtime import LazySandbox
+from sipdo.sandbox import Sandbox
+
+
+async def test_given_sandbox_is_used_as_is(sandbox: Sandbox) -> None:
+    provider = LazySandbox(sandbox)
+    assert await provider.get() is sandbox
+    provider.close()  # not ours: stays open
+    result = await sandbox.arun({}, ["python", "-c", "print(6 * 7)"])
+    assert result.stdout.strip() == "42"
+
+
+async def test_auto_sandbox_opens_once_on_first_use_and_closes() -> None:
+    provider = LazySandbox(None)
+    assert provider._opened is None  # nothing started before it is needed
+    first, second = await asyncio.gather(provider.get(), provider.get())
+    assert first is second
+    result = await first.arun({"m.py": "print('ok')"}, ["python", "m.py"])
+    assert result.ok
+    assert result.stdout.strip() == "ok"
+    provider.close()
+    assert provider._opened is None
+    reopened = await provider.get()
+    assert reopened is not first
+    finalizer = provider._finalizer
+    assert finalizer is not None
+    assert finalizer.alive
+    del provider
+    gc.collect()
+    assert not finalizer.alive  # the graph going away closes what it opened
