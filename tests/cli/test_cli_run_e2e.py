@@ -19,6 +19,9 @@ from sipdo.cli.run import checkpoint_path
 from sipdo.store import RunStore
 from tests.cli.conftest import SIPDO, cli_env
 from tests.cli.scriptworld import PROMPT, PROMPT_1, PROMPT_2, PROMPT_BAD, run_args, write_world
+from tests.store.conftest import fresh_postgres, postgres_url
+
+__all__ = ["fresh_postgres", "postgres_url"]  # fixtures shared with the store tests
 
 pytestmark = pytest.mark.slow
 
@@ -171,3 +174,19 @@ def test_sigkill_mid_run_then_resume_loses_nothing(home: Path, db_url: str, tmp_
         texts = [p.text for p in store.prompt_lineage("k1")]
     assert run.best_prompt == PROMPT_2
     assert texts.count(PROMPT_1) == 1  # the resumed step did not duplicate versions
+
+
+@pytest.mark.postgres
+def test_full_run_on_a_postgres_store(
+    sipdo: Sipdo, fresh_postgres: str, tmp_path: Path, home: Path
+) -> None:
+    paths = write_world(tmp_path / "world")
+    done = sipdo(*run_args(paths, fresh_postgres, "--run-id", "pg1", "--iterations", "1"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    with RunStore(fresh_postgres) as store:
+        run = store.get_run("pg1")
+        accepted = [t.task["entry_point"] for t in store.tasks("pg1") if t.status == "accepted"]
+    assert (run.status, run.best_prompt) == ("finished", PROMPT_1)
+    assert accepted == ["clamp"]
+    # A non-SQLite store keeps its checkpoints in SIPDO_HOME.
+    assert (home / "checkpoints.db").is_file()
