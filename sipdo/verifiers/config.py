@@ -29,10 +29,11 @@ class VerifierConfig:
     max_mutants: int = 40
     mutant_call_floor_s: float = 0.25
     replay_rounds: int = 3
+    shrink_rounds: int = 3
     tests_file: str = "test_task.py"
 
     def __post_init__(self) -> None:
-        for name in ("n_standard", "n_extended", "max_mutants", "replay_rounds"):
+        for name in ("n_standard", "n_extended", "max_mutants", "replay_rounds", "shrink_rounds"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"VerifierConfig.{name} must be >= 0")
         if not 0.0 <= self.mutation_threshold <= 1.0:

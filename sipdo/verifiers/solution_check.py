@@ -26,6 +26,7 @@ from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.reference import Case, ReferenceRun
 from sipdo.verifiers.runs import Flow, parse, require_done
+from sipdo.verifiers.shrink import shrink_flow
 from sipdo.verifiers.types import Check, CodeTask, Verdict
 
 _NO_ANSWER: dict[str, Any] = {"r": {"timeout": True}, "post": []}
@@ -114,7 +115,18 @@ def solution_flow(
     else:
         asked = {c.key for c in cases}
         outcomes = yield from tests_flow(task, candidate, answers, asked, config)
-    return build_verdict(task, cases, wrong, answers, outcomes, run)
+    shrunk = None
+    if wrong and config.shrink_rounds and _answered(answers.get(wrong[0].key)):
+        case, got = yield from shrink_flow(
+            task, candidate, wrong[0], answers[wrong[0].key], config, config.shrink_rounds
+        )
+        if case is not wrong[0]:
+            shrunk = (case, got)
+    return build_verdict(task, cases, wrong, answers, outcomes, run, shrunk)
+
+
+def _answered(answer: dict[str, Any] | None) -> bool:
+    return answer is not None and ("ok" in answer["r"] or "raise" in answer["r"])
 
 
 def _agrees(answer: dict[str, Any] | None, expected: dict[str, Any]) -> bool:
@@ -128,6 +140,7 @@ def build_verdict(
     answers: dict[str, dict[str, Any]],
     outcomes: dict[str, tuple[str, str]],
     run: CallRun,
+    shrunk: tuple[Case, dict[str, Any] | None] | None = None,
 ) -> Verdict:
     """Checks, score and actionable feedback from the comparison and the test outcomes."""
     failed = {t: msg for t, (o, msg) in outcomes.items() if o == "failed"}
@@ -161,10 +174,13 @@ def build_verdict(
     counterexample = None
     if wrong:
         first = wrong[0]  # cases are in size order: this is the smallest failing input
-        counterexample = first.call_text(task.entry_point)
         got = answers.get(first.key)
+        label = "smallest"
+        if shrunk is not None:
+            (first, got), label = shrunk, "smallest (shrunk)"
+        counterexample = first.call_text(task.entry_point)
         lines.append(
-            f"wrong on {len(wrong)} of {len(cases)} inputs; smallest: {counterexample} "
+            f"wrong on {len(wrong)} of {len(cases)} inputs; {label}: {counterexample} "
             f"expected {describe(first.expected)}, got {describe(got)}{_mutation_note(first, got)}"
         )
         if not answers and not run.import_errors[0]:

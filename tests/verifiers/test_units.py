@@ -9,6 +9,7 @@ import pytest
 from sipdo.errors import ConfigurationError, VerificationError
 from sipdo.verifiers import ConsensusVerifier, mutants, normalize_answer
 from sipdo.verifiers.harness import codec
+from sipdo.verifiers.shrink import simpler
 from sipdo.verifiers.signature import signature, spec_of
 
 
@@ -145,3 +146,15 @@ def test_consensus_verifier_votes() -> None:
 
 async def test_consensus_async_twin() -> None:
     assert (await ConsensusVerifier().averify("Paris", "paris")).passed
+
+
+def test_simpler_inputs_are_strictly_smaller() -> None:
+    inp = {"args": [codec.encode([3, 7, 6]), codec.encode("abc"), 5], "kwargs": {}}
+    found = simpler(inp)
+    keys = {codec.key(c) for c in found}
+    assert codec.key({"args": [[], "abc", 5], "kwargs": {}}) in keys
+    assert codec.key({"args": [[3, 7, 6], "", 5], "kwargs": {}}) in keys
+    assert codec.key({"args": [[3, 7, 6], "abc", 0], "kwargs": {}}) in keys
+    assert all(codec.size(c) < codec.size(inp) for c in found)
+    assert len(keys) == len(found)
+    assert simpler({"args": [[], "", 0], "kwargs": {}}) == []

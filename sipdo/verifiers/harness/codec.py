@@ -197,7 +197,7 @@ def same_result(a: Any, b: Any) -> bool:
 
 
 def size(data: Any) -> int:
-    """A size measure for encoded inputs: nodes, string lengths and digit counts."""
+    """A size measure for encoded inputs: nodes, string lengths, integer bit lengths."""
     if isinstance(data, list):
         return 1 + sum(size(e) for e in data)
     if isinstance(data, dict):
@@ -205,7 +205,7 @@ def size(data: Any) -> int:
     if isinstance(data, str):
         return 1 + len(data)
     if type(data) is int:
-        return 1 + len(str(abs(data)))
+        return 1 + abs(data).bit_length() + (data < 0)
     return 1
 
 
