@@ -12,6 +12,7 @@ environment) can be seen by the next. ``pool_size=0`` creates one per run.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import tarfile
 import threading
@@ -24,7 +25,7 @@ from sipdo.sandbox._capture import CappedBuffer
 from sipdo.sandbox._demux import stream_exec
 from sipdo.sandbox.base import ISOLATION_VOCABULARY, ExecResult, Job, Limits, Sandbox
 from sipdo.sandbox.engine import DEFAULT_IMAGE, connect, mapped, reap_stale
-from sipdo.sandbox.pool import ContainerPool, PoolKey
+from sipdo.sandbox.pool import ContainerPool, PoolKey, Warm
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,32 @@ ENV = {
     "PYTHONUNBUFFERED": "1",
     "PYTHONIOENCODING": "utf-8",
 }
-# Files arrive as a tar on the exec's stdin: dd takes exactly its bytes, the
-# rest of stdin belongs to the program, which then replaces the shell.
-_UNPACK = 'dd bs={n} count=1 iflag=fullblock status=none | tar -x -C {wd} -f - && exec "$@"'
+# PID 2 of every container (tini is PID 1): waits for one job on stdin (an
+# 8-byte length, a JSON header, the files as a tar), unpacks it and execs the
+# command, which inherits the rest of stdin. Started ahead, so a run pays
+# neither the container start nor the interpreter start of this agent.
+AGENT = """
+import io, json, os, select, sys, tarfile
+if not select.select([0], [], [], 3600)[0]:
+    sys.exit(125)
+def take(n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(0, n - len(buf))
+        if not chunk:
+            os._exit(125)
+        buf += chunk
+    return bytes(buf)
+job = json.loads(take(int.from_bytes(take(8), "big")))
+if job["tar"]:
+    with tarfile.open(fileobj=io.BytesIO(take(job["tar"]))) as archive:
+        archive.extractall(".")
+try:
+    os.execvp(job["argv"][0], job["argv"])
+except OSError as exc:
+    sys.stderr.write(f"cannot execute {job['argv'][0]!r}: {exc}\\n")
+    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+"""
 
 
 def pack(job: Job) -> bytes:
@@ -59,36 +83,48 @@ def pack(job: Job) -> bytes:
     return out.getvalue()
 
 
-def container_config(image: str, key: PoolKey, runtime: str | None) -> dict[str, Any]:
-    """Keyword arguments of ``containers.create`` for one hardened sandbox container."""
+def job_payload(job: Job) -> bytes:
+    """What the agent reads from stdin: header length, header, tar, then the program's stdin."""
+    argv = ["python3", *job.command[1:]] if job.command[0] == "python" else list(job.command)
+    archive = pack(job) if job.files else b""
+    header = json.dumps({"argv": argv, "tar": len(archive)}).encode()
+    return len(header).to_bytes(8, "big") + header + archive + (job.stdin or b"")
+
+
+def container_config(client: Any, image: str, key: PoolKey, runtime: str | None) -> dict[str, Any]:
+    """Keyword arguments of ``api.create_container`` for one hardened sandbox container."""
     memory = f"{key.memory_mb}m"
     size = f"size={key.disk_mb}m"
-    return {
-        "image": image,
-        # The keeper bounds a leaked container's life even if reaping never runs.
-        "command": ["sleep", "3600"],
-        "user": USER,
-        "working_dir": WORKDIR,
-        "environment": ENV,
-        "network_mode": "bridge" if key.network else "none",
-        "read_only": True,
-        "tmpfs": {
+    host_config = client.api.create_host_config(
+        network_mode="bridge" if key.network else "none",
+        read_only=True,
+        tmpfs={
             WORKDIR: f"rw,exec,nosuid,nodev,{size},uid=65534,gid=65534,mode=0700",
             "/tmp": f"rw,noexec,nosuid,nodev,{size},mode=1777",
         },
-        "shm_size": f"{key.disk_mb}m",
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "pids_limit": key.pids,
-        "mem_limit": memory,
-        "memswap_limit": memory,
-        "nano_cpus": int(key.cpus * 1e9),
-        "ulimits": [{"Name": "nofile", "Soft": 256, "Hard": 256}],
-        "ipc_mode": "private",
+        shm_size=f"{key.disk_mb}m",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=key.pids + 1,  # + tini
+        mem_limit=memory,
+        memswap_limit=memory,
+        nano_cpus=int(key.cpus * 1e9),
+        ulimits=[{"Name": "nofile", "Soft": 256, "Hard": 256}],
+        ipc_mode="private",
+        init=True,
+        log_config={"Type": "none"},  # output goes only to the attached client
+        runtime=runtime,
+    )
+    return {
+        "image": image,
+        "command": ["python3", "-c", AGENT],
+        "user": USER,
+        "working_dir": WORKDIR,
+        "environment": ENV,
         "hostname": "sandbox",
-        "auto_remove": True,
-        "detach": True,
-        "runtime": runtime,
+        "stdin_open": True,
+        "detach": False,  # with stdin_open: the engine closes stdin when we half-close
+        "host_config": host_config,
     }
 
 
@@ -122,7 +158,7 @@ class DockerSandbox(Sandbox):
             raise
         self._pool = ContainerPool(
             self.client,
-            lambda key: container_config(image, key, runtime),
+            lambda key: container_config(self.client, image, key, runtime),
             PoolKey.of(self.limits),
             pool_size,
         )
@@ -136,44 +172,24 @@ class DockerSandbox(Sandbox):
 
     def _execute(self, job: Job) -> ExecResult:
         started = time.monotonic()
-        container_id = self._pool.take(PoolKey.of(job.limits))
+        warm = self._pool.take(PoolKey.of(job.limits))
         try:
-            return self._exec(container_id, job, started)
+            return self._run_in(warm, job, started)
         finally:
-            self._pool.discard(container_id)
+            warm.close()
+            self._pool.discard(warm.id)
 
-    def _exec(self, container_id: str, job: Job, started: float) -> ExecResult:
-        command = ["python3", *job.command[1:]] if job.command[0] == "python" else job.command
-        payload = pack(job) if job.files else b""
-        if payload:
-            script = _UNPACK.format(n=len(payload), wd=WORKDIR)
-            command = ["/bin/sh", "-c", script, "sh", *command]
-        api = self.client.api
-        with mapped("starting a run in the sandbox container"):
-            exec_id = api.exec_create(
-                container_id,
-                list(command),
-                stdin=True,
-                user=USER,
-                environment=ENV,
-                workdir=WORKDIR,
-            )["Id"]
-            raw = api.exec_start(exec_id, socket=True)
-        sock = getattr(raw, "_sock", raw)
+    def _run_in(self, warm: Warm, job: Job, started: float) -> ExecResult:
         buffer = CappedBuffer(job.limits.output_bytes)
 
         def kill() -> None:
             # In a thread: the engine may only finish the kill once we drain the stream.
-            threading.Thread(target=self._pool.kill, args=(container_id,), daemon=True).start()
+            threading.Thread(target=self._pool.kill, args=(warm.id,), daemon=True).start()
 
-        try:
-            timed_out = stream_exec(
-                sock, payload + (job.stdin or b""), buffer, started + job.limits.timeout_s, kill
-            )
-        finally:
-            sock.close()
-            raw.close()
-        exit_code, oom = self._outcome(exec_id, container_id, timed_out)
+        timed_out = stream_exec(
+            warm.sock, job_payload(job), buffer, started + job.limits.timeout_s, kill
+        )
+        exit_code, oom = self._outcome(warm.id, timed_out)
         return ExecResult(
             exit_code=exit_code,
             stdout=buffer.text("stdout"),
@@ -184,13 +200,13 @@ class DockerSandbox(Sandbox):
             duration_s=time.monotonic() - started,
         )
 
-    def _outcome(self, exec_id: str, container_id: str, timed_out: bool) -> tuple[int, bool]:
-        """Exit code of the exec, and whether the kernel OOM-killed in the container."""
+    def _outcome(self, container_id: str, timed_out: bool) -> tuple[int, bool]:
+        """Exit code of the run, and whether the kernel OOM-killed in the container."""
         if timed_out:
             return 137, False
         try:
             with mapped("reading the run's exit code"):
-                code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+                code = self.client.api.wait(container_id, timeout=30).get("StatusCode")
         except SandboxError:
             code = None
         if code is None:

@@ -1,6 +1,8 @@
 """A warm pool of single-use sandbox containers, refilled and removed in the background.
 
-A container is handed out once (``take``) and then removed (``discard``);
+A container is created with its stdin held open, attached to, and started
+ahead; its agent then waits for a job. It is handed out once (``take``), with
+the attached stream, and then removed (``discard``);
 nothing is ever returned to the pool, so no state can leak between runs.
 ``shutdown`` removes every container the pool ever created and did not yet
 see removed, and waits until the engine confirms it.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -25,7 +28,8 @@ from sipdo.sandbox.engine import LABEL_INSTANCE, mapped, owner_labels
 
 log = logging.getLogger(__name__)
 
-MAX_IDLE_S = 1800.0  # well inside the keeper's `sleep 3600`
+MAX_IDLE_S = 1800.0  # well inside the agent's one-hour wait for a job
+FILLERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,21 @@ class PoolKey:
         return cls(limits.memory_mb, limits.cpus, limits.pids, limits.disk_mb, limits.network)
 
 
+class Warm:
+    """A started container and the attached stream to its stdin / stdout / stderr."""
+
+    def __init__(self, container_id: str, raw: Any) -> None:
+        self.id = container_id
+        self.raw = raw
+        self.sock: socket.socket = getattr(raw, "_sock", raw)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        with contextlib.suppress(OSError):
+            self.raw.close()
+
+
 class ContainerPool:
     """Keeps ``size`` started containers of one ``PoolKey`` ready; others are made on demand."""
 
@@ -58,47 +77,58 @@ class ContainerPool:
         self.key = key
         self.size = max(0, size)
         self.instance = uuid.uuid4().hex
-        self._ready: deque[tuple[str, float]] = deque()
+        self._ready: deque[tuple[Warm, float]] = deque()
         self._live: set[str] = set()
         self._cond = threading.Condition()
         self._closing = False
         self._doomed: queue.Queue[str | None] = queue.Queue()
         self._remover = threading.Thread(target=self._remove_loop, name="sipdo-reaper", daemon=True)
         self._remover.start()
-        self._filler: threading.Thread | None = None
-        if self.size:
-            self._filler = threading.Thread(target=self._fill_loop, name="sipdo-pool", daemon=True)
-            self._filler.start()
+        self._inflight = 0
+        # Two creators keep up better than one: the engine works on both cores.
+        self._fillers = [
+            threading.Thread(target=self._fill_loop, name=f"sipdo-pool-{i}", daemon=True)
+            for i in range(min(self.size, FILLERS))
+        ]
+        for filler in self._fillers:
+            filler.start()
 
-    def create(self, key: PoolKey) -> str:
-        """Create and start one container; it is tracked until removed."""
+    def create(self, key: PoolKey) -> Warm:
+        """Create, attach to and start one container; it is tracked until removed."""
+        labels = {**owner_labels(), LABEL_INSTANCE: self.instance}
         with mapped("creating a sandbox container"):
-            labels = {**owner_labels(), LABEL_INSTANCE: self.instance}
-            container = self.client.containers.create(**self.config(key), labels=labels)
+            container_id = str(
+                self.client.api.create_container(**self.config(key), labels=labels)["Id"]
+            )
         with self._cond:
-            self._live.add(container.id)
+            self._live.add(container_id)
             closing = self._closing
         if closing:
-            self.discard(container.id)
+            self.discard(container_id)
             raise SandboxError("the sandbox is closed")
         try:
+            with mapped("attaching to a sandbox container"):
+                params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+                raw = self.client.api.attach_socket(container_id, params=params)
+            warm = Warm(container_id, raw)
             with mapped("starting a sandbox container"):
-                self.client.api.start(container.id)
+                self.client.api.start(container_id)
         except SandboxError:
-            self.discard(container.id)
+            self.discard(container_id)
             raise
-        return str(container.id)
+        return warm
 
-    def take(self, key: PoolKey) -> str:
+    def take(self, key: PoolKey) -> Warm:
         """A started container for one run: from the pool if ``key`` matches, else a new one."""
         if key == self.key:
             with self._cond:
                 while self._ready:
-                    container_id, born = self._ready.popleft()
+                    warm, born = self._ready.popleft()
                     self._cond.notify_all()
                     if time.monotonic() - born < MAX_IDLE_S:
-                        return container_id
-                    self._doomed.put(container_id)
+                        return warm
+                    warm.close()
+                    self._doomed.put(warm.id)
         return self.create(key)
 
     def discard(self, container_id: str) -> None:
@@ -153,32 +183,37 @@ class ContainerPool:
         failures = 0
         while True:
             with self._cond:
-                while len(self._ready) >= self.size and not self._closing:
+                while len(self._ready) + self._inflight >= self.size and not self._closing:
                     self._cond.wait()
                 if self._closing:
                     return
+                self._inflight += 1
             try:
-                container_id = self.create(self.key)
+                warm = self.create(self.key)
             except SandboxError as exc:
                 failures += 1
                 log.warning("sandbox: warm pool cannot create a container: %s", exc)
                 time.sleep(min(30.0, 0.5 * 2**failures))
                 continue
+            finally:
+                with self._cond:
+                    self._inflight -= 1
             failures = 0
             with self._cond:
-                self._ready.append((container_id, time.monotonic()))
+                self._ready.append((warm, time.monotonic()))
 
     def shutdown(self) -> None:
         """Stop refilling and remove every container this pool created; idempotent."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-            ready = [container_id for container_id, _ in self._ready]
+            ready = [warm for warm, _ in self._ready]
             self._ready.clear()
-        if self._filler is not None:
-            self._filler.join(timeout=60)
-        for container_id in ready:
-            self._doomed.put(container_id)
+        for filler in self._fillers:
+            filler.join(timeout=60)
+        for warm in ready:
+            warm.close()
+            self._doomed.put(warm.id)
         if self._remover.is_alive():
             self._doomed.put(None)
             self._remover.join(timeout=120)

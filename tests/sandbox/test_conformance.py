@@ -198,7 +198,7 @@ def test_double_forked_daemon_does_not_outlive_the_run(sandbox: Sandbox, tmp_pat
     )
     assert result.ok
     assert result.stdout == "parent done\n"
-    assert result.duration_s < 3
+    assert not result.timed_out  # the run ends with its main process, not the daemon
     time.sleep(2.5)
     assert not target.exists()
     assert wait_until_gone(tag, timeout_s=1) == []
@@ -318,11 +318,11 @@ def test_sigterm_ignoring_sleeper_is_killed(sandbox: Sandbox) -> None:
         time.sleep(120)
     """,
         args=(tag,),
-        limits=FAST.replace(timeout_s=1.5),
+        limits=FAST.replace(timeout_s=3),
     )
     assert result.timed_out
     assert result.stdout == "sleeping\n"
-    assert result.duration_s < 4
+    assert result.duration_s < 6
     assert wait_until_gone(tag) == []
 
 
