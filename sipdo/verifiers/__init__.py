@@ -21,11 +21,17 @@ name, in-place argument mutations). The task's pytest tests are executed in
 a third run that again holds no candidate: the entry point is answered from
 the candidate's recorded outputs (record and replay), so frame inspection,
 gc scanning, rigged dunders, skip / exit tricks and fake summaries have
-nothing to act on. Weaker spots, documented: with ``ProcessSandbox`` (no
-``host_files_read`` isolation) a candidate running concurrently with a
-reference run of the same task could read that run's directory; use
-``DockerSandbox`` for hostile candidates when runs overlap. Only the entry
-point is graded; other names the tests import come from the reference.
+nothing to act on. What this rests on, from the sandbox: each run in its
+own fresh directory, and (``Sandbox.isolation``) ``host_files_read`` /
+``host_files_write``: a backend without them would let a candidate read a
+concurrent reference run's directory or alter the interpreter the trusted
+runs use, so grade hostile code only on backends that claim both. Only the
+entry point is graded; other names the tests import come from the reference.
+Inputs are generated in the trusted run (Hypothesis, derandomized with fixed
+seeds and ``PYTHONHASHSEED=0``), refined by the arguments the tests pass, and
+the differential comparison, not the tests' own assertions, is the authority
+for values; tasks with several correct outputs per input need their own
+``input_strategy`` or tests that pin the output.
 
 Public API: ``verify_solution`` / ``averify_solution``, ``verify_task`` /
 ``averify_task``, ``CodeTask``, ``Verdict``, ``Check``, ``Verifier`` (protocol),

@@ -105,10 +105,8 @@ def shrink_flow(
         failing = []
         for case in cases:
             want = expected.get(case.key)
-            if (
-                want is None
-                or "ok" not in want["r"]
-                and not ("raise" in want["r"] and reference_raised)
+            if want is None or (
+                "ok" not in want["r"] and not ("raise" in want["r"] and reference_raised)
             ):
                 continue
             if got.get(case.key) is None or not codec.same_result(got[case.key], want):

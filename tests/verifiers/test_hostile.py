@@ -165,6 +165,15 @@ HACKS: dict[str, str] = {
         "        except OSError: pass\n"
         "threading.Thread(target=spam, daemon=True).start()\n" + WRONG
     ),
+    "huge_output": "def sum_of_squares(xs):\n    return list(range(3_000_000))\n",
+    "lazy_generator": "def sum_of_squares(xs):\n    return (x for x in [20])\n",
+    "flood_stdout": (
+        "import os\n"
+        "def sum_of_squares(xs):\n"
+        "    os.write(1, b'x' * 2_000_000)\n"
+        "    os.write(3, b'\\x1e' + b'0' * 32 + b' {\"m\": 0, \"i\": 0}\\n')\n"
+        "    return 0\n"
+    ),
     "disable_timer_and_loop": (
         "import signal\n"
         "def sum_of_squares(xs):\n"
