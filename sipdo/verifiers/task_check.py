@@ -156,6 +156,9 @@ def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Fl
         "no test passed (none collected?)" if not ok_ref else f"{len(r1.tests)} tests pass"
     )
     checks.append(Check(name="reference", passed=ok_ref, score=float(ok_ref), detail=detail))
+    if r1.unencodable_calls:
+        text = f"the tests pass {r1.unencodable_calls} argument(s) that cannot be serialized"
+        checks.append(Check(name="serializable", passed=False, detail=text))
     same_runs = r2.complete and r1.fingerprint() == r2.fingerprint()
     checks.append(
         Check(

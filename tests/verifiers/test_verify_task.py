@@ -142,3 +142,14 @@ def test_analyze_mutants_reports_each_mutant(process_sandbox: Sandbox) -> None:
     assert live
     assert all(f.witness for f in live)
     assert sum(f.killed for f in live) / len(live) >= 0.8
+
+
+def test_unserializable_test_arguments_are_flagged(process_sandbox: Sandbox) -> None:
+    ref = "def apply(f, x: int) -> int:\n    return f(x)\n"
+    tests = "from solution import apply\n\ndef test_apply():\n    assert apply(lambda v: v + 1, 1) == 2\n"  # noqa: E501
+    task = CodeTask(prompt="", entry_point="apply", reference_solution=ref, tests=tests)
+    verdict = verify_task(task, sandbox=process_sandbox)
+    check = verdict.check("serializable")
+    assert check is not None
+    assert not check.passed
+    assert not verdict.passed

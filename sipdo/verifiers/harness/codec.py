@@ -98,6 +98,11 @@ def _encode(x: object, depth: int, budget: list[int], active: set[int]) -> Any:
         active.discard(id(x))
 
 
+def opaque_inside(data: Any) -> bool:
+    """Encoded data holds an object that could not be represented (``{"x": ...}``)."""
+    return '"x":' in key(data)
+
+
 def key(data: Any) -> str:
     """Canonical text of encoded data: equal text means identical values."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

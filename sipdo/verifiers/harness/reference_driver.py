@@ -42,12 +42,13 @@ class Recorder:
         if self.depth:
             return self.impl(*args, **kwargs)
         try:
-            self.inputs.append(
-                {
-                    "args": [codec.encode(a) for a in args],
-                    "kwargs": {k: codec.encode(v) for k, v in kwargs.items()},
-                }
-            )
+            item = {
+                "args": [codec.encode(a) for a in args],
+                "kwargs": {k: codec.encode(v) for k, v in kwargs.items()},
+            }
+            if codec.opaque_inside(item):
+                raise codec.Unencodable("argument of an unsupported type")
+            self.inputs.append(item)
         except codec.Unencodable:
             self.unencodable += 1
         self.depth += 1
