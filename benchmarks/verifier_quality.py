@@ -6,7 +6,8 @@
     share ``verify_solution`` rejects (target >= 98%);
 (c) median seconds per ``verify_solution`` per backend: cold (the task's
     reference run included) and warm (reference cached, the usual case when
-    grading many candidates for one task).
+    grading many candidates for one task), for a correct candidate and for a
+    failing one (a mutant: adds the test replay and the shrinking runs).
 
 (b) uses ``analyze_mutants`` (the batched, trusted path ``verify_task`` also
 uses: same comparison, same test replay); ``--crosscheck K`` also grades K
@@ -82,6 +83,7 @@ def run_backend(
     errors: list[str] = []
     cold: list[float] = []
     warm: list[float] = []
+    warm_ok: list[float] = []
     live = by_tests = by_verifier = 0
     agree = disagree = 0
     with open_backend(name) as sandbox:
@@ -93,6 +95,9 @@ def run_backend(
                 cold.append(time.perf_counter() - start)
                 if not verdict.passed:
                     rejected.append(f"{task.id}: {verdict.feedback[:200]}")
+                start = time.perf_counter()
+                verify_solution(task, task.reference_solution, sandbox=sandbox)
+                warm_ok.append(time.perf_counter() - start)
                 fates = analyze_mutants(task, sandbox=sandbox)
             except SipdoError as exc:
                 errors.append(f"{task.id}: {type(exc).__name__}: {str(exc)[:200]}")
@@ -129,7 +134,8 @@ def run_backend(
         "b_rejected_by_verify_solution": by_verifier / live if live else None,
         "b_crosscheck_agreement": f"{agree}/{agree + disagree}",
         "c_median_s_cold": statistics.median(cold) if cold else None,
-        "c_median_s_warm": statistics.median(warm) if warm else None,
+        "c_median_s_warm_correct": statistics.median(warm_ok) if warm_ok else None,
+        "c_median_s_warm_failing": statistics.median(warm) if warm else None,
         "errors": errors,
     }
 

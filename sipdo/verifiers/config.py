@@ -29,7 +29,7 @@ class VerifierConfig:
     max_mutants: int = 40
     mutant_call_floor_s: float = 0.25
     replay_rounds: int = 3
-    shrink_rounds: int = 3
+    shrink_rounds: int = 2
     tests_file: str = "test_task.py"
 
     def __post_init__(self) -> None:
