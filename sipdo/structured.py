@@ -250,6 +250,18 @@ def _prepare(model: BaseChatModel, schema: type[BaseModel]) -> Runnable[Any, Bas
     return model
 
 
+def _outcome(
+    reply: BaseMessage | None, error: str, started: float
+) -> tuple[BaseMessage | None, CallStats, str]:
+    elapsed = time.perf_counter() - started
+    stats = CallStats.of(reply, elapsed) if reply is not None else CallStats(1, 0, 0, elapsed)
+    return reply, stats, error
+
+
+def _rejected(exc: ModelOutputError) -> str:
+    return f"the model backend rejected the output: {exc}"
+
+
 def invoke_structured(
     model: BaseChatModel, messages: Sequence[BaseMessage], schema: type[T], *, retries: int = 2
 ) -> StructuredResult[T]:
@@ -260,14 +272,11 @@ def invoke_structured(
     while True:
         started = time.perf_counter()
         try:
-            reply: BaseMessage | None = runnable.invoke(request)
-            error = ""
+            outcome = _outcome(runnable.invoke(request), "", started)
         except ModelOutputError as exc:
-            reply, error = None, f"the model backend rejected the output: {exc}"
-        elapsed = time.perf_counter() - started
-        stats = CallStats.of(reply, elapsed) if reply else CallStats(1, 0, 0, elapsed)
+            outcome = _outcome(None, _rejected(exc), started)
         try:
-            request = gen.send((reply, stats, error))
+            request = gen.send(outcome)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
@@ -282,14 +291,11 @@ async def ainvoke_structured(
     while True:
         started = time.perf_counter()
         try:
-            reply: BaseMessage | None = await runnable.ainvoke(request)
-            error = ""
+            outcome = _outcome(await runnable.ainvoke(request), "", started)
         except ModelOutputError as exc:
-            reply, error = None, f"the model backend rejected the output: {exc}"
-        elapsed = time.perf_counter() - started
-        stats = CallStats.of(reply, elapsed) if reply else CallStats(1, 0, 0, elapsed)
+            outcome = _outcome(None, _rejected(exc), started)
         try:
-            request = gen.send((reply, stats, error))
+            request = gen.send(outcome)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 

@@ -47,19 +47,22 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     emit("iteration_start", iteration=iteration, difficulty=difficulty)
     targets = pick_targets(state.get("failures", []), deps.budget.tasks_per_iteration)
     examples = [*state.get("seed_tasks", []), *state.get("accepted_tasks", [])]
+    rejections = [str(r.get("reason", "")) for r in state.get("rejected_tasks", [])[-3:]]
     schema = deps.domain.generated_schema
     results = await asyncio.gather(
         *(
             deps.structured(
                 tally,
                 "generator",
-                deps.domain.generate_messages(target=t, difficulty=difficulty, examples=examples),
+                deps.domain.generate_messages(
+                    target=t, difficulty=difficulty, examples=examples, rejections=rejections
+                ),
                 schema,
             )
             for t in targets
         )
     )
-    seen = set(state.get("seen_keys", []))
+    seen = dict(state.get("seen_keys", {}))
     new_tasks: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     for n, (target, result) in enumerate(zip(targets, results, strict=True)):
@@ -83,10 +86,17 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
             continue
         key = deps.domain.dedup_key(task)
         if key in seen:
-            entry = {**task, "reason": "duplicate of an earlier task", "iteration": iteration}
+            dup_id = content_id(task["id"], str(iteration), str(n), prefix="dup")
+            entry = {
+                **task,
+                "id": dup_id,
+                "duplicate_of": seen[key],
+                "reason": "duplicate of an earlier task",
+                "iteration": iteration,
+            }
             rejected.append(_reject(deps, state, entry))
             continue
-        seen.add(key)
+        seen[key] = task["id"]
         new_tasks.append(task)
     entry = {
         "kind": "generation",
@@ -102,7 +112,7 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "checker_answers": {},
         "attempts": [],
         "pending_candidate": None,
-        "seen_keys": sorted(seen),
+        "seen_keys": seen,
         "rejected_tasks": [*state.get("rejected_tasks", []), *rejected],
         "history": [*state.get("history", []), entry],
         "budget_used": deps.fold(state, tally, "generator"),

@@ -90,7 +90,7 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "checker_answers": {},
         "solved": [],
         "failures": [],
-        "seen_keys": [deps.domain.dedup_key(t) for t in seeds],
+        "seen_keys": {deps.domain.dedup_key(t): t["id"] for t in seeds},
         "attempts": [],
         "pending_candidate": None,
         "pool": [],

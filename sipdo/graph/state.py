@@ -43,7 +43,7 @@ class SipdoState(InputState, OutputState, total=False):
     checker_answers: dict[str, str]  # task id -> checker's independent answer
     solved: list[dict[str, Any]]  # tasks the current prompt solves (no-regression set)
     failures: list[dict[str, Any]]  # unresolved failures of the current prompt
-    seen_keys: list[str]  # dedup keys of every task seen
+    seen_keys: dict[str, str]  # dedup key -> id of the first task with that key
     attempts: list[dict[str, Any]]  # this round's optimizer attempts
     pending_candidate: dict[str, Any] | None  # passed the gate, awaiting approval
     last_approved: bool

@@ -135,7 +135,9 @@ async def test_tasks_rejected_with_reasons(sandbox: Sandbox) -> None:
 
     reasons = [r["reason"] for r in out["rejected_tasks"]]
     assert len(reasons) == 3, reasons
-    assert any("duplicate" in r for r in reasons)
+    dup = next(r for r in out["rejected_tasks"] if "duplicate" in r["reason"])
+    assert dup["duplicate_of"] == world.SEEDS["rotate_left"]["id"]
+    assert dup["id"] != dup["duplicate_of"]
     assert any("generator output unusable" in r for r in reasons)
     unsound = next(r for r in out["rejected_tasks"] if r.get("entry_point") == "count_vowels")
     assert unsound["reason"]
@@ -217,3 +219,23 @@ async def test_run_store_receives_the_run(
     usage = recording_store.of("record_usage")
     assert {u["role"] for u in usage} == {"learner", "generator", "checker", "optimizer"}
     assert len({u["call_id"] for u in usage}) == len(usage)
+
+
+async def test_generator_sees_the_verifiers_rejections(sandbox: Sandbox) -> None:
+    generator = world.generator_model(world.UNSOUND, world.CLAMP)
+    g = build(
+        sandbox,
+        generator_model=generator,
+        learner=world.learner_model(always=["rotate_left", "clamp"]),
+        budget=Budget(iterations=2, tasks_per_iteration=1),
+    )
+    out, events = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left")})
+    first, second = generator.calls
+    assert "rejected by the verifier" not in first.text
+    reason = out["rejected_tasks"][0]["reason"]
+    assert "rejected by the verifier" in second.text
+    assert reason[:60] in second.text
+    starts = [e for e in events if e["event"] == "iteration_start"]
+    # no task accepted in iteration 1, so iteration 2 aims at the same level
+    assert [e["difficulty"] for e in starts] == [2, 2]
+    assert [t["entry_point"] for t in out["accepted_tasks"]] == ["clamp"]

@@ -77,10 +77,16 @@ class Domain(Protocol):
         ...
 
     def generate_messages(
-        self, *, target: Mapping[str, Any] | None, difficulty: int, examples: Sequence[Task]
+        self,
+        *,
+        target: Mapping[str, Any] | None,
+        difficulty: int,
+        examples: Sequence[Task],
+        rejections: Sequence[str] = (),
     ) -> list[BaseMessage]:
         """Messages asking for one new task at ``difficulty`` aimed at ``target``, a
-        failure (task, answer, verifier feedback) or None for "harder in general"."""
+        failure (task, answer, verifier feedback) or None for "harder in general";
+        ``rejections`` are the verifier's reasons for recently rejected tasks."""
         ...
 
     def describe_failure(self, failure: Mapping[str, Any]) -> str:

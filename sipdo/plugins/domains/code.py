@@ -113,7 +113,12 @@ class CodeDomain(Domain):
         return extract_code(text, str(task.get("entry_point") or "") or None)
 
     def generate_messages(
-        self, *, target: Mapping[str, Any] | None, difficulty: int, examples: Sequence[Task]
+        self,
+        *,
+        target: Mapping[str, Any] | None,
+        difficulty: int,
+        examples: Sequence[Task],
+        rejections: Sequence[str] = (),
     ) -> list[BaseMessage]:
         if target is None:
             aim = "The solver solved everything so far: write a harder task on a new edge case."
@@ -121,6 +126,9 @@ class CodeDomain(Domain):
             aim = "The solver failed this task; write a NEW task aimed at the same weakness.\n"
             aim += self.describe_failure(target)
         known = ", ".join(sorted({str(t.get("entry_point")) for t in examples})[:30])
+        if rejections:
+            aim += "\n\nRecent tasks were rejected by the verifier; avoid these problems:\n"
+            aim += "\n".join(f"- {r[:300]}" for r in rejections)
         return [
             SystemMessage(content=GENERATOR_SYSTEM),
             HumanMessage(
