@@ -61,14 +61,17 @@ def test_full_run_then_show_export_and_resume_of_a_finished_run(
         (PROMPT_2, True),
     ]
     assert "+RULE-DEDUPE: keep the first occurrence of each value." in lineage[3].diff
-    by_entry = {t.task["entry_point"]: t for t in tasks}
-    assert by_entry["run_length_encode"].status == "seed"
-    clamp, dedupe = by_entry["clamp"], by_entry["dedupe_keep_order"]
+    verified = {t.task["entry_point"]: t for t in tasks if t.status != "rejected"}
+    assert verified["run_length_encode"].status == "seed"
+    clamp, dedupe = verified["clamp"], verified["dedupe_keep_order"]
     assert (clamp.status, dedupe.status) == ("accepted", "accepted")
     assert clamp.first_failed_version == lineage[0].version_id
     assert clamp.first_solved_version == lineage[1].version_id
     assert dedupe.first_solved_version == lineage[3].version_id
-    assert [v.status for v in clamp.verdicts] == ["rejected", "accepted"]  # duplicate, verified
+    assert [v.status for v in clamp.verdicts] == ["accepted"]
+    duplicates = [t for t in tasks if t.status == "rejected"]
+    assert sorted(t.task["entry_point"] for t in duplicates) == ["clamp", "dedupe_keep_order"]
+    assert all(t.reason == "duplicate of an earlier task" for t in duplicates)
     assert {u.role for u in usage} == {"learner", "generator", "checker", "optimizer"}
     assert checkpoint_path(db_url).is_file()
 
