@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sipdo.cli.common import console, read_text_file
 from sipdo.cli.progress import ProgressView, describe
 from sipdo.cli.scripted import materialize
-from sipdo.errors import ConfigurationError, RunNotFoundError, SipdoError
+from sipdo.errors import ConfigurationError, RunNotFoundError
 from sipdo.store import RunStore, sipdo_home
 
 ROLE_OPTIONS = {
@@ -237,7 +237,8 @@ def execute(
     view = ProgressView(run_id=run_id)
     try:
         final = asyncio.run(_drive(store, run_id, opts, first_input, view))
-    except SipdoError as exc:
+    except Exception as exc:
+        # Resumable all the same: --resume continues from the last checkpoint.
         store.finish_run(run_id, "failed", first_input["prompt"], f"error: {exc}")
         raise
     except KeyboardInterrupt:

@@ -153,3 +153,20 @@ def test_bad_model_scripts_fail_cleanly(
     # The run was recorded before the model was loaded; it says why it failed.
     assert run.status == "failed"
     assert message in (run.stop_reason or "")
+
+
+def test_an_unexpected_failure_is_one_line_exit_2_and_marks_the_run(
+    db_url: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "bad-type.json"
+    script.write_text("[5, 5, 5, 5, 5, 5, 5, 5, 5, 5]")  # ScriptedChatModel rejects an int reply
+    result = runner.invoke(
+        app, ["run", "--db", db_url, "--prompt", "p", "--model", f"scripted:{script}"]
+    )
+    assert result.exit_code == 2
+    assert "unexpected TypeError" in result.stderr
+    assert "SIPDO_DEBUG=1" in result.stderr
+    assert "Traceback" not in result.output
+    with RunStore(db_url) as store:
+        (run,) = store.list_runs()
+    assert run.status == "failed"
