@@ -2,11 +2,17 @@
 
 Each container has no network, a read-only root, size-limited tmpfs at
 ``/sandbox`` (the working directory) and ``/tmp``, no capabilities,
-no-new-privileges, uid 65534, and pids / memory (no swap) / CPU limits. A
-warm pool keeps ``pool_size`` containers started ahead; a container serves one
-run and is then removed, so nothing of one run (processes, files, /tmp,
-environment) can be seen by the next. ``pool_size=0`` creates one per run.
-``command[0] == "python"`` is the image's python3 (with pytest and Hypothesis).
+no-new-privileges, uid 65534, pids / memory (no swap) / CPU limits, no log
+driver (output only reaches the attached client, capped while streaming), and
+tini as PID 1. A warm pool keeps ``pool_size`` containers created, attached
+to and started ahead, each with a small agent waiting on stdin for one job;
+a container serves one run and is then removed, so nothing of one run
+(processes, files, /tmp, /dev/shm, environment) can be seen by the next.
+``pool_size=0`` creates one per run. A run that overruns ``timeout_s`` is
+ended by killing its container. Containers carry owner labels; those of dead
+owners are reaped when the next ``DockerSandbox`` starts, and an idle agent
+exits after an hour. ``command[0] == "python"`` is the image's python3 (with
+pytest and Hypothesis importable).
 """
 
 from __future__ import annotations
@@ -156,9 +162,10 @@ class DockerSandbox(Sandbox):
         except BaseException:
             self.client.close()
             raise
+        client = self.client  # the pool must not keep ``self`` alive (see the finalizer)
         self._pool = ContainerPool(
-            self.client,
-            lambda key: container_config(self.client, image, key, runtime),
+            client,
+            lambda key: container_config(client, image, key, runtime),
             PoolKey.of(self.limits),
             pool_size,
         )

@@ -141,7 +141,7 @@ def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
                 pass
     """,
         args=(tag,),
-        limits=FAST.replace(timeout_s=3),
+        limits=FAST.replace(timeout_s=5),
     )
     made = int(result.stdout.split()[0])
     assert made < FAST.pids
