@@ -163,12 +163,10 @@ async def optimizer(state: SipdoState, deps: Deps) -> dict[str, Any]:
     best = max(
         passing, key=lambda c: (len(c["fixed"]), c["scores"].get("pass_rate", 0.0)), default=None
     )
-    attempts, history, pool = (
-        list(state.get("attempts", [])),
-        list(state.get("history", [])),
-        state.get("pool", []),
-    )
+    attempts = list(state.get("attempts", []))
+    history = list(state.get("history", []))
     versions = list(state.get("prompt_versions", []))
+    pool = state.get("pool", [])
     if not proposal.candidates:
         empty = {"fixed": [], "broken": [], "scores": {}, "feedback": "no candidate"}
         attempts.append(
