@@ -2,8 +2,9 @@
 
 Each request takes the next mode from ``faults`` (then ``"ok"`` forever):
 ``"500"`` answers an internal error, ``"garbage"`` a 200 whose body is not JSON,
-``"no_choices"`` a 200 JSON without ``choices``. ``"ok"`` answers through
-``upstream``: a base URL to proxy to (a real model server), or else a small
+``"no_choices"`` a 200 JSON without ``choices``. With ``json_object_only`` a request
+for ``"json_schema"`` output gets a 422, as llama-cpp-python's server answers.
+``"ok"`` answers through ``upstream``: a base URL to proxy to (a real model server), or else a small
 well-formed completion echoing the last user message. Every request body is kept.
 """
 
@@ -22,8 +23,15 @@ from typing import Any
 class FlakyServer:
     """State shared with the handler: the fault script and what was received."""
 
-    def __init__(self, faults: list[str], upstream: str | None = None, content: str = "") -> None:
+    def __init__(
+        self,
+        faults: list[str],
+        upstream: str | None = None,
+        content: str = "",
+        json_object_only: bool = False,
+    ) -> None:
         self.faults = list(faults)
+        self.json_object_only = json_object_only
         self.upstream = upstream
         self.content = content
         self.requests: list[dict[str, Any]] = []
@@ -34,7 +42,11 @@ class FlakyServer:
     def next_mode(self, body: dict[str, Any]) -> str:
         with self.lock:
             self.requests.append(body)
-            mode = self.faults.pop(0) if self.faults else "ok"
+            wants_schema = (body.get("response_format") or {}).get("type") == "json_schema"
+            if self.json_object_only and wants_schema:
+                mode = "422"  # like llama-cpp-python's server: only json_object + schema
+            else:
+                mode = self.faults.pop(0) if self.faults else "ok"
             self.modes.append(mode)
             return mode
 
@@ -79,6 +91,8 @@ def _handler(state: FlakyServer) -> type[BaseHTTPRequestHandler]:
             status, payload = 200, b""
             if mode == "500":
                 status, payload = 500, b'{"error": {"message": "boom", "type": "server_error"}}'
+            elif mode == "422":
+                status, payload = 422, b'{"detail": "response_format.type: json_object only"}'
             elif mode == "garbage":
                 payload = b"<html>this is not json"
             elif mode == "no_choices":
@@ -97,10 +111,14 @@ def _handler(state: FlakyServer) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def flaky_server(
-    faults: list[str], *, upstream: str | None = None, content: str = ""
+    faults: list[str],
+    *,
+    upstream: str | None = None,
+    content: str = "",
+    json_object_only: bool = False,
 ) -> Iterator[FlakyServer]:
     """Run a ``FlakyServer`` on a free localhost port; ``state.url`` is its ``/v1`` base."""
-    state = FlakyServer(faults, upstream, content)
+    state = FlakyServer(faults, upstream, content, json_object_only)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

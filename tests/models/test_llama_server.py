@@ -102,8 +102,12 @@ def test_json_schema_over_http(server_url: str) -> None:
         "required": ["answer"],
     }
     model = resolve_model(f"openai:{ALIAS}@{server_url}")
-    reply = model.bind(json_schema=schema, max_tokens=16, temperature=0).invoke("What is 3+4?")
+    bound = model.bind(json_schema=schema, max_tokens=16, temperature=0)
+    reply = bound.invoke("What is 3+4?")
     assert isinstance(json.loads(str(reply.content))["answer"], int)
+    # This server only knows {"type": "json_object", "schema": ...}; the client switched.
+    assert isinstance(model, SipdoChatOpenAI)
+    assert model._json_object_fallback
 
 
 async def test_faults_in_front_of_the_real_server_are_survived(server_url: str) -> None:

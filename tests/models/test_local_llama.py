@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from sipdo.errors import ModelUnavailableError
+from sipdo.errors import ConfigurationError, ModelError, ModelUnavailableError
 from sipdo.plugins.models import ChatLocalLlama, UsageRecorder, resolve_model
 from sipdo.plugins.models.llama import load_llama
 
@@ -108,3 +108,14 @@ def test_corrupt_gguf_is_unavailable(tmp_path: Path, gguf_05b: Path) -> None:
     model = resolve_model(str(bad))
     with pytest.raises(ModelUnavailableError, match=r"cannot load .*broken\.gguf"):
         model.invoke("hi")
+
+
+def test_unknown_option_is_a_configuration_error(model: ChatLocalLlama) -> None:
+    with pytest.raises(ConfigurationError, match="bad option"):
+        model.invoke("hi", no_such_option=1)
+
+
+def test_context_overflow_is_a_model_error(model: ChatLocalLlama) -> None:
+    small = model.model_copy(update={"n_ctx": 64})
+    with pytest.raises(ModelError, match="local model failed"):
+        small.invoke("word " * 200)

@@ -84,3 +84,20 @@ def test_usage_recorder_counts_real_http_responses() -> None:
     assert (usage.calls, usage.errors) == (2, 0)
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (14, 6, 20)
     assert usage.latency_s > 0
+
+
+def test_server_refusing_json_schema_gets_json_object_with_schema() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    with flaky_server(["garbage"], content='{"n": 1}', json_object_only=True) as server:
+        model = resolve_model(f"openai:m@{server.url}")
+        bound = model.bind(json_schema=schema)
+        assert json.loads(str(bound.invoke("one").content)) == {"n": 1}
+        assert json.loads(str(bound.invoke("two").content)) == {"n": 1}
+    assert server.modes == ["422", "garbage", "ok", "ok"]  # format learned once, kept
+    assert [r["response_format"]["type"] for r in server.requests] == [
+        "json_schema",
+        "json_object",
+        "json_object",
+        "json_object",
+    ]
+    assert server.requests[-1]["response_format"]["schema"] == schema

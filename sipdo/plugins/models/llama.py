@@ -28,7 +28,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from sipdo.errors import ModelError, ModelUnavailableError
+from sipdo.errors import ConfigurationError, ModelError, ModelUnavailableError
 from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
@@ -119,6 +119,7 @@ class ChatLocalLlama(BaseChatModel):
             "top_p": kwargs.pop("top_p", self.top_p),
             "seed": kwargs.pop("seed", self.seed),
             "stop": stop if stop is not None else self.stop,
+            **kwargs,  # anything else llama.cpp's create_chat_completion takes (top_k, ...)
         }
         if schema is not None:
             params["response_format"] = {"type": "json_object", "schema": schema}
@@ -126,6 +127,8 @@ class ChatLocalLlama(BaseChatModel):
         try:
             with lock:
                 response = llama.create_chat_completion(messages=payload, **params)
+        except TypeError as exc:  # an option create_chat_completion does not know
+            raise ConfigurationError(f"bad option for the local model: {exc}") from exc
         except ValueError as exc:  # llama-cpp-python's error type for context overflow etc.
             raise ModelError(f"local model failed: {exc}") from exc
         return self._to_result(response, constrained=schema is not None)
