@@ -35,3 +35,22 @@ async def test_auto_sandbox_opens_once_on_first_use_and_closes() -> None:
     del provider
     gc.collect()
     assert not finalizer.alive  # the graph going away closes what it opened
+
+
+async def test_sync_invoke_inside_a_running_event_loop() -> None:
+    """``graph.invoke`` from code that already runs an event loop (e.g. a notebook)."""
+    from sipdo.graph import Budget, create_sipdo_graph
+    from sipdo.testing import ScriptedChatModel
+
+    generator = ScriptedChatModel(["not json", "{still not", "[]"])
+    g = create_sipdo_graph(
+        ScriptedChatModel([]),
+        generator_model=generator,
+        budget=Budget(iterations=1, tasks_per_iteration=1),
+    )
+    asyncio.get_running_loop()  # we are inside a loop; nodes run on a helper thread
+    out = g.invoke({"prompt": "p", "seed_tasks": []})
+    assert out["stop_reason"] == "iterations"
+    [rejected] = out["rejected_tasks"]
+    assert rejected["reason"].startswith("generator output unusable")
+    assert len(generator.calls) == 3
