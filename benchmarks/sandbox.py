@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     programs = humaneval_programs(args.limit)
     print(
         f"HumanEval canonical solutions + tests: {len(programs)} tasks, sequential, "
-        f"{os.cpu_count()} cores"
+        f"pause {args.pace} s before each, {os.cpu_count()} cores"
     )
     timings: dict[str, Timing] = {}
     timings["bare"] = measure("bare subprocess", bare, programs, args.pace)

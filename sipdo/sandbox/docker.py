@@ -26,7 +26,7 @@ import time
 import weakref
 from typing import Any
 
-from sipdo.errors import SandboxError, SandboxUnavailableError
+from sipdo.errors import SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer
 from sipdo.sandbox._demux import stream_exec
 from sipdo.sandbox.base import ISOLATION_VOCABULARY, ExecResult, Job, Limits, Sandbox
@@ -211,11 +211,6 @@ class DockerSandbox(Sandbox):
         """Exit code of the run, and whether the kernel OOM-killed in the container."""
         if timed_out:
             return 137, False
-        try:
-            with mapped("reading the run's exit code"):
-                code = self.client.api.wait(container_id, timeout=30).get("StatusCode")
-        except SandboxError:
-            code = None
-        if code is None:
-            return 137, False
-        return int(code), code == 137 and self._pool.oom_killed(container_id)
+        with mapped("reading the run's exit code"):
+            code = int(self.client.api.wait(container_id, timeout=30)["StatusCode"])
+        return code, code == 137 and self._pool.oom_killed(container_id)

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from sipdo.errors import SandboxResourceError, SandboxUnavailableError
+from sipdo.errors import SandboxError, SandboxResourceError, SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer, pump
 from sipdo.sandbox._cgroup import CgroupFactory
 from sipdo.sandbox._jail import WORKDIR, Jail
@@ -93,7 +93,8 @@ def write_files(root: str, job: Job) -> None:
     for directory in sorted(job.directories):
         os.makedirs(os.path.join(root, directory), exist_ok=True)
     for name, content in job.files.items():
-        fd = os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = os.open(os.path.join(root, name), flags, 0o644)
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
 
@@ -170,7 +171,7 @@ class ProcessSandbox(Sandbox):
             self._jail = jail = Jail(root)
             try:
                 probe = self.run({"p.py": "print('ok')"}, ["python", "p.py"])
-            except (OSError, subprocess.SubprocessError) as exc:
+            except SandboxError as exc:
                 probe = ExecResult(1, "", str(exc))
             if probe.stdout != "ok\n":
                 jail.close()
@@ -250,6 +251,8 @@ class ProcessSandbox(Sandbox):
         except (OSError, subprocess.SubprocessError) as exc:
             for fd in (in_w, out_r, err_r):
                 os.close(fd)
+            if not isinstance(exc, OSError):  # the set-up before exec failed: ours, not theirs
+                raise SandboxError(f"could not start the sandboxed process: {exc}") from exc
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             return ExecResult(code, "", f"cannot execute {job.command[0]!r}: {exc}")
         finally:
