@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 from sipdo.errors import SandboxError, SandboxResourceError, SandboxUnavailableError
@@ -141,6 +142,7 @@ class ProcessSandbox(Sandbox):
         super().__init__(limits=limits, max_concurrency=max_concurrency)
         self._jail: Jail | None = None
         self._cgroups: CgroupFactory | None = None
+        self._finalizer: weakref.finalize[..., ProcessSandbox] | None = None
         self._uids = _UidAllocator()
         self._root = ""
         if namespaces is not False:
@@ -182,14 +184,13 @@ class ProcessSandbox(Sandbox):
             os.rmdir(root)
             raise
         self._root = root
+        # The jail's directory and namespaces go even if close() is never called.
+        self._finalizer = weakref.finalize(self, _discard_jail, jail, root)
         return jail
 
     def _release(self) -> None:
-        if self._jail is not None:
-            self._jail.close()
-        if self._root:
-            with contextlib.suppress(OSError):
-                os.rmdir(self._root)
+        if self._finalizer is not None:
+            self._finalizer()
 
     def _execute(self, job: Job) -> ExecResult:
         started = time.monotonic()
@@ -284,6 +285,12 @@ class ProcessSandbox(Sandbox):
             output_truncated=buffer.truncated,
             duration_s=time.monotonic() - started,
         )
+
+
+def _discard_jail(jail: Jail, root: str) -> None:
+    jail.close()
+    with contextlib.suppress(OSError):
+        os.rmdir(root)
 
 
 class _UidAllocator:
