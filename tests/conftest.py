@@ -49,11 +49,24 @@ def docker_sandbox() -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.fixture(params=["process", pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.fixture(scope="session")
+def basic_process_sandbox() -> Iterator[ProcessSandbox]:
+    """The process backend without namespaces: what non-root users get."""
+    with ProcessSandbox(max_concurrency=4, namespaces=False) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(
+    params=[
+        "process_sandbox",
+        "basic_process_sandbox",
+        pytest.param("docker_sandbox", marks=pytest.mark.docker),
+    ],
+    ids=["process", "process-basic", "docker"],
+)
 def sandbox(request: pytest.FixtureRequest) -> Sandbox:
-    """Every backend in turn: tests using it form the conformance suite."""
-    name = "process_sandbox" if request.param == "process" else "docker_sandbox"
-    backend: Sandbox = request.getfixturevalue(name)
+    """Every backend (and mode) in turn: tests using it form the conformance suite."""
+    backend: Sandbox = request.getfixturevalue(request.param)
     return backend
 
 

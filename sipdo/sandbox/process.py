@@ -29,7 +29,9 @@ from sipdo.sandbox._cgroup import CgroupFactory
 from sipdo.sandbox._jail import WORKDIR, Jail
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
 
-BASIC_ISOLATION = frozenset({"env", "wall_time", "output"})
+# Without namespaces the program runs as the caller's user: it can read the
+# caller's /proc/<pid>/environ, so a scrubbed environment is no "env" claim.
+BASIC_ISOLATION = frozenset({"wall_time", "output"})
 CGROUP_ISOLATION = frozenset({"memory", "cpu_time"})
 JAILED_ISOLATION = frozenset(
     {
@@ -123,9 +125,11 @@ class ProcessSandbox(Sandbox):
     (``timeout_s * cpus``), file size (``disk_mb``), open files, and the
     process count per run (each run has a uid of its own).
 
-    Without namespaces (not root, or ``namespaces=False``) it only scrubs the
-    environment, applies the rlimits except the process count, kills the
-    process group on timeout and caps output; ``isolation`` says so.
+    Without namespaces (not root, or ``namespaces=False``) it scrubs the
+    environment (which the program can still read from the caller's ``/proc``
+    entry, being the same user), applies the rlimits except the process count,
+    kills the process group on timeout and caps output; ``isolation`` claims
+    only ``wall_time`` and ``output``.
     ``command[0] == "python"`` is always ``sys.executable``.
     """
 
@@ -161,6 +165,11 @@ class ProcessSandbox(Sandbox):
                 self.isolation = JAILED_ISOLATION | CGROUP_ISOLATION
             except (SandboxUnavailableError, OSError) as exc:
                 log.info("process sandbox: no per-run cgroups (%s); memory/CPU per process", exc)
+
+    @property
+    def namespaces(self) -> bool:
+        """Whether runs are jailed in namespaces (else: basic isolation only)."""
+        return self._jail is not None
 
     @property
     def has_cgroups(self) -> bool:
@@ -212,18 +221,19 @@ class ProcessSandbox(Sandbox):
                     os.close(netns)
                 if cgroup is not None:
                     cgroup.remove()
-        workdir = tempfile.mkdtemp(prefix="sipdo-run-")
+        base = tempfile.mkdtemp(prefix="sipdo-run-")
         try:
-            write_files(workdir, job)
-            tmp = os.path.join(workdir, ".tmp")
+            workdir, tmp = os.path.join(base, "work"), os.path.join(base, "tmp")
+            os.mkdir(workdir)
             os.mkdir(tmp)
+            write_files(workdir, job)
             env = scrubbed_env(workdir, tmp)
             preexec = _apply_rlimits(rlimits(job.limits, per_uid=False))
             return self._spawn(job, workdir, env, preexec, started)
         except OSError as exc:
             raise SandboxResourceError(f"cannot prepare the working directory: {exc}") from exc
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(base, ignore_errors=True)
 
     def _spawn(
         self,

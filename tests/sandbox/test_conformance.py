@@ -46,10 +46,12 @@ def test_claimed_sets(sandbox: Sandbox) -> None:
     assert sandbox.isolation <= ISOLATION_VOCABULARY
     if sandbox.kind == "docker":
         assert sandbox.isolation == ISOLATION_VOCABULARY
-    elif os.geteuid() != 0:
+        return
+    assert isinstance(sandbox, ProcessSandbox)
+    if not sandbox.namespaces:
         assert sandbox.isolation == BASIC_ISOLATION
     else:
-        assert isinstance(sandbox, ProcessSandbox)
+        assert os.geteuid() == 0
         extra = CGROUP_ISOLATION if sandbox.has_cgroups else frozenset()
         assert sandbox.isolation == JAILED_ISOLATION | extra
 
@@ -480,6 +482,10 @@ def test_writes_outside_the_workdir_do_not_reach_the_host(sandbox: Sandbox, tmp_
 def test_caller_secret_env_is_invisible(sandbox: Sandbox, tmp_path: Path) -> None:
     require_claim(sandbox, "env")
     secret = uuid.uuid4().hex
+    if isinstance(sandbox, ProcessSandbox):
+        kw: dict[str, object] = {"namespaces": sandbox.namespaces}
+    else:
+        kw = {"pool_size": 0}
     program = textwrap.dedent("""
         import os, glob
         print(dict(os.environ))
@@ -492,7 +498,7 @@ def test_caller_secret_env_is_invisible(sandbox: Sandbox, tmp_path: Path) -> Non
     victim = textwrap.dedent(f"""
         import sys
         from sipdo.sandbox import open_sandbox
-        kw = {{'pool_size': 0}} if {sandbox.kind!r} == 'docker' else {{}}
+        kw = {kw!r}
         with open_sandbox({sandbox.kind!r}, **kw) as sb:
             result = sb.run({{'main.py': {program!r}}}, ['python', 'main.py'])
         sys.stdout.write(result.stdout + result.stderr)
