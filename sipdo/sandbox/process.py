@@ -1,8 +1,10 @@
-"""``ProcessSandbox``: the fallback backend, a local child process under rlimits.
+"""``ProcessSandbox``: the fallback backend when no Docker engine is reachable.
 
-``command[0] == "python"`` is the host interpreter running sipdo
-(``sys.executable``), so whatever it has installed (pytest, Hypothesis) is
-importable in the sandbox too.
+Each run is a local child process: jailed in fresh namespaces with a per-run
+cgroup where the machine allows it (root on Linux), else under rlimits only.
+``isolation`` is computed from what actually works here. ``command[0] ==
+"python"`` is the host interpreter running sipdo (``sys.executable``), so
+whatever it has installed (pytest, Hypothesis) is importable in the sandbox.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import math
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -306,10 +309,11 @@ def _discard_jail(jail: Jail, root: str) -> None:
 class _UidAllocator:
     """Hands out a distinct unprivileged uid per concurrent run (RLIMIT_NPROC is per uid)."""
 
-    BASE = 910_000
-
     def __init__(self, size: int = 4096) -> None:
-        self._free = list(range(self.BASE + size - 1, self.BASE - 1, -1))
+        # A random block per sandbox: two sandboxes (or processes) rarely share a uid,
+        # and if they do, their runs still cannot see each other (separate namespaces).
+        base = 1_000_000 + secrets.randbelow(500_000) * size
+        self._free = list(range(base + size - 1, base - 1, -1))
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
