@@ -57,15 +57,11 @@ def basic_process_sandbox() -> Iterator[ProcessSandbox]:
 
 
 @pytest.fixture(
-    params=[
-        "process_sandbox",
-        "basic_process_sandbox",
-        pytest.param("docker_sandbox", marks=pytest.mark.docker),
-    ],
-    ids=["process", "process-basic", "docker"],
+    params=["process_sandbox", pytest.param("docker_sandbox", marks=pytest.mark.docker)],
+    ids=["process", "docker"],
 )
 def sandbox(request: pytest.FixtureRequest) -> Sandbox:
-    """Every backend (and mode) in turn: tests using it form the conformance suite."""
+    """Every backend in turn (tests/sandbox adds the basic process mode)."""
     backend: Sandbox = request.getfixturevalue(request.param)
     return backend
 
