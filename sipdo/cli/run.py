@@ -140,9 +140,14 @@ async def _drive(
 
     models = materialize({k: getattr(opts, k) for k in ROLE_OPTIONS})
     if models["model"] is None:
+        # No learner given: every role left open takes its own default (the
+        # offline defaults pair a small learner with a stronger generator,
+        # checker and optimizer). With a learner given, open roles share it.
         from sipdo.plugins.models import default_model_spec
 
-        models["model"] = default_model_spec("learner")
+        for option, role in ROLE_OPTIONS.items():
+            if models[option] is None:
+                models[option] = default_model_spec(role)
     sandbox = None
     if opts.sandbox != "auto":
         from sipdo.sandbox.factory import open_sandbox
