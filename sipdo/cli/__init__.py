@@ -42,7 +42,8 @@ def _model_option(flag: str, env: str, role: str) -> Any:
             "Learner model: provider:name (openai:gpt-4o-mini), openai:NAME@BASE_URL, "
             "local:NAME or a .gguf path. Default: the built-in default."
             if role == "learner"
-            else f"Model of the {role} (same forms). Default: --model if given, else the role's default."
+            else f"Model of the {role} (same forms). "
+            "Default: --model if given, else the role's default."
         ),
     )
 
