@@ -65,12 +65,12 @@ def bench(name: str, tokens: int) -> dict[str, object]:
         raw = llama.create_chat_completion(
             messages=[{"role": "user", "content": TASK_PROMPT}],
             response_format={"type": "json_object", "schema": TASK_SCHEMA},
-            max_tokens=400,
+            max_tokens=300,
             temperature=0.0,
         )
     json_s = time.perf_counter() - started
     raw_text = raw["choices"][0]["message"]["content"] or ""
-    structured = model.bind(json_schema=TASK_SCHEMA).invoke(TASK_PROMPT, max_tokens=400)
+    structured = model.bind(json_schema=TASK_SCHEMA).invoke(TASK_PROMPT, max_tokens=300)
     json_out = int(raw["usage"]["completion_tokens"])
     return {
         "model": name,

@@ -119,3 +119,14 @@ def test_context_overflow_is_a_model_error(model: ChatLocalLlama) -> None:
     small = model.model_copy(update={"n_ctx": 64})
     with pytest.raises(ModelError, match="local model failed"):
         small.invoke("word " * 200)
+
+
+def test_offline_default_learner_is_the_local_05b(
+    monkeypatch: pytest.MonkeyPatch, gguf_05b: Path
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("SIPDO_MODEL", raising=False)
+    model = resolve_model(None, role="learner")
+    assert isinstance(model, ChatLocalLlama)
+    assert model.model_name == "qwen2.5-coder-0.5b"
+    assert Path(model.model_path) == gguf_05b

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,12 @@ def test_missing_gguf_file(tmp_path: Path) -> None:
 def test_unknown_init_chat_model_provider() -> None:
     with pytest.raises(ModelUnavailableError, match="no-such-provider"):
         resolve_model("no-such-provider:some-model")
+
+
+def test_llama_threads_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sipdo.plugins.models.llama import default_threads
+
+    monkeypatch.setenv("SIPDO_LLAMA_THREADS", "1")
+    assert default_threads() == 1
+    monkeypatch.setenv("SIPDO_LLAMA_THREADS", "zero")
+    assert default_threads() == (os.cpu_count() or 1)

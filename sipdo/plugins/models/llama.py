@@ -4,8 +4,9 @@ Why not langchain-community's ``ChatLlamaCpp``: it reports no ``usage_metadata``
 its async path runs the (thread-unsafe) llama.cpp context from executor threads
 without a lock, and it would pull in all of langchain-community. This class is
 thin: the chat template comes from the GGUF file, a loaded model is shared by
-every instance in the process that names the same file, and calls into one
-model are serialised by a lock.
+every instance in the process that names the same file, and calls into local
+models are serialised by one process-wide lock. Threads: ``n_threads``, else
+``$SIPDO_LLAMA_THREADS``, else all cores.
 
 JSON-schema constrained decoding: bind ``json_schema=<dict>`` (``model.bind(
 json_schema=schema)``); llama.cpp then samples under a grammar built from the
@@ -35,6 +36,18 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"
 
 _loaded: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _load_lock = threading.Lock()
+# One lock for every local model in the process: a llama.cpp context is not
+# thread-safe, and two models decoding at once on a small CPU each use all cores
+# and slow down several-fold together, so concurrency would only cost time.
+_infer_lock = threading.Lock()
+
+
+def default_threads() -> int:
+    """``$SIPDO_LLAMA_THREADS`` or the number of cores (fewer helps on a busy machine)."""
+    configured = os.environ.get("SIPDO_LLAMA_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return os.cpu_count() or 1
 
 
 def load_llama(
@@ -53,7 +66,7 @@ def load_llama(
             ) from exc
         if not path.is_file():
             raise ModelUnavailableError(f"model file not found: {path}")
-        threads = n_threads or os.cpu_count() or 1
+        threads = n_threads or default_threads()
         try:
             llama = Llama(
                 model_path=str(path),
@@ -64,7 +77,7 @@ def load_llama(
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelUnavailableError(f"llama.cpp cannot load {path}: {exc}") from exc
-        _loaded[key] = (llama, threading.Lock())
+        _loaded[key] = (llama, _infer_lock)
         return _loaded[key]
 
 
