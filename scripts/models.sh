@@ -16,4 +16,4 @@ if ! "$PY" -c "import llama_cpp, uvicorn, fastapi, sse_starlette, starlette_cont
     echo "models.sh: installing sipdo[local] (llama-cpp-python builds from source once)..."
     "$PY" -m pip install -e '.[local]'
 fi
-"$PY" -m sipdo.plugins.models.catalog "$@"
+"$PY" -m sipdo.plugins.models "$@"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,15 @@ def test_installed_parts_carry_their_recorded_hashes() -> None:
     assert all(p.sha256 and len(p.sha256) == 64 for p in parts)
     assert sum(p.size or 0 for p in parts) == model.size
     assert all(p.path.stat().st_size == p.size for p in parts)
+
+
+def test_command_line_reports_unknown_models() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sipdo.plugins.models", "no-such-model"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "unknown local model 'no-such-model'" in proc.stderr
+    assert "qwen2.5-coder-0.5b" in proc.stderr

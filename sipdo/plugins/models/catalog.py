@@ -171,20 +171,3 @@ def ensure_local_model(
         size=model.size,
         progress=progress,
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m sipdo.plugins.models.catalog [NAME ...]``: install and join models."""
-    names = (argv if argv is not None else sys.argv[1:]) or list(LOCAL_MODELS)
-    for name in names:
-        try:
-            path = ensure_local_model(name, install=True)
-        except (ModelUnavailableError, UnknownPluginError) as exc:
-            print(f"sipdo: {exc}", file=sys.stderr)
-            return 1
-        print(f"{name}\t{path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
