@@ -86,7 +86,7 @@ fi
 # 5. Local models ------------------------------------------------------------------
 if [ "$WANT_MODELS" = 1 ]; then
   say "local models: installing and joining if missing"
-  .venv/bin/python -m sipdo.plugins.models install qwen2.5-coder-0.5b qwen2.5-coder-1.5b
+  PYTHON=.venv/bin/python bash scripts/models.sh qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 fi
 
 # 6. PostgreSQL for the store tests ---------------------------------------------

@@ -89,8 +89,14 @@ def _node(fn: Node, deps: Deps) -> RunnableLambda[SipdoState, dict[str, Any]]:
     return RunnableLambda(func, afunc=afunc, name=fn.__name__)
 
 
-def _role_model(spec: ModelSpec | None, learner_model: BaseChatModel, role: str) -> BaseChatModel:
-    return learner_model if spec is None else resolve_model(spec, role=role)
+def _role_model(
+    spec: ModelSpec | None, learner_model: BaseChatModel, role: str, *, shared: bool
+) -> BaseChatModel:
+    """The role's own model; an open role shares the learner's when one was given,
+    else takes the role's default (``default_model_spec``)."""
+    if spec is None and shared:
+        return learner_model
+    return resolve_model(spec, role=role)
 
 
 def create_sipdo_graph(
@@ -111,8 +117,9 @@ def create_sipdo_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
-    ``model`` None is ``resolve_model``'s default for the learner; a role model
-    left as None is the learner's model. ``domain`` / ``strategy``
+    A role model left as None is the learner's model; with ``model=None`` too,
+    every role takes its own default (``sipdo.plugins.models.default_model_spec``:
+    role env vars, else OpenAI with a key, else the offline local models). ``domain`` / ``strategy``
     are registered names (``UnknownPluginError`` lists the known ones) or
     instances. ``sandbox=None`` opens ``open_sandbox("auto")`` at first use.
     ``store``, ``checkpointer`` and ``name`` go straight to ``.compile()``;
@@ -120,12 +127,13 @@ def create_sipdo_graph(
     ``configurable.run_id`` or ``thread_id``. Input: ``{"prompt", "seed_tasks"?}``.
     """
     learner_model = resolve_model(model, role="learner")
+    shared = model is not None
     deps = Deps(
         models={
             "learner": learner_model,
-            "generator": _role_model(generator_model, learner_model, "generator"),
-            "checker": _role_model(checker_model, learner_model, "checker"),
-            "optimizer": _role_model(optimizer_model, learner_model, "optimizer"),
+            "generator": _role_model(generator_model, learner_model, "generator", shared=shared),
+            "checker": _role_model(checker_model, learner_model, "checker", shared=shared),
+            "optimizer": _role_model(optimizer_model, learner_model, "optimizer", shared=shared),
         },
         domain=resolve_plugin("sipdo.domains", domain, Domain),  # type: ignore[type-abstract]
         strategy=resolve_plugin("sipdo.optimizers", strategy, Strategy),  # type: ignore[type-abstract]

@@ -2,8 +2,8 @@
 
 Models come from the environment, as for the CLI: ``SIPDO_MODEL`` for the learner
 and ``SIPDO_GENERATOR_MODEL`` / ``SIPDO_CHECKER_MODEL`` / ``SIPDO_OPTIMIZER_MODEL``
-for the other roles (unset roles use the learner's model); with no
-``SIPDO_MODEL`` the learner gets ``resolve_model``'s default. The server brings
+for the other roles (unset roles use the learner's model, or with no
+``SIPDO_MODEL`` every role takes its own default). The server brings
 its own checkpointer and store, so none is compiled in.
 """
 

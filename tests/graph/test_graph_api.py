@@ -110,3 +110,34 @@ def test_budget_exceeded_rules() -> None:
     assert Budget(tokens=60).exceeded(used) == "budget:tokens"
     assert Budget(tokens={"checker": 1}).exceeded(used) is None
     assert Budget(sandbox_seconds=1.0).exceeded(used) == "budget:sandbox_seconds"
+
+
+def test_open_roles_take_role_defaults_only_without_a_learner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """model=None: each role gets its own default; a given learner is shared by open roles."""
+    import sipdo.graph.builder as builder
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    for var in ("SIPDO_MODEL", "SIPDO_GENERATOR_MODEL", "SIPDO_OPTIMIZER_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SIPDO_CHECKER_MODEL", "openai:gpt-4.1-nano")
+    seen: list[tuple[str, str | None]] = []
+    real = builder.resolve_model
+
+    def spy(spec: Any, *, role: str) -> Any:
+        model = real(spec, role=role)
+        seen.append((role, getattr(model, "model_name", None)))
+        return model
+
+    monkeypatch.setattr(builder, "resolve_model", spy)
+    builder.create_sipdo_graph(None)
+    assert dict(seen) == {
+        "learner": "gpt-4o-mini",
+        "generator": "gpt-4o-mini",
+        "checker": "gpt-4.1-nano",
+        "optimizer": "gpt-4o-mini",
+    }
+    seen.clear()
+    builder.create_sipdo_graph("openai:gpt-4o")
+    assert seen == [("learner", "gpt-4o")]
