@@ -46,7 +46,7 @@ def _model(base_url: str, **options: Any) -> BaseChatModel:
         f"{ALIAS}@{base_url}",
         max_tokens=256,
         temperature=0,
-        timeout=120,
+        timeout=300,  # a busy 2-core machine must not turn slow replies into resends
         # Grammar-constrained decoding is slow on llama-cpp-python's server; the loop's
         # own JSON extraction and retries handle plain replies (and keep this test short).
         json_schema_mode="none",
