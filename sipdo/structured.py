@@ -24,6 +24,7 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
 from sipdo.errors import ModelOutputError
+from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -98,26 +99,6 @@ def message_text(message: BaseMessage) -> str:
     return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
 
 
-def _repair_strings(text: str) -> str:
-    """Escape raw control characters inside JSON strings (llama.cpp grammars let them in)."""
-    out: list[str] = []
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            elif ch in "\n\r\t":
-                ch = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch]
-        elif ch == '"':
-            in_string = True
-        out.append(ch)
-    return "".join(out)
-
-
 def _balanced(text: str, start: int) -> str | None:
     """The balanced ``{...}`` / ``[...]`` starting at ``start``, string-aware."""
     depth, in_string, escaped = 0, False, False
@@ -155,7 +136,7 @@ def extract_json(text: str) -> Any:
                 last_error = "the JSON object is not closed"
                 continue
             try:
-                return json.loads(_repair_strings(block))
+                return json.loads(escape_control_chars_in_strings(block))
             except json.JSONDecodeError as exc:
                 last_error = f"invalid JSON: {exc}"
     raise ValueError(last_error)
