@@ -13,6 +13,7 @@ no-new-privileges. Nothing else of the host file system is visible.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -106,6 +107,16 @@ class Jail:
         """
 
         def run() -> None:
+            try:
+                setup()
+            except BaseException as exc:
+                # Popen only reports "Exception occurred in preexec_fn"; stderr (already
+                # the run's pipe here) carries the real cause to the parent's message.
+                with contextlib.suppress(OSError):
+                    os.write(2, f"sipdo jail set-up failed: {exc!r}\n".encode())
+                raise
+
+        def setup() -> None:
             if join is not None:
                 join()
             flags = _NEWNS | _NEWUTS | _NEWIPC | _NEWPID | _NEWCGROUP
