@@ -17,6 +17,8 @@ before the text is returned (see ``jsonfix``).
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -79,6 +81,17 @@ def load_llama(
             raise ModelUnavailableError(f"llama.cpp cannot load {path}: {exc}") from exc
         _loaded[key] = (llama, _infer_lock)
         return _loaded[key]
+
+
+@atexit.register
+def _unload_all() -> None:
+    # Free the models while the interpreter is still whole: llama-cpp-python's own
+    # finalizer at shutdown finds its C bindings gone and prints a TypeError.
+    with _load_lock:
+        for llama, _lock in _loaded.values():
+            with contextlib.suppress(Exception):
+                llama.close()
+        _loaded.clear()
 
 
 def _to_llama_message(message: BaseMessage) -> dict[str, Any]:
