@@ -154,6 +154,11 @@ class Jail:
         disk = job.limits.disk_mb
         _mount(None, "/", None, _REC | _PRIVATE)
         _mount("sipdo", root, "tmpfs", _NOSUID | _NODEV, "size=4m,mode=0755")
+        scratch = f"size={disk}m,mode=1777"
+        # /tmp first: a bound directory may live under the host's /tmp (a checkout
+        # or venv there) and must sit on top of the run's /tmp, not be hidden by it.
+        os.makedirs(root + "/tmp")
+        _mount("sipdo", root + "/tmp", "tmpfs", _NOSUID | _NODEV, scratch)
         for src in self.binds:
             target = root + src
             if os.path.islink(src):
@@ -169,11 +174,9 @@ class Jail:
             _bind_file_or_dir("/dev/" + name, f"{root}/dev/{name}")
         for name, fd in (("stdin", "/0"), ("stdout", "/1"), ("stderr", "/2"), ("fd", "")):
             os.symlink("/proc/self/fd" + fd, f"{root}/dev/{name}")
-        scratch = f"size={disk}m,mode=1777"
-        for path in ("/dev/shm", "/tmp", WORKDIR, "/proc", "/.old"):
+        for path in ("/dev/shm", WORKDIR, "/proc", "/.old"):
             os.makedirs(root + path)
         _mount("sipdo", root + "/dev/shm", "tmpfs", _NOSUID | _NODEV, scratch)
-        _mount("sipdo", root + "/tmp", "tmpfs", _NOSUID | _NODEV, scratch)
         _mount("sipdo", root + WORKDIR, "tmpfs", _NOSUID | _NODEV, f"size={disk}m,mode=0755")
         _write_files(root + WORKDIR, job, uid)
         _mount("proc", root + "/proc", "proc", _NOSUID | _NODEV | _NOEXEC)
