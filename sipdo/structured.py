@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -27,6 +27,7 @@ from sipdo.errors import ModelOutputError
 from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
 
 T = TypeVar("T", bound=BaseModel)
+T_co = TypeVar("T_co", bound=BaseModel, covariant=True)
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -180,11 +181,40 @@ def format_instruction(schema: type[BaseModel]) -> str:
     return f"\n\nReply with one JSON object (no prose) matching this JSON schema:\n{spec}"
 
 
-def _with_instruction(
-    messages: Sequence[BaseMessage], schema: type[BaseModel]
-) -> list[BaseMessage]:
+@dataclass(frozen=True)
+class ReplyFormat(Generic[T_co]):
+    """How a structured reply is asked for and read back.
+
+    ``instruction`` is appended to the last user message; ``parse`` turns the
+    reply's text into a ``schema`` object or raises ``ValueError`` with a message
+    fit to send back to the model; ``retry`` is the request that follows it;
+    ``constrained`` asks backends that can (``sipdo_json_schema``) to decode under
+    the schema's JSON grammar, which only makes sense for JSON replies.
+    """
+
+    schema: type[T_co]
+    instruction: str
+    parse: Callable[[str], T_co]
+    retry: str = "Reply again with only one JSON object matching the schema."
+    constrained: bool = False
+
+
+def json_format(schema: type[T]) -> ReplyFormat[T]:
+    """The default format: one JSON object of ``schema``, grammar-constrained where possible."""
+    return ReplyFormat(
+        schema=schema,
+        instruction=format_instruction(schema),
+        parse=lambda text: parse_structured(text, schema),
+        constrained=True,
+    )
+
+
+def _as_format(spec: type[T] | ReplyFormat[T]) -> ReplyFormat[T]:
+    return spec if isinstance(spec, ReplyFormat) else json_format(spec)
+
+
+def _with_instruction(messages: Sequence[BaseMessage], note: str) -> list[BaseMessage]:
     out = list(messages)
-    note = format_instruction(schema)
     for i in range(len(out) - 1, -1, -1):
         if isinstance(out[i], HumanMessage):
             out[i] = HumanMessage(content=message_text(out[i]) + note)
@@ -193,10 +223,10 @@ def _with_instruction(
 
 
 def _protocol(
-    messages: Sequence[BaseMessage], schema: type[T], retries: int
+    messages: Sequence[BaseMessage], fmt: ReplyFormat[T], retries: int
 ) -> Generator[list[BaseMessage], tuple[BaseMessage | None, CallStats, str], StructuredResult[T]]:
     """Yields the messages to send; receives (reply or None, stats, error text)."""
-    request = _with_instruction(messages, schema)
+    request = _with_instruction(messages, fmt.instruction)
     raw: list[str] = []
     stats = CallStats()
     error = "no attempt made"
@@ -209,7 +239,7 @@ def _protocol(
             error = call_error
         else:
             try:
-                value = parse_structured(text, schema)
+                value = fmt.parse(text)
             except ValueError as exc:
                 error = str(exc)
             else:
@@ -217,17 +247,14 @@ def _protocol(
         request = [
             *request,
             AIMessage(content=text),
-            HumanMessage(
-                content=f"Your reply could not be used: {error}\n"
-                "Reply again with only one JSON object matching the schema."
-            ),
+            HumanMessage(content=f"Your reply could not be used: {error}\n{fmt.retry}"),
         ]
     return StructuredResult(None, error, len(raw), tuple(raw), stats)
 
 
-def _prepare(model: BaseChatModel, schema: type[BaseModel]) -> Runnable[Any, BaseMessage]:
-    if getattr(model, "sipdo_json_schema", False):
-        return model.bind(json_schema=schema.model_json_schema())
+def _prepare(model: BaseChatModel, fmt: ReplyFormat[Any]) -> Runnable[Any, BaseMessage]:
+    if fmt.constrained and getattr(model, "sipdo_json_schema", False):
+        return model.bind(json_schema=fmt.schema.model_json_schema())
     return model
 
 
@@ -244,11 +271,16 @@ def _rejected(exc: ModelOutputError) -> str:
 
 
 def invoke_structured(
-    model: BaseChatModel, messages: Sequence[BaseMessage], schema: type[T], *, retries: int = 2
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema: type[T] | ReplyFormat[T],
+    *,
+    retries: int = 2,
 ) -> StructuredResult[T]:
     """Sync twin of ``ainvoke_structured``."""
-    runnable = _prepare(model, schema)
-    gen = _protocol(messages, schema, retries)
+    fmt = _as_format(schema)
+    runnable = _prepare(model, fmt)
+    gen = _protocol(messages, fmt, retries)
     request = next(gen)
     while True:
         started = time.perf_counter()
@@ -263,11 +295,20 @@ def invoke_structured(
 
 
 async def ainvoke_structured(
-    model: BaseChatModel, messages: Sequence[BaseMessage], schema: type[T], *, retries: int = 2
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema: type[T] | ReplyFormat[T],
+    *,
+    retries: int = 2,
 ) -> StructuredResult[T]:
-    """Ask ``model`` for a ``schema`` object; retry ``retries`` times with the parse error."""
-    runnable = _prepare(model, schema)
-    gen = _protocol(messages, schema, retries)
+    """Ask ``model`` for a ``schema`` object; retry ``retries`` times with the parse error.
+
+    ``schema`` is a pydantic model (a JSON reply, see ``json_format``) or a
+    ``ReplyFormat`` with its own instruction and parser.
+    """
+    fmt = _as_format(schema)
+    runnable = _prepare(model, fmt)
+    gen = _protocol(messages, fmt, retries)
     request = next(gen)
     while True:
         started = time.perf_counter()

@@ -77,6 +77,18 @@ def run(
     iterations: Annotated[
         int | None, typer.Option(min=1, help="Iterations (default 3).", show_default=False)
     ] = None,
+    tasks_per_iteration: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Tasks the generator writes per iteration (default 2).", show_default=False
+        ),
+    ] = None,
+    max_refinements: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Prompt candidates tried per iteration (default 3).", show_default=False
+        ),
+    ] = None,
     max_model_calls: Annotated[int | None, typer.Option(min=0, help="Model-call budget.")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=0, help="Token budget (in + out).")] = None,
     max_sandbox_seconds: Annotated[
@@ -116,6 +128,8 @@ def run(
         "checker_model": checker_model,
         "optimizer_model": optimizer_model,
         "iterations": iterations,
+        "tasks_per_iteration": tasks_per_iteration,
+        "max_refinements": max_refinements,
         "max_model_calls": max_model_calls,
         "max_tokens": max_tokens,
         "max_sandbox_seconds": max_sandbox_seconds,

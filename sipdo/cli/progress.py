@@ -76,6 +76,8 @@ class ProgressView:
     budget: str = ""
     stop_reason: str | None = None
     events: int = 0
+    model_calls: int = 0
+    model_note: str = ""
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Fold one event in; unknown events are counted and otherwise ignored."""
@@ -113,6 +115,9 @@ class ProgressView:
                 f"{event.get('version_id', '?')} {verdict}: fixed {fixed}, broke {broken}"
                 + (f" ({event.get('reason')})" if event.get("reason") else "")
             )
+        elif kind == "model_call":
+            self.model_note = describe(event).removeprefix("model ")
+            self.model_calls += event.get("phase") == "end"
         elif kind == "budget":
             self.budget = budget_line(event.get("used") or {}, event.get("limits") or {})
         elif kind == "run_end":
@@ -143,6 +148,7 @@ class ProgressView:
                 + (f" — {self.last_prompt_note}" if self.last_prompt_note else "")
             ),
         )
+        grid.add_row("model", Text(f"{self.model_calls} calls — {self.model_note or '-'}"))
         grid.add_row("budget", Text(self.budget or "-"))
         if self.stop_reason:
             grid.add_row("stopped", Text(self.stop_reason))
@@ -177,6 +183,15 @@ def describe(event: Mapping[str, Any]) -> str:
         return (
             f"prompt {event.get('version_id')} {verdict}: fixed {_count(event.get('fixed'))},"
             f" broke {_count(event.get('broken'))} {event.get('reason') or ''}".rstrip()
+        )
+    if kind == "model_call":
+        role = event.get("role", "?")
+        if event.get("phase") == "start":
+            return f"model {role}: working..."
+        failed = "" if event.get("ok", True) else ", unusable"
+        return (
+            f"model {role}: {event.get('output_tokens', 0)} tokens out in "
+            f"{float(event.get('seconds', 0.0)):.1f}s ({event.get('calls', 1)} call(s){failed})"
         )
     if kind == "budget":
         return "budget: " + budget_line(event.get("used") or {}, event.get("limits") or {})

@@ -38,6 +38,8 @@ class RunOptions:
     checker_model: str | None = None
     optimizer_model: str | None = None
     iterations: int | None = None
+    tasks_per_iteration: int | None = None
+    max_refinements: int | None = None
     max_model_calls: int | None = None
     max_tokens: int | None = None
     max_sandbox_seconds: float | None = None
@@ -120,6 +122,8 @@ def _budget(opts: RunOptions) -> Any:
     default = Budget()
     return Budget(
         iterations=opts.iterations if opts.iterations is not None else default.iterations,
+        tasks_per_iteration=opts.tasks_per_iteration or default.tasks_per_iteration,
+        max_refinements=opts.max_refinements or default.max_refinements,
         model_calls=opts.max_model_calls,
         tokens=opts.max_tokens,
         sandbox_seconds=opts.max_sandbox_seconds,

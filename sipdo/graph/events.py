@@ -4,7 +4,10 @@ Every event is a dict with key ``"event"``, one of:
 ``iteration_start`` (iteration, difficulty), ``task_verdict`` (task_id, accepted,
 reason, difficulty, weakness), ``learner_result`` (task_id, passed, score),
 ``prompt_candidate`` (version_id, accepted, fixed, broken, reason),
-``budget`` (used, limits), ``run_end`` (stop_reason, best_prompt).
+``budget`` (used, limits), ``run_end`` (stop_reason, best_prompt),
+``model_call`` (role, phase ``"start"`` or ``"end"``; at the end also calls,
+output_tokens, seconds and ok: one per structured or text request, retries
+included, so a display moves during long local generations).
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from typing import Any
 from langgraph.config import get_stream_writer
 
 EVENTS = frozenset(
-    {"iteration_start", "task_verdict", "learner_result", "prompt_candidate", "budget", "run_end"}
+    {
+        "iteration_start",
+        "task_verdict",
+        "learner_result",
+        "prompt_candidate",
+        "budget",
+        "run_end",
+        "model_call",
+    }
 )
 
 

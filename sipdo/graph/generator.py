@@ -48,7 +48,8 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     targets = pick_targets(state.get("failures", []), deps.budget.tasks_per_iteration)
     examples = [*state.get("seed_tasks", []), *state.get("accepted_tasks", [])]
     rejections = [str(r.get("reason", "")) for r in state.get("rejected_tasks", [])[-3:]]
-    schema = deps.domain.generated_schema
+    make_format = getattr(deps.domain, "generated_format", None)
+    schema = make_format() if make_format is not None else deps.domain.generated_schema
     results = await asyncio.gather(
         *(
             deps.structured(

@@ -21,10 +21,17 @@ from pydantic import BaseModel
 
 from sipdo.errors import ConfigurationError, SandboxInputError, VerificationError
 from sipdo.graph.budget import Budget, add_usage
+from sipdo.graph.events import emit
 from sipdo.plugins.domains.base import Domain, SandboxProvider
 from sipdo.plugins.optimizers.base import Strategy
 from sipdo.sandbox import Sandbox
-from sipdo.structured import CallStats, StructuredResult, ainvoke_structured, ainvoke_text
+from sipdo.structured import (
+    CallStats,
+    ReplyFormat,
+    StructuredResult,
+    ainvoke_structured,
+    ainvoke_text,
+)
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -94,15 +101,23 @@ class Deps:
     retries: int = 2
 
     async def structured(
-        self, tally: Tally, role: str, messages: Sequence[BaseMessage], schema: type[T]
+        self,
+        tally: Tally,
+        role: str,
+        messages: Sequence[BaseMessage],
+        schema: type[T] | ReplyFormat[T],
     ) -> StructuredResult[T]:
+        emit("model_call", role=role, phase="start")
         result = await ainvoke_structured(self.models[role], messages, schema, retries=self.retries)
         tally.add(role, result.stats)
+        _call_ended(role, result.stats, ok=result.ok)
         return result
 
     async def text(self, tally: Tally, role: str, messages: Sequence[BaseMessage]) -> str:
+        emit("model_call", role=role, phase="start")
         result = await ainvoke_text(self.models[role], messages)
         tally.add(role, result.stats)
+        _call_ended(role, result.stats, ok=bool(result.text.strip()))
         return result.text
 
     async def verify_task(
@@ -170,6 +185,18 @@ class Deps:
         if self.run_store is None:
             return
         getattr(self.run_store, method)(run_id(), **kwargs)
+
+
+def _call_ended(role: str, stats: CallStats, *, ok: bool) -> None:
+    emit(
+        "model_call",
+        role=role,
+        phase="end",
+        calls=stats.calls,
+        output_tokens=stats.output_tokens,
+        seconds=round(stats.latency_s, 2),
+        ok=ok,
+    )
 
 
 def run_id() -> str:

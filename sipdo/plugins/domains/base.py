@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
+from sipdo.structured import ReplyFormat, json_format
+
 if TYPE_CHECKING:
     from sipdo.sandbox import Sandbox
 
@@ -57,6 +59,11 @@ class Domain(Protocol):
     def validate_task(self, data: Mapping[str, Any]) -> Task:
         """A user-supplied task in normal form; ``ConfigurationError`` says what is wrong."""
         ...
+
+    def generated_format(self) -> ReplyFormat[BaseModel]:
+        """How the generator's reply is asked for and parsed; by default one JSON object
+        of ``generated_schema`` (a domain may read another layout, see ``ReplyFormat``)."""
+        return json_format(self.generated_schema)
 
     def task_from_generated(
         self, generated: BaseModel, *, difficulty: int, weakness: str, provenance: Mapping[str, Any]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from sipdo.errors import ConfigurationError
 from sipdo.plugins.domains.base import Domain, SandboxProvider, Task, VerdictDict
-from sipdo.structured import extract_code
+from sipdo.structured import ReplyFormat, extract_code, json_format, parse_structured
 from sipdo.verifiers.types import CodeTask
 
 if TYPE_CHECKING:
@@ -38,6 +39,103 @@ class GeneratedCodeTask(BaseModel):
     weakness: str = Field(default="", description="The weakness this task targets.")
 
 
+MARKDOWN_LAYOUT = """
+
+Reply in exactly this layout, nothing else:
+
+WEAKNESS: <the weakness this task targets, one short line>
+
+```python
+def function_name(arg: type) -> type:
+    \"\"\"Precise statement of the behaviour, including every edge case.\"\"\"
+    <correct reference implementation>
+```
+
+```python
+from solution import function_name
+
+def test_<case>():
+    assert function_name(...) == ...
+```"""
+
+MARKDOWN_RETRY = (
+    "Reply again in the layout: a WEAKNESS line, one ```python block with the function "
+    "(docstring included) and one ```python block of pytest tests that import it from solution."
+)
+
+_FENCED = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_PYTHON_TAGS = ("python", "py", "python3", "")
+_IMPORTED = re.compile(r"^\s*from\s+solution\s+import\s+\(?\s*([A-Za-z_]\w*)", re.MULTILINE)
+_WEAKNESS = re.compile(r"^[\s*#>_-]*weakness[\s*_]*:[\s*_]*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def statement_of(source: str, entry_point: str) -> str:
+    """The task statement hidden in a reference solution: its imports and the
+    signature and docstring of ``entry_point`` (``ValueError`` if there is none)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ValueError(
+            f"the reference solution does not parse: {exc.msg} (line {exc.lineno})"
+        ) from None
+    lines = source.splitlines()
+    imports = [
+        ast.get_source_segment(source, node) or ""
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
+            if ast.get_docstring(node) is None:
+                raise ValueError(
+                    f"{entry_point}() has no docstring: the docstring is the task statement "
+                    "the solver sees, so it must state the behaviour precisely"
+                )
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            doc_end = node.body[0].end_lineno or node.body[0].lineno
+            head = "\n".join(lines[first - 1 : doc_end])
+            return "\n".join([*imports, "", head] if imports else [head]).strip() + "\n"
+    raise ValueError(f"the reference solution does not define {entry_point}()")
+
+
+def parse_generated_markdown(text: str) -> GeneratedCodeTask:
+    """A ``GeneratedCodeTask`` from the markdown layout (``MARKDOWN_LAYOUT``): the tests
+    are the block importing from ``solution``, the reference the block defining the
+    imported function, the statement its signature and docstring. A reply without
+    such blocks but with a JSON object is read as JSON. ``ValueError`` says what is
+    missing."""
+    blocks = [body for lang, body in _FENCED.findall(text) if lang.lower() in _PYTHON_TAGS]
+    tests = next((b for b in reversed(blocks) if _IMPORTED.search(b)), None)
+    if tests is None:
+        if "{" in text:
+            try:
+                return parse_structured(text, GeneratedCodeTask)
+            except ValueError:
+                pass
+        raise ValueError(
+            "no ```python block of pytest tests that imports the function with "
+            "`from solution import <name>`"
+        )
+    name_match = _IMPORTED.search(tests)
+    assert name_match is not None  # the block was chosen for it
+    name = name_match.group(1)
+    define = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", re.MULTILINE)
+    reference = next((b for b in blocks if b is not tests and define.search(b)), None)
+    if reference is None:
+        raise ValueError(
+            f"the tests import {name} but no other ```python block defines {name}() "
+            "(the reference solution, with its docstring)"
+        )
+    weakness = _WEAKNESS.search(text)
+    return GeneratedCodeTask(
+        prompt=statement_of(reference, name),
+        entry_point=name,
+        reference_solution=reference.strip() + "\n",
+        tests=tests.strip() + "\n",
+        weakness=weakness.group(1).strip("*_ ") if weakness else "",
+    )
+
+
 def _normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -46,15 +144,43 @@ class CodeDomain(Domain):
     """Coding tasks graded by ``sipdo.verifiers`` in the sandbox.
 
     ``verifier_config`` tunes the verifiers (Hypothesis examples, mutants, time
-    budgets); None keeps their defaults.
+    budgets); None keeps their defaults. ``generator_format`` is how the generator
+    writes a task: ``"markdown"`` (default: a WEAKNESS line and two ```python
+    blocks, the function with its docstring and the tests; code needs no JSON
+    escaping, and the statement is read from the docstring instead of being written
+    twice) or ``"json"`` (one ``GeneratedCodeTask`` object, decoded under a JSON
+    grammar where the backend supports it). Measured with the local 1.5B model:
+    the same task took 226 tokens / 51 s as markdown against 424 tokens / 107 s as
+    constrained JSON.
     """
 
     name = "code"
     max_difficulty = 5
     generated_schema: type[BaseModel] = GeneratedCodeTask
 
-    def __init__(self, verifier_config: VerifierConfig | None = None) -> None:
+    def __init__(
+        self,
+        verifier_config: VerifierConfig | None = None,
+        *,
+        generator_format: Literal["markdown", "json"] = "markdown",
+    ) -> None:
+        if generator_format not in ("markdown", "json"):
+            raise ConfigurationError(
+                f"generator_format must be 'markdown' or 'json', got {generator_format!r}"
+            )
         self.verifier_config = verifier_config
+        self.generator_format = generator_format
+
+    def generated_format(self) -> ReplyFormat[GeneratedCodeTask]:
+        """How the generator's reply is asked for and parsed (see ``generator_format``)."""
+        if self.generator_format == "json":
+            return json_format(GeneratedCodeTask)
+        return ReplyFormat(
+            schema=GeneratedCodeTask,
+            instruction=MARKDOWN_LAYOUT,
+            parse=parse_generated_markdown,
+            retry=MARKDOWN_RETRY,
+        )
 
     def seed_tasks(self) -> list[Task]:
         """The ~8 small original tasks shipped in ``code_seeds.jsonl``."""
@@ -123,7 +249,9 @@ class CodeDomain(Domain):
         if target is None:
             aim = "The solver solved everything so far: write a harder task on a new edge case."
         else:
-            aim = "The solver failed this task; write a NEW task aimed at the same weakness.\n"
+            old_name = str((target.get("task") or {}).get("entry_point") or "")
+            aim = "The solver failed this task; write a NEW, different task aimed at the same "
+            aim += f"weakness (a new function, not `{old_name}`).\n" if old_name else "weakness.\n"
             aim += self.describe_failure(target)
         known = ", ".join(sorted({str(t.get("entry_point")) for t in examples})[:30])
         if rejections:
@@ -134,7 +262,9 @@ class CodeDomain(Domain):
             HumanMessage(
                 content=f"{aim}\n\nDifficulty: {difficulty} on a 1-{self.max_difficulty} scale "
                 f"(one above the last accepted level). Do not reuse these function names: "
-                f"{known or '(none)'}. Put the targeted weakness in `weakness`."
+                f"{known or '(none)'}. Name the weakness the task targets. Keep the tests "
+                "short and check every expected value by hand: a wrong expected value gets "
+                "the task rejected."
             ),
         ]
 

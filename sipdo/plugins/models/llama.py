@@ -8,6 +8,12 @@ every instance in the process that names the same file, and calls into local
 models are serialised by one process-wide lock. Threads: ``n_threads``, else
 ``$SIPDO_LLAMA_THREADS``, else all cores.
 
+Unconstrained replies carry a repetition guard: a small model at low
+temperature can fall into repeating one line (or a short block of lines) until
+``max_tokens``, which costs minutes on a CPU; the guard ends such a reply
+early (``response_metadata["stopped_repeating"]``) and the caller parses what
+came before.
+
 JSON-schema constrained decoding: bind ``json_schema=<dict>`` (``model.bind(
 json_schema=schema)``); llama.cpp then samples under a grammar built from the
 schema, and raw control characters the grammar lets into strings are escaped
@@ -94,6 +100,49 @@ def _unload_all() -> None:
         _loaded.clear()
 
 
+class RepetitionGuard:
+    """A llama.cpp logits processor that ends a reply stuck in a loop: once the
+    last lines of the reply are ``repeats`` copies of one block of 1..3 non-blank
+    lines, only the end-of-text token may follow."""
+
+    def __init__(self, llama: Any, *, repeats: int = 8, every: int = 8) -> None:
+        self._llama = llama
+        self._repeats = repeats
+        self._every = every
+        self._start: int | None = None
+        self.tripped = False
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._start is None:
+            self._start = len(input_ids)  # the first call sees only the prompt
+        made = len(input_ids) - self._start
+        if not self.tripped and made >= 32 and made % self._every == 0:
+            tail = self._llama.detokenize(list(input_ids[-400:])).decode("utf-8", "ignore")
+            self.tripped = looping(tail, self._repeats)
+        if self.tripped:
+            eos = self._llama.token_eos()
+            keep = scores[eos]
+            scores[:] = -float("inf")
+            scores[eos] = keep if keep > -float("inf") else 0.0
+        return scores
+
+
+def looping(text: str, repeats: int = 8) -> bool:
+    """True when ``text`` ends (ignoring its unfinished last line) with ``repeats``
+    copies of the same block of 1..3 non-blank lines."""
+    lines = [line.strip() for line in text.split("\n")[:-1]]
+    lines = [line for line in lines if line]
+    for size in (1, 2, 3):
+        need = size * repeats
+        if len(lines) < need:
+            break
+        tail = lines[-need:]
+        block = tail[:size]
+        if all(tail[i : i + size] == block for i in range(0, need, size)):
+            return True
+    return False
+
+
 def _to_llama_message(message: BaseMessage) -> dict[str, Any]:
     role = _ROLES.get(message.type)
     if role is None:
@@ -147,8 +196,14 @@ class ChatLocalLlama(BaseChatModel):
             "stop": stop if stop is not None else self.stop,
             **kwargs,  # anything else llama.cpp's create_chat_completion takes (top_k, ...)
         }
+        guard: RepetitionGuard | None = None
         if schema is not None:
             params["response_format"] = {"type": "json_object", "schema": schema}
+        elif "logits_processor" not in params:
+            from llama_cpp import LogitsProcessorList
+
+            guard = RepetitionGuard(llama)
+            params["logits_processor"] = LogitsProcessorList([guard])
         payload = [_to_llama_message(m) for m in messages]
         try:
             with lock:
@@ -157,7 +212,10 @@ class ChatLocalLlama(BaseChatModel):
             raise ConfigurationError(f"bad option for the local model: {exc}") from exc
         except ValueError as exc:  # llama-cpp-python's error type for context overflow etc.
             raise ModelError(f"local model failed: {exc}") from exc
-        return self._to_result(response, constrained=schema is not None)
+        result = self._to_result(response, constrained=schema is not None)
+        if guard is not None and guard.tripped:
+            result.generations[0].message.response_metadata["stopped_repeating"] = True
+        return result
 
     async def _agenerate(
         self,

@@ -45,6 +45,10 @@ LOCAL_DEFAULTS = {
     "optimizer": "local:qwen2.5-coder-1.5b",
 }
 OPENAI_DEFAULT = "openai:gpt-4o-mini"
+# Output caps of local models per role: a solution or a rewritten prompt fits in
+# 512 tokens, a generated task (function + tests) in 768; a small model that has
+# lost its way would otherwise decode for minutes on a CPU.
+LOCAL_MAX_TOKENS = {"learner": 512, "generator": 768, "checker": 512, "optimizer": 512}
 
 
 def default_model_spec(role: str) -> str:
@@ -73,22 +77,24 @@ def resolve_model(spec: ModelSpec | None, *, role: str = "learner") -> BaseChatM
         raise ConfigurationError(f"model for role {role!r} must be a name or a chat model")
     spec = spec.strip()
     if spec.startswith("local:") or spec.endswith(".gguf"):
-        return _local(spec.removeprefix("local:"))
+        return _local(spec.removeprefix("local:"), role)
     if spec.startswith("openai:"):
         return openai_model(spec.removeprefix("openai:"))
     return _init_chat_model(spec, role)
 
 
-def _local(name: str) -> BaseChatModel:
+def _local(name: str, role: str) -> BaseChatModel:
     from sipdo.plugins.models.catalog import ensure_local_model
     from sipdo.plugins.models.llama import ChatLocalLlama
 
+    max_tokens = LOCAL_MAX_TOKENS.get(role, 1024)
     if name.endswith(".gguf"):
         path = Path(name).expanduser()
         if not path.is_file():
             raise ModelUnavailableError(f"GGUF model file not found: {path}")
-        return ChatLocalLlama(model_path=str(path), model_name=path.stem)
-    return ChatLocalLlama(model_path=str(ensure_local_model(name)), model_name=name)
+        return ChatLocalLlama(model_path=str(path), model_name=path.stem, max_tokens=max_tokens)
+    path = ensure_local_model(name)
+    return ChatLocalLlama(model_path=str(path), model_name=name, max_tokens=max_tokens)
 
 
 def openai_model(spec: str, **kwargs: object) -> BaseChatModel:

@@ -99,7 +99,7 @@ class SipdoStrategy(Strategy):
             HumanMessage(
                 content=f"Current prompt:\n<<<\n{ctx.prompt}\n>>>\n\nFailures:\n"
                 f"{_failures_text(ctx)}\n\nStep 1, error analysis: group the failures into "
-                "failure modes and name the cause of each."
+                "at most 3 failure modes and name the cause of each, one sentence each."
             ),
         ]
 
@@ -109,7 +109,8 @@ class SipdoStrategy(Strategy):
             HumanMessage(
                 content=f"Current prompt:\n<<<\n{ctx.prompt}\n>>>\n\nError analysis: {analysis}\n"
                 f"{_attempts_text(ctx.attempts)}\n\nStep 2: recommend concrete changes to the "
-                f"prompt. It must keep solving the {len(ctx.solved)} tasks it solves now."
+                f"prompt (at most 4, one sentence each). It must keep solving the "
+                f"{len(ctx.solved)} tasks it solves now."
             ),
         ]
 
@@ -119,6 +120,7 @@ class SipdoStrategy(Strategy):
             SystemMessage(content=OPTIMIZER_SYSTEM),
             HumanMessage(
                 content=f"Current prompt:\n<<<\n{ctx.prompt}\n>>>\n\nRecommendations:\n{bullet}\n"
-                f"{_attempts_text(ctx.attempts)}\n\nStep 3: write the complete improved prompt."
+                f"{_attempts_text(ctx.attempts)}\n\nStep 3: write the complete improved prompt: "
+                "general instructions for any task of this kind (no task names), under 150 words."
             ),
         ]
