@@ -202,6 +202,7 @@ async def _stream(graph: Any, graph_input: Any, config: Any, view: ProgressView)
         async for mode, chunk in stream:
             if mode == "custom" and on_event(chunk):
                 console.print(describe(chunk), markup=False, highlight=False, soft_wrap=True)
+                console.file.flush()  # a pipe or log file sees each line as it happens
 
 
 def execute(

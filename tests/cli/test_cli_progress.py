@@ -118,3 +118,25 @@ def test_budget_line_sums_per_role_caps() -> None:
         {"model_calls": {"learner": 10, "checker": 5}, "tokens": 1000},
     )
     assert line == "model calls 1/15 · tokens 0/1000 · sandbox 0.0s/∞"
+
+
+def test_model_calls_move_the_display() -> None:
+    view = ProgressView(run_id="r")
+    start = {"event": "model_call", "role": "generator", "phase": "start"}
+    end = {
+        "event": "model_call",
+        "role": "generator",
+        "phase": "end",
+        "calls": 2,
+        "output_tokens": 226,
+        "seconds": 51.16,
+        "ok": False,
+    }
+    view.apply(start)
+    assert view.model_calls == 0 and view.model_note == "generator: working..."
+    view.apply(end)
+    assert view.model_calls == 1
+    assert describe(end) == "model generator: 226 tokens out in 51.2s (2 call(s), unusable)"
+    console = Console(width=120, record=True)
+    console.print(view.render())
+    assert "1 calls — generator: 226 tokens out in 51.2s" in console.export_text()

@@ -193,3 +193,18 @@ def optimizer_script(*prompts: str) -> list[Any]:
 
 def optimizer_model(*prompts: str) -> ScriptedChatModel:
     return ScriptedChatModel(optimizer_script(*prompts), name="optimizer")
+
+
+def markdown(task: dict[str, str], *, weakness: str | None = None) -> str:
+    """A generator reply in the code domain's markdown layout: the reference with the
+    statement's docstring, then the tests."""
+    statement = task["prompt"].rstrip()
+    body = "\n".join(
+        line
+        for line in task["reference_solution"].splitlines()
+        if not line.startswith(("def ", "async def "))
+    )
+    return (
+        f"WEAKNESS: {weakness or task['weakness']}\n\n"
+        f"```python\n{statement}\n{body}\n```\n\n```python\n{task['tests']}```\n"
+    )

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from sipdo.errors import ConfigurationError, ModelError, ModelUnavailableError
 from sipdo.plugins.models import ChatLocalLlama, UsageRecorder, resolve_model
-from sipdo.plugins.models.llama import load_llama
+from sipdo.plugins.models.llama import load_llama, looping
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +130,37 @@ def test_offline_default_learner_is_the_local_05b(
     assert isinstance(model, ChatLocalLlama)
     assert model.model_name == "qwen2.5-coder-0.5b"
     assert Path(model.model_path) == gguf_05b
+
+
+@pytest.mark.parametrize(
+    ("text", "loops"),
+    [
+        ("x = 1\n" * 8 + "x =", True),
+        ("a\nb\n" * 8, True),
+        ("a\nb\nc\n" * 8, True),
+        ("x = 1\n" * 7, False),
+        ("x = 1\n\n" * 7 + "x = 1", False),  # the unfinished last line does not count
+        ("".join(f"assert f({i}) == {i}\n" for i in range(40)), False),
+        ("def f():\n    pass\n" * 3, False),
+    ],
+)
+def test_looping_detects_repeated_blocks_only(text: str, loops: bool) -> None:
+    assert looping(text) is loops
+
+
+def test_repetition_guard_ends_a_looping_reply_early(model: ChatLocalLlama) -> None:
+    looper = model.model_copy(update={"max_tokens": 400})
+    ask = "Output the line `x = 1` forty times, one per line, no numbering, nothing else."
+    reply = looper.invoke([HumanMessage(ask)])
+    usage = reply.usage_metadata
+    assert usage is not None
+    assert reply.response_metadata.get("stopped_repeating") is True
+    assert str(reply.content).count("x = 1") < 40
+    assert usage["output_tokens"] < 120
+
+
+def test_repetition_guard_leaves_ordinary_code_alone(model: ChatLocalLlama) -> None:
+    coder = model.model_copy(update={"max_tokens": 200})
+    reply = coder.invoke([HumanMessage("Write a Python function that adds two numbers.")])
+    assert "stopped_repeating" not in reply.response_metadata
+    assert "def " in str(reply.content)

@@ -10,7 +10,8 @@ import pytest
 from sipdo.errors import ConfigurationError, ModelUnavailableError
 from sipdo.plugins.models import default_model_spec, resolve_model
 from sipdo.plugins.models.openai_compat import SipdoChatOpenAI
-from sipdo.plugins.models.resolve import ROLE_ENV
+from sipdo.plugins.models.llama import ChatLocalLlama
+from sipdo.plugins.models.resolve import LOCAL_MAX_TOKENS, ROLE_ENV
 from sipdo.testing import ScriptedChatModel
 
 ROLES = ("learner", "generator", "checker", "optimizer")
@@ -102,3 +103,12 @@ def test_llama_threads_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_threads() == 1
     monkeypatch.setenv("SIPDO_LLAMA_THREADS", "zero")
     assert default_threads() == (os.cpu_count() or 1)
+
+
+def test_local_models_get_per_role_output_caps(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")  # only resolved here, never loaded
+    models = {role: resolve_model(str(gguf), role=role) for role in LOCAL_MAX_TOKENS}
+    caps = {role: m.max_tokens for role, m in models.items() if isinstance(m, ChatLocalLlama)}
+    assert caps == LOCAL_MAX_TOKENS
+    assert caps["generator"] > caps["learner"]

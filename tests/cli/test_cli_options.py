@@ -1,0 +1,32 @@
+"""``sipdo run`` options become the run's budget and survive a resume."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from typer.testing import CliRunner
+
+from sipdo.cli import app
+from sipdo.cli.run import RunOptions, _budget
+from sipdo.graph import Budget
+
+
+def test_loop_shape_options_reach_the_budget_and_round_trip() -> None:
+    opts = RunOptions().overridden_by(
+        {"iterations": 1, "tasks_per_iteration": 1, "max_refinements": 2, "max_tokens": None}
+    )
+    budget = _budget(opts)
+    assert (budget.iterations, budget.tasks_per_iteration, budget.max_refinements) == (1, 1, 2)
+    assert RunOptions.from_saved(asdict(opts)) == opts  # what --resume rebuilds
+
+
+def test_unset_options_keep_the_budget_defaults() -> None:
+    budget, default = _budget(RunOptions()), Budget()
+    assert budget.tasks_per_iteration == default.tasks_per_iteration
+    assert budget.max_refinements == default.max_refinements
+
+
+def test_zero_tasks_per_iteration_is_refused_before_anything_runs() -> None:
+    result = CliRunner().invoke(app, ["run", "--tasks-per-iteration", "0"])
+    assert result.exit_code == 2
+    assert "tasks-per-iteration" in result.output
