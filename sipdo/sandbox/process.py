@@ -158,7 +158,7 @@ class ProcessSandbox(Sandbox):
             except SandboxUnavailableError as exc:
                 if namespaces:
                     raise
-                log.info("process sandbox: no namespaces (%s); basic isolation only", exc)
+                log.warning("process sandbox: no namespaces (%s); basic isolation only", exc)
         if self._jail is not None:
             self.isolation = JAILED_ISOLATION
             try:

@@ -18,80 +18,19 @@ repeated calls exactly like the killed one. The story, with ``--iterations 2``:
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 from sipdo.plugins.domains.code import CodeDomain
+from tests.graph import world
 
 PROMPT = "You are a careful Python programmer. Reply with code only."
 SEEDS = CodeDomain().seed_tasks()[:1]
 
 
-def _gen(entry: str, prompt: str, ref: str, tests: str, weakness: str) -> dict[str, str]:
-    return {
-        "prompt": textwrap.dedent(prompt).strip(),
-        "entry_point": entry,
-        "reference_solution": textwrap.dedent(ref).strip() + "\n",
-        "tests": textwrap.dedent(tests).strip() + "\n",
-        "weakness": weakness,
-    }
-
-
-CLAMP = _gen(
-    "clamp",
-    '''
-    def clamp(x: int, lo: int, hi: int) -> int:
-        """x limited to the closed range [lo, hi] (lo <= hi)."""
-    ''',
-    """
-    def clamp(x: int, lo: int, hi: int) -> int:
-        return max(lo, min(x, hi))
-    """,
-    """
-    from solution import clamp
-
-    def test_inside():
-        assert clamp(5, 0, 10) == 5
-
-    def test_outside():
-        assert clamp(-3, 0, 10) == 0
-        assert clamp(11, 0, 10) == 10
-
-    def test_bounds():
-        assert clamp(4, 4, 4) == 4
-    """,
-    "range bounds",
-)
-
-DEDUPE = _gen(
-    "dedupe_keep_order",
-    '''
-    def dedupe_keep_order(xs: list[int]) -> list[int]:
-        """xs without repeated values, keeping the first occurrence of each, in order."""
-    ''',
-    """
-    def dedupe_keep_order(xs: list[int]) -> list[int]:
-        seen: set[int] = set()
-        out: list[int] = []
-        for x in xs:
-            if x not in seen:
-                seen.add(x)
-                out.append(x)
-        return out
-    """,
-    """
-    from solution import dedupe_keep_order
-
-    def test_order_kept():
-        assert dedupe_keep_order([3, 1, 3, 2, 1]) == [3, 1, 2]
-
-    def test_empty_and_single():
-        assert dedupe_keep_order([]) == []
-        assert dedupe_keep_order([7, 7, 7]) == [7]
-    """,
-    "duplicate handling",
-)
+# The generated tasks of the graph tests' world, with the weakness labels this story shows.
+CLAMP = {**world.CLAMP, "weakness": "range bounds"}
+DEDUPE = {**world.DEDUPE, "weakness": "duplicate handling"}
 
 PROMPT_1 = PROMPT + "\nRULE-CLAMP: clamp values into the closed range."
 PROMPT_BAD = PROMPT_1 + "\nBREAK everything."

@@ -133,7 +133,8 @@ def test_model_calls_move_the_display() -> None:
         "ok": False,
     }
     view.apply(start)
-    assert view.model_calls == 0 and view.model_note == "generator: working..."
+    assert view.model_calls == 0
+    assert view.model_note == "generator: working..."
     view.apply(end)
     assert view.model_calls == 1
     assert describe(end) == "model generator: 226 tokens out in 51.2s (2 call(s), unusable)"

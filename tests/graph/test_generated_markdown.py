@@ -62,7 +62,8 @@ def test_reads_the_layout_and_takes_the_statement_from_the_docstring() -> None:
         "def count_overlapping(text: str, pattern: str) -> int:\n"
         '    """Number of (possibly overlapping) occurrences of a non-empty pattern in text."""\n'
     )
-    assert "count += 1" in gen.reference_solution and "count += 1" not in gen.prompt
+    assert "count += 1" in gen.reference_solution
+    assert "count += 1" not in gen.prompt
     assert gen.tests.startswith("from solution import count_overlapping")
 
 
@@ -86,7 +87,8 @@ def test_statement_keeps_decorators_and_multiline_signatures() -> None:
     )
     statement = statement_of(source, "fib")
     assert statement.startswith("import functools\n\n@functools.cache\ndef fib(\n")
-    assert statement.rstrip().endswith('"""') and "if n < 0" not in statement
+    assert statement.rstrip().endswith('"""')
+    assert "if n < 0" not in statement
 
 
 @pytest.mark.parametrize(
@@ -152,10 +154,13 @@ def test_garbage_gives_a_value_error_or_a_task(parts: list[str]) -> None:
 
 def test_format_choice() -> None:
     markdown = CodeDomain().generated_format()
-    assert isinstance(markdown, ReplyFormat) and not markdown.constrained
-    assert "WEAKNESS:" in markdown.instruction and markdown.retry == MARKDOWN_RETRY
+    assert isinstance(markdown, ReplyFormat)
+    assert not markdown.constrained
+    assert "WEAKNESS:" in markdown.instruction
+    assert markdown.retry == MARKDOWN_RETRY
     as_json = CodeDomain(generator_format="json").generated_format()
-    assert as_json.constrained and "JSON schema" in as_json.instruction
+    assert as_json.constrained
+    assert "JSON schema" in as_json.instruction
     with pytest.raises(ConfigurationError, match="generator_format"):
         CodeDomain(generator_format="yaml")  # type: ignore[arg-type]
 
@@ -182,8 +187,10 @@ async def test_loop_accepts_markdown_tasks_after_a_retry(sandbox: Sandbox) -> No
     assert task["weakness"] == world.CLAMP["weakness"]
     first, retry = generator.calls
     assert "WEAKNESS:" in first.text
-    assert MARKDOWN_RETRY in retry.text and "from solution import" in retry.text
+    assert MARKDOWN_RETRY in retry.text
+    assert "from solution import" in retry.text
     ended = [e for e in events if e["event"] == "model_call" and e["phase"] == "end"]
     generator_end = next(e for e in ended if e["role"] == "generator")
-    assert generator_end["calls"] == 2 and generator_end["ok"] is True
+    assert generator_end["calls"] == 2
+    assert generator_end["ok"] is True
     assert {e["role"] for e in ended} == {"learner", "generator", "checker", "optimizer"}

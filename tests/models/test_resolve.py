@@ -9,8 +9,8 @@ import pytest
 
 from sipdo.errors import ConfigurationError, ModelUnavailableError
 from sipdo.plugins.models import default_model_spec, resolve_model
-from sipdo.plugins.models.openai_compat import SipdoChatOpenAI
 from sipdo.plugins.models.llama import ChatLocalLlama
+from sipdo.plugins.models.openai_compat import SipdoChatOpenAI
 from sipdo.plugins.models.resolve import LOCAL_MAX_TOKENS, ROLE_ENV
 from sipdo.testing import ScriptedChatModel
 
