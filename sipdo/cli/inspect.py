@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sipdo.cli.common import console
+from sipdo.cli.owner import shown_status
 from sipdo.errors import ConfigurationError
 from sipdo.store import RunStore
 
@@ -39,10 +40,11 @@ def runs_table(store: RunStore) -> Table | Text:
         table.add_column(name, no_wrap=True)
     table.add_column("stop", overflow="fold")
     for r in records:
-        style = {"finished": "green", "failed": "red", "running": "yellow"}.get(r.status, "")
+        status = shown_status(r)
+        style = {"finished": "green", "failed": "red", "running": "yellow"}.get(status, "")
         table.add_row(
             Text(r.run_id),
-            Text(r.status, style),
+            Text(status, style),
             _when(r.created_at, "%m-%d %H:%M"),
             str(r.prompt_versions),
             str(r.accepted_tasks),
@@ -60,7 +62,9 @@ def show_run(store: RunStore, run_id: str) -> Group:
     header.add_column(style="bold")
     header.add_column()
     header.add_row("run", Text(run.run_id))
-    header.add_row("status", Text(f"{run.status} ({run.stop_reason or 'no stop reason yet'})"))
+    header.add_row(
+        "status", Text(f"{shown_status(run)} ({run.stop_reason or 'no stop reason yet'})")
+    )
     header.add_row("started / finished", f"{_when(run.created_at)} / {_when(run.finished_at)}")
     header.add_row("config", Text(json.dumps(run.config, default=str)[:400]))
     parts: list[Any] = [header, Text("\nprompt lineage", style="bold underline")]

@@ -107,6 +107,11 @@ class BaseRunStore(ABC):
     def finish_run(self, run_id: str, status: str, best_prompt: str, stop_reason: str) -> None:
         """Mark the run finished (repeatable: the last call wins)."""
 
+    @abstractmethod
+    def mark_running(self, run_id: str, owner: Mapping[str, Any]) -> None:
+        """The run is (again) being worked on by ``owner`` (JSON-safe, e.g. host and
+        pid, kept as ``config["owner"]``): status ``running``, no stop reason."""
+
     # -- reads ----------------------------------------------------------------
     @abstractmethod
     def list_runs(self) -> list[RunRecord]:

@@ -9,7 +9,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A run; ``status`` is ``running`` until ``finish_run`` (a killed run stays ``running``)."""
+    """A run; ``status`` is ``running`` until ``finish_run`` (a killed run stays ``running``:
+    ``config["owner"]``, set by ``mark_running``, tells who was running it)."""
 
     run_id: str
     status: str

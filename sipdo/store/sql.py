@@ -360,6 +360,13 @@ class RunStore(StoreReads, BaseRunStore):
             row.status, row.best_prompt, row.stop_reason = status, best_prompt, stop_reason
             row.finished_at = utcnow()
 
+    def mark_running(self, run_id: str, owner: Mapping[str, Any]) -> None:
+        data = _json(dict(owner), "run owner")
+        with self._session() as session:
+            row = self._run(session, run_id)
+            row.config = {**row.config, "owner": data}
+            row.status, row.stop_reason, row.finished_at = "running", None, None
+
     def delete_run(self, run_id: str) -> None:
         """Remove a run and everything recorded for it."""
         with self._session() as session:

@@ -152,6 +152,16 @@ def test_sigkill_mid_run_then_resume_loses_nothing(home: Path, db_url: str, tmp_
     assert status == "running"  # killed: nobody marked it finished
     assert before_accepted
     assert "run ended" not in (tmp_path / "first.log").read_text()
+    listed = subprocess.run(
+        [str(SIPDO), "runs", "--db", db_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cli_env(home),
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "interrupted" in listed.stdout  # its process is gone: shown as such
 
     resumed = subprocess.run(
         [str(SIPDO), "run", "--resume", "k1", "--db", db_url],

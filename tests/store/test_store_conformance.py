@@ -214,6 +214,19 @@ def test_finish_run_and_summary_counts(store: RunStore) -> None:
     assert run.best_score == pytest.approx(0.5)
 
 
+def test_mark_running_records_the_owner_and_reopens_a_finished_run(store: RunStore) -> None:
+    populate(store)
+    store.mark_running("run-1", {"host": "h", "pid": 42, "start": None})
+    run = store.get_run("run-1")
+    assert (run.status, run.stop_reason, run.finished_at) == ("running", None, None)
+    assert run.config["owner"] == {"host": "h", "pid": 42, "start": None}
+    assert {k: v for k, v in run.config.items() if k != "owner"}  # the rest is kept
+    with pytest.raises(RunNotFoundError):
+        store.mark_running("nope", {"pid": 1})
+    with pytest.raises(ConfigurationError, match="owner"):
+        store.mark_running("run-1", {"pid": object()})
+
+
 def test_replaying_every_write_changes_nothing(store: RunStore) -> None:
     populate(store)
     before = snapshot(store, "run-1")
