@@ -17,6 +17,7 @@ from sipdo.plugins.domains.code import (
     CodeDomain,
     GeneratedCodeTask,
     parse_generated_markdown,
+    render_markdown,
     statement_of,
 )
 from sipdo.sandbox import Sandbox
@@ -57,14 +58,33 @@ def test_reads_the_layout_and_takes_the_statement_from_the_docstring() -> None:
     gen = parse_generated_markdown(REPLY)
     assert gen.entry_point == "count_overlapping"
     assert gen.weakness == "counting overlapping matches"
-    assert gen.prompt == (
-        "from typing import List\n\n"
+    assert gen.prompt == (  # the unused import stays out of the statement
         "def count_overlapping(text: str, pattern: str) -> int:\n"
         '    """Number of (possibly overlapping) occurrences of a non-empty pattern in text."""\n'
     )
     assert "count += 1" in gen.reference_solution
     assert "count += 1" not in gen.prompt
     assert gen.tests.startswith("from solution import count_overlapping")
+
+
+def test_statement_keeps_the_imports_its_signature_uses() -> None:
+    source = (
+        "import re\nfrom typing import List as L, Optional\n\n"
+        'def f(xs: L[int]) -> Optional[int]:\n    """First even number."""\n'
+        "    return next((x for x in xs if re.match('', '') and x % 2 == 0), None)\n"
+    )
+    assert statement_of(source, "f") == (
+        "from typing import List as L, Optional\n\n"
+        'def f(xs: L[int]) -> Optional[int]:\n    """First even number."""\n'
+    )
+
+
+def test_every_seed_round_trips_through_the_layout() -> None:
+    for task in CodeDomain().seed_tasks():
+        gen = parse_generated_markdown(render_markdown(task))
+        assert gen.entry_point == task["entry_point"]
+        assert gen.prompt.strip() == task["prompt"].strip()
+        assert gen.tests.strip() == task["tests"].strip()
 
 
 def test_statement_keeps_decorators_and_multiline_signatures() -> None:
@@ -98,7 +118,7 @@ def test_statement_keeps_decorators_and_multiline_signatures() -> None:
         ("```python\ndef f(x):\n    return x\n```", "from solution import"),
         (
             "```python\nfrom solution import g\n\ndef test_g():\n    assert g(1) == 1\n```",
-            "no other ```python block defines g()",
+            "the tests import g() but no other ```python block defines it",
         ),
         (
             "```python\ndef g(x):\n    return x\n```\n```python\nfrom solution import g\n"
@@ -194,3 +214,14 @@ async def test_loop_accepts_markdown_tasks_after_a_retry(sandbox: Sandbox) -> No
     assert generator_end["calls"] == 2
     assert generator_end["ok"] is True
     assert {e["role"] for e in ended} == {"learner", "generator", "checker", "optimizer"}
+
+
+def test_the_last_consistent_pair_wins_over_a_repeated_old_task() -> None:
+    old_tests = (
+        "```python\nfrom solution import run_length_encode\n\n"
+        "def test_e():\n    assert run_length_encode('') == []\n```\n"
+    )
+    reply = REPLY + "\nAnd the tests of the failed task again:\n" + old_tests
+    gen = parse_generated_markdown(reply)
+    assert gen.entry_point == "count_overlapping"
+    assert "count_overlapping" in gen.tests

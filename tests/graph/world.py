@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from sipdo.plugins.domains.code import CodeDomain
+from sipdo.plugins.domains.code import CodeDomain, render_markdown
 from sipdo.testing import ScriptedChatModel
 from sipdo.verifiers import VerifierConfig
 
@@ -195,16 +195,6 @@ def optimizer_model(*prompts: str) -> ScriptedChatModel:
     return ScriptedChatModel(optimizer_script(*prompts), name="optimizer")
 
 
-def markdown(task: dict[str, str], *, weakness: str | None = None) -> str:
-    """A generator reply in the code domain's markdown layout: the reference with the
-    statement's docstring, then the tests."""
-    statement = task["prompt"].rstrip()
-    body = "\n".join(
-        line
-        for line in task["reference_solution"].splitlines()
-        if not line.startswith(("def ", "async def "))
-    )
-    return (
-        f"WEAKNESS: {weakness or task['weakness']}\n\n"
-        f"```python\n{statement}\n{body}\n```\n\n```python\n{task['tests']}```\n"
-    )
+def markdown(task: dict[str, str]) -> str:
+    """A generator reply in the code domain's markdown layout."""
+    return render_markdown(task)

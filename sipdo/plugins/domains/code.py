@@ -70,8 +70,9 @@ _WEAKNESS = re.compile(r"^[\s*#>_-]*weakness[\s*_]*:[\s*_]*(.+?)\s*$", re.IGNORE
 
 
 def statement_of(source: str, entry_point: str) -> str:
-    """The task statement hidden in a reference solution: its imports and the
-    signature and docstring of ``entry_point`` (``ValueError`` if there is none)."""
+    """The task statement hidden in a reference solution: the signature and docstring
+    of ``entry_point``, after the imports its signature uses (``from typing import
+    List``); ``ValueError`` if there is no such function or no docstring."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -79,11 +80,7 @@ def statement_of(source: str, entry_point: str) -> str:
             f"the reference solution does not parse: {exc.msg} (line {exc.lineno})"
         ) from None
     lines = source.splitlines()
-    imports = [
-        ast.get_source_segment(source, node) or ""
-        for node in tree.body
-        if isinstance(node, ast.Import | ast.ImportFrom)
-    ]
+    imports = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
             if ast.get_docstring(node) is None:
@@ -94,19 +91,28 @@ def statement_of(source: str, entry_point: str) -> str:
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             doc_end = node.body[0].end_lineno or node.body[0].lineno
             head = "\n".join(lines[first - 1 : doc_end])
-            return "\n".join([*imports, "", head] if imports else [head]).strip() + "\n"
+            signature = "\n".join(lines[first - 1 : node.body[0].lineno - 1])
+            used = [
+                ast.get_source_segment(source, imp) or ""
+                for imp in imports
+                if any(
+                    re.search(rf"\b{re.escape((a.asname or a.name).split('.')[0])}\b", signature)
+                    for a in imp.names
+                )
+            ]
+            return "\n".join([*used, "", head] if used else [head]).strip() + "\n"
     raise ValueError(f"the reference solution does not define {entry_point}()")
 
 
 def parse_generated_markdown(text: str) -> GeneratedCodeTask:
     """A ``GeneratedCodeTask`` from the markdown layout (``MARKDOWN_LAYOUT``): the tests
-    are the block importing from ``solution``, the reference the block defining the
-    imported function, the statement its signature and docstring. A reply without
+    are the last block importing from ``solution`` whose function another block
+    defines, that block is the reference, its signature and docstring the statement. A reply without
     such blocks but with a JSON object is read as JSON. ``ValueError`` says what is
     missing."""
     blocks = [body for lang, body in _FENCED.findall(text) if lang.lower() in _PYTHON_TAGS]
-    tests = next((b for b in reversed(blocks) if _IMPORTED.search(b)), None)
-    if tests is None:
+    test_blocks = [b for b in reversed(blocks) if _IMPORTED.search(b)]
+    if not test_blocks:
         if "{" in text:
             try:
                 return parse_structured(text, GeneratedCodeTask)
@@ -116,14 +122,20 @@ def parse_generated_markdown(text: str) -> GeneratedCodeTask:
             "no ```python block of pytest tests that imports the function with "
             "`from solution import <name>`"
         )
-    name_match = _IMPORTED.search(tests)
-    assert name_match is not None  # the block was chosen for it
-    name = name_match.group(1)
-    define = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", re.MULTILINE)
-    reference = next((b for b in blocks if b is not tests and define.search(b)), None)
-    if reference is None:
+    # A reply may hold several attempts (or repeat the failed task): take the last
+    # block of tests whose function some other block defines.
+    names: list[str] = []
+    for tests in test_blocks:
+        name = _IMPORTED.findall(tests)[0]
+        define = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", re.MULTILINE)
+        reference = next((b for b in blocks if b is not tests and define.search(b)), None)
+        if reference is not None:
+            break
+        names.append(name)
+    else:
+        wanted = ", ".join(f"{n}()" for n in dict.fromkeys(names))
         raise ValueError(
-            f"the tests import {name} but no other ```python block defines {name}() "
+            f"the tests import {wanted} but no other ```python block defines it "
             "(the reference solution, with its docstring)"
         )
     weakness = _WEAKNESS.search(text)
@@ -133,6 +145,30 @@ def parse_generated_markdown(text: str) -> GeneratedCodeTask:
         reference_solution=reference.strip() + "\n",
         tests=tests.strip() + "\n",
         weakness=weakness.group(1).strip("*_ ") if weakness else "",
+    )
+
+
+def render_markdown(task: Mapping[str, Any]) -> str:
+    """A task in the generator's markdown layout: the reference under the statement's
+    signature and docstring, then the tests (the inverse of ``parse_generated_markdown``)."""
+    statement = str(task["prompt"]).rstrip()
+    entry = str(task["entry_point"])
+    lines = str(task["reference_solution"]).rstrip().splitlines()
+    start = re.compile(rf"^(async\s+)?def\s+{re.escape(entry)}\s*\(")
+    at = next((i for i, line in enumerate(lines) if start.match(line)), None)
+    if at is None:
+        reference = str(task["reference_solution"]).rstrip()
+    else:
+        end = at
+        while end < len(lines) and not lines[end].rstrip().endswith(":"):
+            end += 1  # a signature over several lines
+        body = lines[end + 1 :]
+        imports = [line for line in lines[:at] if line.startswith(("import ", "from "))]
+        head = [line for line in statement.splitlines() if line not in imports]
+        reference = "\n".join([*imports, *head, *body]).strip()
+    return (
+        f"WEAKNESS: {task.get('weakness') or 'edge cases'}\n\n"
+        f"```python\n{reference}\n```\n\n```python\n{str(task['tests']).rstrip()}\n```"
     )
 
 
@@ -249,14 +285,29 @@ class CodeDomain(Domain):
         if target is None:
             aim = "The solver solved everything so far: write a harder task on a new edge case."
         else:
-            old_name = str((target.get("task") or {}).get("entry_point") or "")
-            aim = "The solver failed this task; write a NEW, different task aimed at the same "
-            aim += f"weakness (a new function, not `{old_name}`).\n" if old_name else "weakness.\n"
-            aim += self.describe_failure(target)
+            task = target.get("task") or {}
+            old_name = str(task.get("entry_point") or "the failed function")
+            weakness = str(task.get("weakness") or "") or "the failure below"
+            feedback = str((target.get("verdict") or {}).get("feedback", ""))[:600]
+            aim = (
+                f"The solver failed a task on this weakness: {weakness}.\n"
+                f"What went wrong in `{old_name}`: {feedback}\n\n"
+                f"Write a NEW task: a different function (not `{old_name}`) that tests the "
+                "same weakness in another setting."
+            )
         known = ", ".join(sorted({str(t.get("entry_point")) for t in examples})[:30])
         if rejections:
             aim += "\n\nRecent tasks were rejected by the verifier; avoid these problems:\n"
             aim += "\n".join(f"- {r[:300]}" for r in rejections)
+        shown = ""
+        if self.generator_format == "markdown":
+            avoid = str((target or {}).get("task", {}).get("entry_point", ""))
+            example = next((t for t in examples if t.get("entry_point") != avoid), None)
+            if example is not None:
+                shown = (
+                    "\n\nA finished task in the reply layout, for a different weakness "
+                    f"(do not copy it):\n\n{render_markdown(example)}"
+                )
         return [
             SystemMessage(content=GENERATOR_SYSTEM),
             HumanMessage(
@@ -264,7 +315,7 @@ class CodeDomain(Domain):
                 f"(one above the last accepted level). Do not reuse these function names: "
                 f"{known or '(none)'}. Name the weakness the task targets. Keep the tests "
                 "short and check every expected value by hand: a wrong expected value gets "
-                "the task rejected."
+                f"the task rejected.{shown}"
             ),
         ]
 

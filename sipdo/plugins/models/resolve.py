@@ -45,10 +45,10 @@ LOCAL_DEFAULTS = {
     "optimizer": "local:qwen2.5-coder-1.5b",
 }
 OPENAI_DEFAULT = "openai:gpt-4o-mini"
-# Output caps of local models per role: a solution or a rewritten prompt fits in
-# 512 tokens, a generated task (function + tests) in 768; a small model that has
-# lost its way would otherwise decode for minutes on a CPU.
-LOCAL_MAX_TOKENS = {"learner": 512, "generator": 768, "checker": 512, "optimizer": 512}
+# Output caps of local models per role: a solution fits in 512 tokens, an error
+# analysis or a rewritten prompt in 400, a generated task (function + tests) in
+# 768; a small model that has lost its way would otherwise decode for minutes.
+LOCAL_MAX_TOKENS = {"learner": 512, "generator": 768, "checker": 512, "optimizer": 400}
 
 
 def default_model_spec(role: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
-from sipdo.structured import StructuredResult
+from sipdo.structured import ReplyFormat, StructuredResult
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -18,9 +18,10 @@ class StructuredCaller(Protocol):
     """The optimizer model, with robust structured output and usage accounting built in."""
 
     async def __call__(
-        self, messages: Sequence[BaseMessage], schema: type[T]
+        self, messages: Sequence[BaseMessage], schema: type[T] | ReplyFormat[T]
     ) -> StructuredResult[T]:
-        """Never raises for bad output: a failed result carries the parse error."""
+        """Never raises for bad output: a failed result carries the parse error. ``schema``
+        is a pydantic model (a JSON reply) or a ``ReplyFormat`` of its own."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from sipdo.plugins.optimizers.base import Candidate, Proposal, ProposalContext, Strategy
+from sipdo.structured import ReplyFormat, parse_structured
 
 OPTIMIZER_SYSTEM = (
     "You improve the system prompt of a solver model. You see the tasks it failed, its "
@@ -45,6 +47,41 @@ class Refinement(BaseModel):
     rationale: str = ""
 
 
+_TAGGED = re.compile(r"<prompt>\s*(.*?)\s*</prompt>", re.DOTALL | re.IGNORECASE)
+_RATIONALE = re.compile(r"^\W*rationale\W*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_refinement(text: str) -> Refinement:
+    """The new prompt between ``<prompt>`` and ``</prompt>`` (a JSON ``Refinement`` is
+    accepted too); ``ValueError`` if there is none or it was cut off."""
+    found = _TAGGED.search(text)
+    if found and not found.group(1).strip():
+        raise ValueError("the <prompt> block is empty")
+    if found:
+        rationale = _RATIONALE.search(text[found.end() :])
+        return Refinement(prompt=found.group(1), rationale=rationale.group(1) if rationale else "")
+    if "{" in text:
+        try:
+            return parse_structured(text, Refinement)
+        except ValueError:
+            pass
+    if re.search(r"<prompt>", text, re.IGNORECASE):
+        raise ValueError("the prompt was not closed with </prompt> (too long?)")
+    raise ValueError("no <prompt>...</prompt> block in the reply")
+
+
+# The rewritten prompt is free text: asking for it as a tag-delimited reply keeps a
+# small model's prompt out of JSON string escaping (where it tends to loop until
+# the token cap) and lets the local backend's repetition guard work.
+REFINEMENT_FORMAT = ReplyFormat(
+    schema=Refinement,
+    instruction="\n\nReply with the complete new prompt between a line <prompt> and a line "
+    "</prompt>, then one line RATIONALE: <why, briefly>.",
+    parse=parse_refinement,
+    retry="Reply again: the new prompt between <prompt> and </prompt>, then RATIONALE: ...",
+)
+
+
 def _failures_text(ctx: ProposalContext, limit: int = 6) -> str:
     shown = [ctx.describe(f) for f in ctx.failures[:limit]]
     more = len(ctx.failures) - len(shown)
@@ -77,7 +114,7 @@ class SipdoStrategy(Strategy):
         if rec.value is None:
             return Proposal([], f"recommendation unusable: {rec.error}")
         recommendations = rec.value.recommendations
-        ref = await ctx.llm(self._refine_messages(ctx, recommendations), Refinement)
+        ref = await ctx.llm(self._refine_messages(ctx, recommendations), REFINEMENT_FORMAT)
         if ref.value is None:
             return Proposal([], f"refinement unusable: {ref.error}")
         notes = {"analysis": analysis, "recommendations": recommendations}
@@ -120,7 +157,9 @@ class SipdoStrategy(Strategy):
             SystemMessage(content=OPTIMIZER_SYSTEM),
             HumanMessage(
                 content=f"Current prompt:\n<<<\n{ctx.prompt}\n>>>\n\nRecommendations:\n{bullet}\n"
-                f"{_attempts_text(ctx.attempts)}\n\nStep 3: write the complete improved prompt: "
-                "general instructions for any task of this kind (no task names), under 150 words."
+                f"{_attempts_text(ctx.attempts)}\n\nStep 3: write the complete improved prompt. "
+                "Keep every instruction of the current prompt, the reply format included, and "
+                "add at most 3 short rules that apply to any task of this kind (no task names); "
+                "under 150 words."
             ),
         ]

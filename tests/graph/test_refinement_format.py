@@ -1,0 +1,45 @@
+"""The sipdo strategy's refinement reply: a tagged prompt, JSON still understood."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sipdo.plugins.optimizers.sipdo import REFINEMENT_FORMAT, Refinement, parse_refinement
+
+
+def test_tagged_prompt_with_rationale() -> None:
+    reply = (
+        "Here is the improved prompt:\n<prompt>\nYou write Python.\n- Handle empty input.\n"
+        "</prompt>\nRATIONALE: two failures crashed on ''.\n"
+    )
+    assert parse_refinement(reply) == Refinement(
+        prompt="You write Python.\n- Handle empty input.",
+        rationale="two failures crashed on ''.",
+    )
+
+
+def test_a_json_refinement_is_still_understood() -> None:
+    reply = json.dumps({"prompt": "Be precise.", "rationale": "r"})
+    assert parse_refinement(reply) == Refinement(prompt="Be precise.", rationale="r")
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ("<prompt>\nYou write Python and", "not closed"),
+        ("<prompt>  </prompt>", "empty"),
+        ("I would add a rule about empty input.", "no <prompt>"),
+        ('{"rationale": "no prompt here"}', "no <prompt>"),
+    ],
+)
+def test_unusable_refinements_say_why(reply: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_refinement(reply)
+
+
+def test_the_format_is_free_text_with_its_own_retry() -> None:
+    assert not REFINEMENT_FORMAT.constrained
+    assert "<prompt>" in REFINEMENT_FORMAT.instruction
+    assert "</prompt>" in REFINEMENT_FORMAT.retry
