@@ -168,7 +168,13 @@ async def optimizer(state: SipdoState, deps: Deps) -> dict[str, Any]:
     versions = list(state.get("prompt_versions", []))
     pool = state.get("pool", [])
     if not proposal.candidates:
-        empty = {"fixed": [], "broken": [], "scores": {}, "feedback": "no candidate"}
+        empty = {
+            "fixed": [],
+            "broken": [],
+            "scores": {},
+            "feedback": "no candidate",
+            "notes": {"raw_reply": proposal.raw} if proposal.raw else {},
+        }
         attempts.append(
             _conclude(deps, state, empty, False, proposal.error or "no candidate proposed")
         )

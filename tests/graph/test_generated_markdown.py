@@ -225,3 +225,28 @@ def test_the_last_consistent_pair_wins_over_a_repeated_old_task() -> None:
     gen = parse_generated_markdown(reply)
     assert gen.entry_point == "count_overlapping"
     assert "count_overlapping" in gen.tests
+
+
+async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) -> None:
+    junk = ["no task, sorry", "still nothing", "```python\nprint('hi')\n```"]
+    graph = create_sipdo_graph(
+        world.learner_model(),
+        generator_model=ScriptedChatModel(junk, name="generator"),
+        checker_model=world.checker_model(),
+        optimizer_model=ScriptedChatModel(
+            [*world.optimizer_script()[:1], {"recommendations": ["r"]}, "a", "b", "<prompt> x"],
+            name="optimizer",
+        ),
+        budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=1),
+        domain=world.domain(),
+        sandbox=sandbox,
+    )
+    seeds: list[dict[str, Any]] = [dict(world.SEEDS["chunk"])]
+    out, _ = await run(graph, {"prompt": "You write Python functions.", "seed_tasks": seeds})
+
+    (rejected,) = out["rejected_tasks"]
+    assert rejected["reason"].startswith("generator output unusable: no ```python block")
+    assert rejected["raw_reply"] == junk[-1]
+    (attempt,) = out["attempts"]
+    assert attempt["reason"].startswith("refinement unusable: the prompt was not closed")
+    assert attempt["notes"]["raw_reply"] == "<prompt> x"

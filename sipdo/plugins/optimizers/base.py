@@ -38,10 +38,12 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Proposal:
-    """Zero or more candidates; ``error`` says why there are none."""
+    """Zero or more candidates; ``error`` says why there are none and ``raw`` holds the
+    model reply that could not be used (kept with the attempt for inspection)."""
 
     candidates: list[Candidate]
     error: str | None = None
+    raw: str = ""
 
 
 @dataclass(frozen=True)
