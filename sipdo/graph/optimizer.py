@@ -173,7 +173,7 @@ async def optimizer(state: SipdoState, deps: Deps) -> dict[str, Any]:
             "broken": [],
             "scores": {},
             "feedback": "no candidate",
-            "notes": {"raw_reply": proposal.raw} if proposal.raw else {},
+            "notes": {**proposal.notes, **({"raw_reply": proposal.raw} if proposal.raw else {})},
         }
         attempts.append(
             _conclude(deps, state, empty, False, proposal.error or "no candidate proposed")

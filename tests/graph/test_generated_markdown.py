@@ -250,3 +250,25 @@ async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) ->
     (attempt,) = out["attempts"]
     assert attempt["reason"].startswith("refinement unusable: the prompt was not closed")
     assert attempt["notes"]["raw_reply"] == "<prompt> x"
+    assert attempt["notes"]["analysis"]["failure_modes"]  # kept for the next refinement
+
+
+async def test_a_failed_refinement_keeps_the_analysis_for_the_next(sandbox: Sandbox) -> None:
+    analysis, rec, refined = world.optimizer_script("Be precise. FIX")
+    optimizer = ScriptedChatModel([analysis, rec, "x", "y", "z", rec, refined], name="optimizer")
+    graph = create_sipdo_graph(
+        world.learner_model(),
+        generator_model=ScriptedChatModel(["nothing"] * 3, name="generator"),
+        checker_model=world.checker_model(),
+        optimizer_model=optimizer,
+        budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=2),
+        domain=world.domain(),
+        sandbox=sandbox,
+    )
+    seeds: list[dict[str, Any]] = [dict(world.SEEDS["chunk"])]
+    out, _ = await run(graph, {"prompt": "You write Python functions.", "seed_tasks": seeds})
+
+    assert out["best_prompt"] == "Be precise. FIX"
+    steps = [call.text for call in optimizer.calls]
+    assert sum("Step 1" in text for text in steps) == 1
+    assert len(steps) == 7

@@ -38,12 +38,14 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Proposal:
-    """Zero or more candidates; ``error`` says why there are none and ``raw`` holds the
-    model reply that could not be used (kept with the attempt for inspection)."""
+    """Zero or more candidates; ``error`` says why there are none, ``raw`` holds the
+    model reply that could not be used and ``notes`` what was worked out before it
+    (both kept with the attempt, so the next refinement can reuse the notes)."""
 
     candidates: list[Candidate]
     error: str | None = None
     raw: str = ""
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

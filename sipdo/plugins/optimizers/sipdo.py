@@ -116,12 +116,13 @@ class SipdoStrategy(Strategy):
             analysis = result.value.model_dump(mode="json")
         rec = await ctx.llm(self._recommend_messages(ctx, analysis), Recommendation)
         if rec.value is None:
-            return Proposal([], f"recommendation unusable: {rec.error}", _last(rec))
+            notes = {"analysis": analysis}
+            return Proposal([], f"recommendation unusable: {rec.error}", _last(rec), notes)
         recommendations = rec.value.recommendations
         ref = await ctx.llm(self._refine_messages(ctx, recommendations), REFINEMENT_FORMAT)
-        if ref.value is None:
-            return Proposal([], f"refinement unusable: {ref.error}", _last(ref))
         notes = {"analysis": analysis, "recommendations": recommendations}
+        if ref.value is None:
+            return Proposal([], f"refinement unusable: {ref.error}", _last(ref), notes)
         candidate = Candidate(ref.value.prompt.strip(), ref.value.rationale, ctx.version_id, notes)
         return Proposal([candidate])
 
