@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,9 +201,16 @@ async def _stream(graph: Any, graph_input: Any, config: Any, view: ProgressView)
                 if mode == "custom" and on_event(chunk):
                     live.update(view.render())
     else:
+        started = time.monotonic()
         async for mode, chunk in stream:
             if mode == "custom" and on_event(chunk):
-                console.print(describe(chunk), markup=False, highlight=False, soft_wrap=True)
+                minutes, seconds = divmod(int(time.monotonic() - started), 60)
+                console.print(
+                    f"[{minutes:02d}:{seconds:02d}] {describe(chunk)}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 console.file.flush()  # a pipe or log file sees each line as it happens
 
 

@@ -7,6 +7,7 @@ finishes it without losing any accepted task or prompt version.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -46,6 +47,7 @@ def test_full_run_then_show_export_and_resume_of_a_finished_run(
     ):
         assert line in out, line
     assert "RULE-DEDUPE" in out  # the best prompt is printed
+    assert re.search(r"^\[\d\d:\d\d\] iteration 1 \(difficulty 2\)$", out, re.MULTILINE)
 
     with RunStore(db_url) as store:
         run = store.get_run("r1")
