@@ -180,6 +180,7 @@ async def _drive(
                 console.print(f"run {run_id} had already finished", markup=False)
                 return dict(snapshot.values)
             graph_input = None if snapshot.values else first_input
+            store.mark_running(run_id, this_process())
             await _stream(graph, graph_input, config, view)
             return dict((await graph.aget_state(config)).values)
     finally:
@@ -261,7 +262,6 @@ def execute(
                 f"run {run_id!r} is being run by process {owner.get('pid')} on this machine; "
                 "stop it first"
             )
-    store.mark_running(run_id, this_process())
     console.print(f"sipdo run {run_id}  (resume with: sipdo run --resume {run_id})", markup=False)
     view = ProgressView(run_id=run_id)
     try:

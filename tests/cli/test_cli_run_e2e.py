@@ -109,6 +109,7 @@ def test_full_run_then_show_export_and_resume_of_a_finished_run(
     assert "had already finished" in again.stdout
     with RunStore(db_url) as store:
         assert len(store.prompt_lineage("r1")) == 4
+        assert store.get_run("r1").status == "finished"  # not reopened by the no-op resume
 
 
 def _progress(db_url: str, run_id: str) -> tuple[str, list[tuple[str, bool]], set[str]]:

@@ -59,7 +59,7 @@ async def test_learner_fails_then_prompt_accepted(sandbox: Sandbox) -> None:
     assert all(t["difficulty"] == 2 for t in out["accepted_tasks"])
     assert out["difficulty"] == 2
     # The seed failure was the generator's target, with the verifier's feedback.
-    assert all("chunk" in c.text and "Verifier feedback" in c.text for c in generator.calls)
+    assert all("chunk" in c.text and "What went wrong" in c.text for c in generator.calls)
     # The checker never sees the generator's answer.
     for call in checker.calls:
         assert "reference_solution" not in call.text
