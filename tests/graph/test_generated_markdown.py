@@ -234,7 +234,7 @@ async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) ->
         generator_model=ScriptedChatModel(junk, name="generator"),
         checker_model=world.checker_model(),
         optimizer_model=ScriptedChatModel(
-            [*world.optimizer_script()[:1], {"recommendations": ["r"]}, "a", "b", "<prompt> x"],
+            [*world.optimizer_script()[:1], {"recommendations": ["r"]}, "a", "b", "<prompt>\n"],
             name="optimizer",
         ),
         budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=1),
@@ -248,8 +248,8 @@ async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) ->
     assert rejected["reason"].startswith("generator output unusable: no ```python block")
     assert rejected["raw_reply"] == junk[-1]
     (attempt,) = out["attempts"]
-    assert attempt["reason"].startswith("refinement unusable: the prompt was not closed")
-    assert attempt["notes"]["raw_reply"] == "<prompt> x"
+    assert attempt["reason"] == "refinement unusable: the <prompt> block is empty"
+    assert attempt["notes"]["raw_reply"] == "<prompt>\n"
     assert attempt["notes"]["analysis"]["failure_modes"]  # kept for the next refinement
 
 

@@ -20,6 +20,15 @@ def test_tagged_prompt_with_rationale() -> None:
     )
 
 
+def test_an_unclosed_prompt_ends_at_the_rationale_or_the_reply() -> None:
+    # As the local 1.5B model writes it: no closing tag, a "Rationale:" paragraph.
+    reply = "<prompt>\nYou write Python.\n\nHandle empty input.\n\nRationale: it crashed on ''."
+    assert parse_refinement(reply) == Refinement(
+        prompt="You write Python.\n\nHandle empty input.", rationale="it crashed on ''."
+    )
+    assert parse_refinement("<prompt>Be precise.").prompt == "Be precise."
+
+
 def test_a_json_refinement_is_still_understood() -> None:
     reply = json.dumps({"prompt": "Be precise.", "rationale": "r"})
     assert parse_refinement(reply) == Refinement(prompt="Be precise.", rationale="r")
@@ -28,10 +37,10 @@ def test_a_json_refinement_is_still_understood() -> None:
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        ("<prompt>\nYou write Python and", "not closed"),
         ("<prompt>  </prompt>", "empty"),
+        ("<prompt>\nRATIONALE: forgot the prompt", "empty"),
         ("I would add a rule about empty input.", "no <prompt>"),
-        ('{"rationale": "no prompt here"}', "no <prompt>"),
+        ('{"rationale": "no prompt here"}', "does not match the schema"),
     ],
 )
 def test_unusable_refinements_say_why(reply: str, message: str) -> None:

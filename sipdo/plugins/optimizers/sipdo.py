@@ -48,26 +48,31 @@ class Refinement(BaseModel):
 
 
 _TAGGED = re.compile(r"<prompt>\s*(.*?)\s*</prompt>", re.DOTALL | re.IGNORECASE)
+_OPENED = re.compile(r"<prompt>\s*(.*)", re.DOTALL | re.IGNORECASE)
 _RATIONALE = re.compile(r"^\W*rationale\W*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_refinement(text: str) -> Refinement:
-    """The new prompt between ``<prompt>`` and ``</prompt>`` (a JSON ``Refinement`` is
-    accepted too); ``ValueError`` if there is none or it was cut off."""
+    """The new prompt between ``<prompt>`` and ``</prompt>``, or after an unclosed
+    ``<prompt>`` up to a ``RATIONALE:`` line or the end (small models often forget the
+    closing tag); a JSON ``Refinement`` is accepted too. ``ValueError`` if none."""
     found = _TAGGED.search(text)
-    if found and not found.group(1).strip():
-        raise ValueError("the <prompt> block is empty")
     if found:
-        rationale = _RATIONALE.search(text[found.end() :])
-        return Refinement(prompt=found.group(1), rationale=rationale.group(1) if rationale else "")
-    if "{" in text:
-        try:
-            return parse_structured(text, Refinement)
-        except ValueError:
-            pass
-    if re.search(r"<prompt>", text, re.IGNORECASE):
-        raise ValueError("the prompt was not closed with </prompt> (too long?)")
-    raise ValueError("no <prompt>...</prompt> block in the reply")
+        body, rest = found.group(1), text[found.end() :]
+    elif opened := _OPENED.search(text):
+        tail = opened.group(1)
+        cut = _RATIONALE.search(tail)
+        body, rest = (tail[: cut.start()], tail[cut.start() :]) if cut else (tail, "")
+    elif "{" in text:
+        return parse_structured(text, Refinement)
+    else:
+        raise ValueError("no <prompt>...</prompt> block in the reply")
+    if not body.strip():
+        raise ValueError("the <prompt> block is empty")
+    rationale = _RATIONALE.search(rest)
+    return Refinement(
+        prompt=body.strip(), rationale=rationale.group(1).strip() if rationale else ""
+    )
 
 
 # The rewritten prompt is free text: asking for it as a tag-delimited reply keeps a
