@@ -73,9 +73,14 @@ class StructuredResult(Generic[T]):
         """True when ``value`` holds a validated object."""
         return self.value is not None
 
+    @property
+    def last_reply(self) -> str:
+        """The last reply's text (its final 4,000 characters), kept with a failure."""
+        return self.raw[-1][-4000:] if self.raw else ""
+
     def failure(self, what: str) -> dict[str, Any]:
         """A JSON-safe record of the failure for the run history."""
-        last = self.raw[-1] if self.raw else ""
+        last = self.last_reply
         return {
             "what": what,
             "error": self.error or "",
@@ -128,7 +133,7 @@ def extract_json(text: str) -> Any:
 
     Raises ``ValueError`` with a message fit to send back to the model.
     """
-    candidates = [body for _, body in _FENCE.findall(text)] + [text]
+    candidates = [body for _, body in fenced_blocks(text)] + [text]
     last_error = "no JSON object found in the reply"
     for chunk in candidates:
         for match in re.finditer(r"[{\[]", chunk):
@@ -160,11 +165,20 @@ def parse_structured(text: str, schema: type[T]) -> T:
         raise ValueError(f"the JSON does not match the schema: {problems}") from exc
 
 
+PYTHON_TAGS = ("python", "py", "python3")
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """Every fenced block of ``text`` as (language tag in lower case, body); a block
+    left open at the end of the text runs to the end."""
+    return [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
+
+
 def extract_code(text: str, entry_point: str | None = None) -> str:
     """Python source from a reply: the fenced block defining ``entry_point``, else the
     first python fence, else any fence, else the raw text."""
-    fences = _FENCE.findall(text)
-    python = [body for lang, body in fences if lang.lower() in ("python", "py", "python3")]
+    fences = fenced_blocks(text)
+    python = [body for lang, body in fences if lang in PYTHON_TAGS]
     if entry_point:
         pattern = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(entry_point)}\b", re.MULTILINE)
         for body in python + [body for _, body in fences]:

@@ -72,8 +72,7 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
         if result.value is None:
             gid = content_id(str(iteration), str(n), *result.raw, prefix="gen")
             reason = f"generator output unusable: {result.error}"
-            raw = result.raw[-1][-4000:] if result.raw else ""
-            entry = {"id": gid, "reason": reason, "raw_reply": raw, **base}
+            entry = {"id": gid, "reason": reason, "raw_reply": result.last_reply, **base}
             rejected.append(_reject(deps, state, entry))
             continue
         provenance = {"iteration": iteration, "target": (target or {}).get("task", {}).get("id")}

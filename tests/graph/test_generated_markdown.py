@@ -87,6 +87,22 @@ def test_every_seed_round_trips_through_the_layout() -> None:
         assert gen.tests.strip() == task["tests"].strip()
 
 
+def test_rendering_keeps_helpers_and_survives_a_broken_reference() -> None:
+    task = {
+        "prompt": 'def f(x: int) -> int:\n    """Twice x."""\n',
+        "entry_point": "f",
+        "reference_solution": (
+            "def _twice(x):\n    return 2 * x\n\ndef f(x):\n    return _twice(x)\n"
+        ),
+        "tests": "from solution import f\n\ndef test_f():\n    assert f(2) == 4\n",
+    }
+    gen = parse_generated_markdown(render_markdown(task))
+    assert "def _twice" in gen.reference_solution
+    assert gen.prompt == task["prompt"]
+    broken = {**task, "reference_solution": "def f(x:\n"}
+    assert "def f(x:" in render_markdown(broken)
+
+
 def test_statement_keeps_decorators_and_multiline_signatures() -> None:
     source = textwrap.dedent(
         '''

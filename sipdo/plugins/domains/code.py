@@ -15,7 +15,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from sipdo.errors import ConfigurationError
 from sipdo.plugins.domains.base import Domain, SandboxProvider, Task, VerdictDict
-from sipdo.structured import ReplyFormat, extract_code, json_format, parse_structured
+from sipdo.structured import (
+    PYTHON_TAGS,
+    ReplyFormat,
+    extract_code,
+    fenced_blocks,
+    json_format,
+    parse_structured,
+)
 from sipdo.verifiers.types import CodeTask
 
 if TYPE_CHECKING:
@@ -63,8 +70,6 @@ MARKDOWN_RETRY = (
     "(docstring included) and one ```python block of pytest tests that import it from solution."
 )
 
-_FENCED = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_PYTHON_TAGS = ("python", "py", "python3", "")
 _IMPORTED = re.compile(r"^\s*from\s+solution\s+import\s+\(?\s*([A-Za-z_]\w*)", re.MULTILINE)
 _WEAKNESS = re.compile(r"^[\s*#>_-]*weakness[\s*_]*:[\s*_]*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -110,7 +115,7 @@ def parse_generated_markdown(text: str) -> GeneratedCodeTask:
     defines, that block is the reference, its signature and docstring the statement. A reply without
     such blocks but with a JSON object is read as JSON. ``ValueError`` says what is
     missing."""
-    blocks = [body for lang, body in _FENCED.findall(text) if lang.lower() in _PYTHON_TAGS]
+    blocks = [body for lang, body in fenced_blocks(text) if lang in (*PYTHON_TAGS, "")]
     test_blocks = [b for b in reversed(blocks) if _IMPORTED.search(b)]
     if not test_blocks:
         if "{" in text:
@@ -149,26 +154,34 @@ def parse_generated_markdown(text: str) -> GeneratedCodeTask:
 
 
 def render_markdown(task: Mapping[str, Any]) -> str:
-    """A task in the generator's markdown layout: the reference under the statement's
-    signature and docstring, then the tests (the inverse of ``parse_generated_markdown``)."""
-    statement = str(task["prompt"]).rstrip()
-    entry = str(task["entry_point"])
-    lines = str(task["reference_solution"]).rstrip().splitlines()
-    start = re.compile(rf"^(async\s+)?def\s+{re.escape(entry)}\s*\(")
-    at = next((i for i, line in enumerate(lines) if start.match(line)), None)
-    if at is None:
-        reference = str(task["reference_solution"]).rstrip()
-    else:
-        end = at
-        while end < len(lines) and not lines[end].rstrip().endswith(":"):
-            end += 1  # a signature over several lines
-        body = lines[end + 1 :]
-        imports = [line for line in lines[:at] if line.startswith(("import ", "from "))]
-        head = [line for line in statement.splitlines() if line not in imports]
-        reference = "\n".join([*imports, *head, *body]).strip()
+    """A task in the generator's markdown layout: the reference with the statement's
+    signature and docstring in place of its own, then the tests (the inverse of
+    ``parse_generated_markdown``)."""
+    source = str(task["reference_solution"]).rstrip()
+    lines = source.splitlines()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a broken user seed: shown as it is
+        tree = ast.Module(body=[], type_ignores=[])
+    node = next(
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            and n.name == task["entry_point"]
+        ),
+        None,
+    )
+    if node is not None:
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+        before = lines[: first - 1]
+        head = [line for line in str(task["prompt"]).rstrip().splitlines() if line not in before]
+        after = lines[body[0].lineno - 1 :] if body else ["    pass"]
+        source = "\n".join([*before, *head, *after]).strip()
     return (
         f"WEAKNESS: {task.get('weakness') or 'edge cases'}\n\n"
-        f"```python\n{reference}\n```\n\n```python\n{str(task['tests']).rstrip()}\n```"
+        f"```python\n{source}\n```\n\n```python\n{str(task['tests']).rstrip()}\n```"
     )
 
 

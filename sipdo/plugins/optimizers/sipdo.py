@@ -10,7 +10,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from sipdo.plugins.optimizers.base import Candidate, Proposal, ProposalContext, Strategy
-from sipdo.structured import ReplyFormat, StructuredResult, parse_structured
+from sipdo.structured import ReplyFormat, parse_structured
 
 OPTIMIZER_SYSTEM = (
     "You improve the system prompt of a solver model. You see the tasks it failed, its "
@@ -87,10 +87,6 @@ REFINEMENT_FORMAT = ReplyFormat(
 )
 
 
-def _last(result: StructuredResult[Any]) -> str:
-    return result.raw[-1][-4000:] if result.raw else ""
-
-
 def _failures_text(ctx: ProposalContext, limit: int = 4) -> str:
     shown = [ctx.describe(f) for f in ctx.failures[:limit]]
     more = len(ctx.failures) - len(shown)
@@ -117,17 +113,17 @@ class SipdoStrategy(Strategy):
         if analysis is None:
             result = await ctx.llm(self._analysis_messages(ctx), ErrorAnalysis)
             if result.value is None:
-                return Proposal([], f"error analysis unusable: {result.error}", _last(result))
+                return Proposal([], f"error analysis unusable: {result.error}", result.last_reply)
             analysis = result.value.model_dump(mode="json")
         rec = await ctx.llm(self._recommend_messages(ctx, analysis), Recommendation)
         if rec.value is None:
             notes = {"analysis": analysis}
-            return Proposal([], f"recommendation unusable: {rec.error}", _last(rec), notes)
+            return Proposal([], f"recommendation unusable: {rec.error}", rec.last_reply, notes)
         recommendations = rec.value.recommendations
         ref = await ctx.llm(self._refine_messages(ctx, recommendations), REFINEMENT_FORMAT)
         notes = {"analysis": analysis, "recommendations": recommendations}
         if ref.value is None:
-            return Proposal([], f"refinement unusable: {ref.error}", _last(ref), notes)
+            return Proposal([], f"refinement unusable: {ref.error}", ref.last_reply, notes)
         candidate = Candidate(ref.value.prompt.strip(), ref.value.rationale, ctx.version_id, notes)
         return Proposal([candidate])
 
