@@ -17,7 +17,7 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from sipdo.cli.common import console, read_text_file
-from sipdo.cli.owner import this_process
+from sipdo.cli.owner import alive, this_process
 from sipdo.cli.progress import ProgressView, describe
 from sipdo.cli.scripted import materialize
 from sipdo.errors import ConfigurationError, RunNotFoundError
@@ -227,6 +227,12 @@ def execute(
     """Start a new run (``prompt``) or resume one (``resume``); return the final state."""
     if resume is not None:
         run = store.get_run(resume)
+        owner = run.config.get("owner") or {}
+        if run.status == "running" and alive(owner):
+            raise ConfigurationError(
+                f"run {resume!r} is being run by process {owner.get('pid')} on this machine; "
+                "stop it first"
+            )
         opts = RunOptions.from_saved(run.config.get("cli")).overridden_by(explicit)
         run_id = resume
         first_input: dict[str, Any] = {
@@ -253,15 +259,6 @@ def execute(
         if opts.seed_tasks is not None:
             first_input["seed_tasks"] = opts.seed_tasks
         store.create_run(run_id, {"cli": asdict(opts)}, prompt)
-    if resume is not None:
-        from sipdo.cli.owner import alive
-
-        owner = run.config.get("owner") or {}
-        if run.status == "running" and alive(owner):
-            raise ConfigurationError(
-                f"run {run_id!r} is being run by process {owner.get('pid')} on this machine; "
-                "stop it first"
-            )
     console.print(f"sipdo run {run_id}  (resume with: sipdo run --resume {run_id})", markup=False)
     view = ProgressView(run_id=run_id)
     try:

@@ -8,8 +8,13 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
+from typer.testing import CliRunner
+
+from sipdo.cli import app
 from sipdo.cli.owner import alive, shown_status, this_process
+from sipdo.store import RunStore
 from sipdo.store.records import RunRecord
 
 RUN = RunRecord("r", "running", {}, "p", None, None, datetime.now(UTC), None)
@@ -46,3 +51,15 @@ def test_what_cannot_be_told_from_here_keeps_the_stored_status() -> None:
         assert shown_status(replace(RUN, config={"owner": owner})) == "running"
     finished = replace(RUN, status="finished", config={"owner": elsewhere})
     assert shown_status(finished) == "finished"
+
+
+def test_resume_refuses_a_run_its_live_owner_is_still_running(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    with RunStore(db) as store:
+        store.create_run("busy", {"cli": {}}, "p")
+        store.mark_running("busy", this_process())  # this test process: alive
+    result = CliRunner().invoke(app, ["run", "--resume", "busy", "--db", db])
+    assert result.exit_code != 0
+    assert "is being run by process" in result.output
+    with RunStore(db) as store:
+        assert store.get_run("busy").status == "running"  # untouched
