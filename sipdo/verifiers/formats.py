@@ -43,7 +43,9 @@ def parse_mapping(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         field, sep, path = item.partition("=")
         if not sep or not field.strip() or not path.strip():
-            raise ConfigurationError(f"--map wants FIELD=PATH (e.g. tests=meta.tests), got {item!r}")
+            raise ConfigurationError(
+                f"--map wants FIELD=PATH (e.g. tests=meta.tests), got {item!r}"
+            )
         mapping[field.strip()] = path.strip()
     return mapping
 
@@ -54,7 +56,11 @@ def lookup(row: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(value, Mapping) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+        elif (
+            isinstance(value, list)
+            and part.lstrip("-").isdigit()
+            and -len(value) <= int(part) < len(value)
+        ):
             value = value[int(part)]
         else:
             raise RowError(f"no value at {path!r} (missing {part!r})")

@@ -141,8 +141,8 @@ def test_mapping_reads_other_layouts() -> None:
         ({"question": "?"}, "auto", "unknown row layout"),
         ({"text": "t", "code": "def f(): pass", "test_list": []}, "auto", "test_list is empty"),
         ({"text": "t", "code": "def f(:", "test_list": ["assert f()"]}, "auto", "SyntaxError"),
-        ({"text": "t", "code": "def f(): pass", "test_list": ["assert g()"]}, "auto", "no function"),
-        ({"prompt": "p", "entry_point": "f", "reference_solution": 3, "tests": ""}, "auto", "valid sipdo"),
+        ({"code": "def f(): pass", "test_list": ["assert g()"]}, "mbpp", "no function"),
+        ({"prompt": "", "entry_point": "f", "reference_solution": 3, "tests": ""}, "auto", "sipdo"),
         ({"prompt": "p"}, "humaneval", "KeyError"),
     ],
 )  # fmt: skip
