@@ -62,6 +62,18 @@ def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: s
     _check(result, f"mount {target}")
 
 
+def host_python() -> str:
+    """``sys.executable`` with its directory's symbolic links resolved (the name is kept).
+
+    The jail binds real paths only, so a venv reached through a link (``.venv``
+    -> a directory kept elsewhere) must be run by its real path. The file name
+    itself stays: a venv's ``bin/python`` is a link to the base interpreter,
+    and Python finds the venv (``pyvenv.cfg``) from the name it was started as.
+    """
+    directory, name = os.path.split(sys.executable)
+    return os.path.join(os.path.realpath(directory), name)
+
+
 def interpreter_dirs() -> list[str]:
     """Directories the host interpreter needs, outside the system directories."""
     found: list[str] = []

@@ -19,7 +19,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from collections.abc import Callable, Iterator
 from sipdo.errors import SandboxError, SandboxResourceError, SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer, pump
 from sipdo.sandbox._cgroup import CgroupFactory
-from sipdo.sandbox._jail import WORKDIR, Jail
+from sipdo.sandbox._jail import WORKDIR, Jail, host_python
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
 
 # Without namespaces the program runs as the caller's user: it can read the
@@ -57,7 +56,7 @@ log = logging.getLogger(__name__)
 def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
     """The whole environment a sandboxed program sees: nothing of the caller's."""
     return {
-        "PATH": f"{os.path.dirname(sys.executable)}:{_PATH}",
+        "PATH": f"{os.path.dirname(host_python())}:{_PATH}",
         "HOME": home,
         "TMPDIR": tmp,
         "LANG": "C.UTF-8",
@@ -108,7 +107,7 @@ def write_files(root: str, job: Job) -> None:
 def resolve_command(command: tuple[str, ...]) -> list[str]:
     """Map ``python`` to the host interpreter; other names are looked up on PATH."""
     if command[0] == "python":
-        return [sys.executable, *command[1:]]
+        return [host_python(), *command[1:]]
     return list(command)
 
 
@@ -133,7 +132,7 @@ class ProcessSandbox(Sandbox):
     entry, being the same user), applies the rlimits except the process count,
     kills the process group on timeout and caps output; ``isolation`` claims
     only ``wall_time`` and ``output``.
-    ``command[0] == "python"`` is always ``sys.executable``.
+    ``command[0] == "python"`` is always ``sys.executable`` (by its real directory).
     """
 
     kind = "process"
