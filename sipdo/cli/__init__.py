@@ -1,4 +1,4 @@
-"""The ``sipdo`` command (typer + rich): run, runs, show, export, sandbox.
+"""The ``sipdo`` command (typer + rich): run, runs, show, export, sandbox, verify.
 
 Errors of sipdo itself print one ``error:`` line and exit 1; an unexpected
 exception prints its type and message and exits 2 (``SIPDO_DEBUG=1`` shows the
@@ -22,6 +22,7 @@ from sipdo.cli.common import (
     read_text_file,
     store_url,
 )
+from sipdo.cli.verify import verify as verify_command
 
 app = typer.Typer(
     name="sipdo",
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sandbox_commands.app, name="sandbox")
+app.command("verify")(verify_command)
 
 
 def _model_option(flag: str, env: str, role: str) -> Any:

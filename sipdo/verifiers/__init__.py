@@ -34,7 +34,8 @@ for values; tasks with several correct outputs per input need their own
 ``input_strategy`` or tests that pin the output.
 
 Public API: ``verify_solution`` / ``averify_solution``, ``verify_task`` /
-``averify_task``, ``CodeTask``, ``Verdict``, ``Check``, ``Verifier`` (protocol),
+``averify_task``, ``verify_dataset`` / ``averify_dataset`` (whole files of
+tasks or samples), ``CodeTask``, ``Verdict``, ``Check``, ``Verifier`` (protocol),
 ``CodeVerifier``, ``ConsensusVerifier``, ``VerifierConfig``.
 """
 
@@ -50,6 +51,9 @@ from sipdo.verifiers.api import (
 )
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.consensus import ConsensusVerifier, Vote, normalize_answer
+
+# After the names above: the dataset layer is built on them.
+from sipdo.verifiers.dataset import averify_dataset, verify_dataset
 from sipdo.verifiers.mutation import Mutant, mutants
 from sipdo.verifiers.protocol import Verifier
 from sipdo.verifiers.task_check import MutantFate
@@ -67,11 +71,13 @@ __all__ = [
     "VerifierConfig",
     "Vote",
     "analyze_mutants",
+    "averify_dataset",
     "averify_solution",
     "averify_task",
     "content_id",
     "mutants",
     "normalize_answer",
+    "verify_dataset",
     "verify_solution",
     "verify_task",
 ]
