@@ -94,6 +94,27 @@ def empty_usage() -> dict[str, Any]:
     }
 
 
+def usage_delta(per_role: Mapping[str, CallStats], sandbox_seconds: float = 0.0) -> dict[str, Any]:
+    """What one node used, as a ``budget_used`` delta (the state reducer adds deltas)."""
+    return add_usage(empty_usage(), per_role, sandbox_seconds)
+
+
+def left(budget: Budget, used: Mapping[str, Any]) -> dict[str, int | None]:
+    """Model calls left per role under ``budget`` (None: unlimited), for strategies."""
+    calls = dict(used.get("model_calls", {}))
+    total = sum(calls.values())
+    out: dict[str, int | None] = {}
+    for role in ("learner", "generator", "checker", "optimizer"):
+        cap = budget.model_calls
+        if cap is None:
+            out[role] = None
+        elif isinstance(cap, Mapping):
+            out[role] = None if role not in cap else max(0, cap[role] - calls.get(role, 0))
+        else:
+            out[role] = max(0, cap - total)
+    return out
+
+
 def add_usage(
     used: Mapping[str, Any], per_role: Mapping[str, CallStats], sandbox_seconds: float = 0.0
 ) -> dict[str, Any]:

@@ -15,22 +15,26 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
+from langgraph.types import Overwrite
 
 from sipdo.errors import PluginError
 from sipdo.graph import routing
+from sipdo.graph.approve import approve
 from sipdo.graph.budget import Budget
 from sipdo.graph.checker import checker
 from sipdo.graph.events import emit
 from sipdo.graph.generator import generator
 from sipdo.graph.learner import learner
 from sipdo.graph.lifecycle import finish, setup
-from sipdo.graph.optimizer import approve, optimizer
+from sipdo.graph.optimizer import MAX_BATCHES, optimizer
+from sipdo.graph.promote import promote
 from sipdo.graph.runtime import Deps, LazySandbox
-from sipdo.graph.state import InputState, OutputState, SipdoState
+from sipdo.graph.state import InputState, OutputState, SipdoState, Usage, add_usage_delta
 from sipdo.graph.verifier import verifier
 from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.models import ModelSpec, resolve_model
 from sipdo.plugins.optimizers.base import Strategy
+from sipdo.plugins.optimizers.gates import PromotionPolicy, resolve_gate
 from sipdo.plugins.registry import load
 from sipdo.sandbox import Sandbox
 
@@ -80,13 +84,25 @@ def _node(fn: Node, deps: Deps) -> RunnableLambda[SipdoState, dict[str, Any]]:
     async def afunc(state: SipdoState) -> dict[str, Any]:
         update = await fn(state, deps)
         if "budget_used" in update:
-            emit("budget", used=update["budget_used"], limits=deps.budget.limits())
+            emit(
+                "budget",
+                used=total_usage(state, update["budget_used"]),
+                limits=deps.budget.limits(),
+            )
         return update
 
     def func(state: SipdoState) -> dict[str, Any]:
         return _run_sync(afunc(state))
 
     return RunnableLambda(func, afunc=afunc, name=fn.__name__)
+
+
+def total_usage(state: SipdoState, update: Any) -> Usage:
+    """The run's usage once a node's ``budget_used`` update (a delta, or a fresh start)
+    is applied."""
+    if isinstance(update, Overwrite):
+        return update.value  # type: ignore[no-any-return]
+    return add_usage_delta(state.get("budget_used"), update)
 
 
 def _role_model(
@@ -114,6 +130,8 @@ def create_sipdo_graph(
     run_store: Any = None,
     budget: Budget | None = None,
     approve_prompts: bool = False,
+    gate: str | PromotionPolicy = "strict",
+    seed: int = 0,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
@@ -125,6 +143,9 @@ def create_sipdo_graph(
     ``store``, ``checkpointer`` and ``name`` go straight to ``.compile()``;
     ``run_store`` (a ``sipdo.store.RunStore``) records the run under
     ``configurable.run_id`` or ``thread_id``. Input: ``{"prompt", "seed_tasks"?}``.
+    ``gate`` is the promotion policy (``strict``, ``statistical``, ``pareto`` or a
+    ``PromotionPolicy``) the graph applies to every strategy's candidates; ``seed``
+    seeds the strategies' randomness (same seed, same run with deterministic models).
     """
     learner_model = resolve_model(model, role="learner")
     shared = model is not None
@@ -141,6 +162,8 @@ def create_sipdo_graph(
         budget=budget if budget is not None else Budget(),
         run_store=run_store,
         approve_prompts=approve_prompts,
+        gate=resolve_gate(gate),
+        seed=seed,
     )
     maxd = deps.domain.max_difficulty
 
@@ -148,7 +171,7 @@ def create_sipdo_graph(
         return partial(fn, budget=deps.budget, max_difficulty=maxd)
 
     graph = StateGraph(SipdoState, input_schema=InputState, output_schema=OutputState)
-    for fn in (setup, learner, generator, checker, verifier, optimizer, approve, finish):
+    for fn in (setup, learner, generator, checker, verifier, optimizer, promote, approve, finish):
         graph.add_node(fn.__name__, _node(fn, deps))
     graph.add_edge(START, "setup")
     graph.add_edge("setup", "learner")
@@ -165,8 +188,11 @@ def create_sipdo_graph(
         ["learner", "optimizer", "generator", "finish"],
     )
     graph.add_conditional_edges(
-        "optimizer",
-        route(routing.after_optimizer),
+        "optimizer", route(routing.after_optimizer), ["optimizer", "promote", "finish"]
+    )
+    graph.add_conditional_edges(
+        "promote",
+        route(routing.after_promote),
         ["approve", "optimizer", "generator", "finish"],
     )
     graph.add_conditional_edges(
@@ -179,5 +205,6 @@ def create_sipdo_graph(
 
 def recursion_limit(budget: Budget) -> int:
     """Graph steps a full run may take: per iteration generator, checker, verifier,
-    learner and up to two steps per refinement, plus setup, seed pass and finish."""
-    return 10 + budget.iterations * (6 + 2 * budget.max_refinements)
+    learner and per optimizer step up to ``MAX_BATCHES`` batches, promote and approve;
+    plus setup, the seed pass and finish."""
+    return 10 + budget.iterations * (6 + (MAX_BATCHES + 3) * budget.max_refinements)

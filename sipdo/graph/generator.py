@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
-from sipdo.graph.state import SipdoState
+from sipdo.graph.state import GenerationEntry, SipdoState, failure_records
 from sipdo.verifiers.types import content_id
 
 
-def pick_targets(failures: list[dict[str, Any]], n: int) -> list[dict[str, Any] | None]:
+def pick_targets(failures: Sequence[Mapping[str, Any]], n: int) -> list[Mapping[str, Any] | None]:
     """One target per task to write: the failures in turn, or None ("harder in general")."""
     if not failures:
         return [None] * n
@@ -45,8 +46,8 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     iteration = int(state.get("iteration", 0)) + 1
     difficulty = min(int(state.get("difficulty", 1)) + 1, deps.domain.max_difficulty)
     emit("iteration_start", iteration=iteration, difficulty=difficulty)
-    targets = pick_targets(state.get("failures", []), deps.budget.tasks_per_iteration)
-    examples = [*state.get("seed_tasks", []), *state.get("accepted_tasks", [])]
+    targets = pick_targets(failure_records(state), deps.budget.tasks_per_iteration)
+    examples = [*state.get("seeds", []), *state.get("accepted_tasks", [])]
     rejections = [str(r.get("reason", "")) for r in state.get("rejected_tasks", [])[-3:]]
     make_format = getattr(deps.domain, "generated_format", None)
     schema = make_format() if make_format is not None else deps.domain.generated_schema
@@ -100,7 +101,7 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
             continue
         seen[key] = task["id"]
         new_tasks.append(task)
-    entry = {
+    summary: GenerationEntry = {
         "kind": "generation",
         "iteration": iteration,
         "difficulty": difficulty,
@@ -110,12 +111,12 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     }
     return {
         "iteration": iteration,
+        "step": 0,
         "new_tasks": new_tasks,
         "checker_answers": {},
-        "attempts": [],
         "pending_candidate": None,
         "seen_keys": seen,
-        "rejected_tasks": [*state.get("rejected_tasks", []), *rejected],
-        "history": [*state.get("history", []), entry],
+        "rejected_tasks": rejected,
+        "history": [summary],
         "budget_used": deps.fold(state, tally, "generator"),
     }

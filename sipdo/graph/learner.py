@@ -1,68 +1,63 @@
-"""The learner: the model under the current prompt solves the pending tasks."""
+"""The learner: the incumbent prompt answers the pending tasks; the cells join the score table."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
-from sipdo.graph.state import SipdoState
-
-
-def _merge_solved(solved: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    known = {t["id"] for t in solved}
-    return solved + [t for t in new if t["id"] not in known]
+from sipdo.graph.scoring import score
+from sipdo.graph.state import LearnerEntry, SipdoState
 
 
 async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """Solve ``pending`` in parallel; passes join ``solved``, failures join ``failures``.
+    """Grade the incumbent on ``pending`` in parallel; the graded tasks join ``tasks``.
 
     A failure here is a real weakness: the task is a seed or was verified sound.
+    A task that cannot be graded at all (a seed whose reference fails its own
+    tests) leaves the loop as a rejected task.
     """
     tally = Tally()
-    tasks = state.get("pending", [])
-    prompt = state["current_prompt"]
+    pending = state.get("pending", [])
     vid = state["version_id"]
-    results = await asyncio.gather(*(deps.solve_and_grade(tally, t, prompt) for t in tasks))
-    passed: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
+    by_id = {t["id"]: t for t in pending}
+    cells, results = await score(
+        deps,
+        tally,
+        table=state.get("score_table", {}),
+        candidates=state["candidates"],
+        tasks=by_id,
+        cids=[vid],
+        task_ids=list(by_id),
+    )
     broken: list[dict[str, Any]] = []
     for result in results:
         task, verdict = result["task"], result["verdict"]
         if verdict.get("task_error"):
-            # Not the learner's fault: the task cannot be graded, so it leaves the loop.
             broken.append({**task, "reason": str(verdict.get("feedback")), "verdict": verdict})
             continue
-        ok = bool(verdict.get("passed"))
-        (passed if ok else failed).append(result)
-        emit("learner_result", task_id=task["id"], passed=ok, score=float(verdict.get("score", 0)))
-        deps.record(
-            "record_attempt",
+        emit(
+            "learner_result",
             task_id=task["id"],
-            prompt_version_id=vid,
-            role="learner",
-            answer=result["answer"],
-            passed=ok,
-            score=float(verdict.get("score", 0.0)),
-            feedback=str(verdict.get("feedback", "")),
+            passed=bool(verdict.get("passed")),
+            score=float(verdict.get("score", 0)),
         )
-    failed_ids = {r["task"]["id"] for r in failed}
-    old_failures = [f for f in state.get("failures", []) if f["task"]["id"] not in failed_ids]
-    entry = {
+    gone = {t["id"] for t in broken}
+    row = {tid: cell for tid, cell in cells.get(vid, {}).items() if tid not in gone}
+    entry: LearnerEntry = {
         "kind": "learner",
         "phase": state.get("phase", "seed"),
         "iteration": state.get("iteration", 0),
         "version_id": vid,
-        "passed": [r["task"]["id"] for r in passed],
-        "failed": sorted(failed_ids),
-        "ungradable": [t["id"] for t in broken],
+        "passed": [tid for tid, cell in row.items() if cell["passed"]],
+        "failed": sorted(tid for tid, cell in row.items() if not cell["passed"]),
+        "ungradable": sorted(gone),
     }
     return {
         "pending": [],
-        "solved": _merge_solved(state.get("solved", []), [r["task"] for r in passed]),
-        "failures": old_failures + failed,
-        "rejected_tasks": [*state.get("rejected_tasks", []), *broken],
-        "history": [*state.get("history", []), entry],
+        "verified_tasks": {**state.get("verified_tasks", {}), **{tid: by_id[tid] for tid in row}},
+        "score_table": {vid: row} if row else {},
+        "rejected_tasks": broken,
+        "history": [entry],
         "budget_used": deps.fold(state, tally, "learner"),
     }

@@ -7,19 +7,26 @@ from typing import Any
 from sipdo.errors import ConfigurationError
 from sipdo.graph.budget import empty_usage
 from sipdo.graph.events import emit
+from sipdo.graph.promote import commit_flow
 from sipdo.graph.routing import stop_reason
 from sipdo.graph.runtime import Deps, run_id
-from sipdo.graph.state import SipdoState
-from sipdo.verifiers.types import content_id
+from sipdo.graph.state import CandidateState, SipdoState, fresh
+from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, candidate_id
 
 
 def version_id(text: str, parent: str | None) -> str:
     """Content-derived prompt version id (same text from the same parent, same id)."""
-    return content_id(parent or "", text, prefix="pv")
+    return candidate_id({INSTRUCTIONS: text}, [parent] if parent else [])
 
 
 async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """Validate the input; ``ConfigurationError`` for a missing prompt or a bad seed task."""
+    """Validate the input and start a run; ``ConfigurationError`` for a missing prompt or
+    a bad seed task.
+
+    Every channel is reset (``fresh`` bypasses the reducers), so invoking a thread
+    again starts a new run rather than appending to the last one; ``seed_tasks`` is
+    consumed (set to None) so a later invocation without seeds gets the domain's.
+    """
     prompt = state.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ConfigurationError("input state needs a non-empty 'prompt' string")
@@ -44,6 +51,7 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
                 "domain": deps.domain.name,
                 "strategy": deps.strategy.name,
                 "budget": deps.budget.limits(),
+                "gate": deps.gate.name,
                 "models": {
                     role: str(m.name or type(m).__name__) for role, m in deps.models.items()
                 },
@@ -74,13 +82,25 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "version_id": vid,
         "text": prompt,
         "parent_id": None,
+        "parent_ids": [],
+        "operator": "initial",
         "accepted": True,
         "scores": {},
         "feedback": "initial prompt",
         "iteration": 0,
     }
+    initial: CandidateState = {
+        "id": vid,
+        "text": prompt,
+        "components": {INSTRUCTIONS: prompt},
+        "parent_ids": [],
+        "operator": "initial",
+        "iteration": 0,
+        "step": 0,
+    }
     return {
-        "seed_tasks": seeds,
+        "seed_tasks": None,
+        "seeds": seeds,
         "phase": "seed",
         "current_prompt": prompt,
         "best_prompt": prompt,
@@ -88,17 +108,23 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "pending": seeds,
         "new_tasks": [],
         "checker_answers": {},
-        "solved": [],
-        "failures": [],
+        "verified_tasks": {},
         "seen_keys": {deps.domain.dedup_key(t): t["id"] for t in seeds},
-        "attempts": [],
+        "step": 0,
+        "flow": None,
         "pending_candidate": None,
-        "pool": [],
-        "accepted_tasks": [],
-        "rejected_tasks": [],
-        "history": [],
-        "prompt_versions": [version],
-        "budget_used": empty_usage(),
+        "pending_decision": None,
+        "last_approved": False,
+        "strategy_state": {},
+        "holdout": [],
+        "accepted_tasks": fresh([]),
+        "rejected_tasks": fresh([]),
+        "history": fresh([]),
+        "prompt_versions": fresh([version]),
+        "budget_used": fresh(empty_usage()),
+        "score_table": fresh({}),
+        "candidates": fresh({vid: initial}),
+        "decisions": fresh([]),
         "iteration": 0,
         "difficulty": max((int(t.get("difficulty", 1)) for t in seeds), default=1),
         "stop_reason": "",
@@ -106,9 +132,13 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
 
 
 async def finish(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """Record why the run stopped and emit ``run_end``."""
+    """Record why the run stopped and emit ``run_end``; a step cut short by the budget
+    keeps what it paid for (its evaluations and candidates join the state)."""
     reason = stop_reason(state, deps.budget, deps.domain.max_difficulty) or "iterations"
     best = state.get("current_prompt") or state.get("prompt", "")
     deps.record("finish_run", status="finished", best_prompt=best, stop_reason=reason)
     emit("run_end", stop_reason=reason, best_prompt=best)
-    return {"stop_reason": reason, "best_prompt": best}
+    update: dict[str, Any] = {"stop_reason": reason, "best_prompt": best}
+    if state.get("flow"):
+        update |= commit_flow(state)
+    return update

@@ -1,272 +1,220 @@
-"""The optimizer: one refinement attempt per run of the node, then the approval step.
+"""The optimizer: drives the strategy's flow, one batch of requests per graph step.
 
-``optimizer`` asks the strategy for candidates and evaluates each on the current
-failures AND every task solved so far; a candidate that passes the
-no-regression gate waits in ``pending_candidate`` for ``approve``, which (with
-``approve_prompts``) pauses on ``interrupt()`` before the prompt changes. The
-approval is its own node because an interrupted node re-runs from its start on
-resume: nothing before ``interrupt()`` may call a model.
+A strategy step (``Strategy.step(view)``) is a generator of request batches.
+This node re-creates it from the view, replays the results already in the
+step's journal (``state["flow"]``), executes the next batch — model calls and
+evaluations, concurrently — and stores the results. Running one batch per graph
+step means the checkpointer saves the journal after every batch: a run killed
+mid-step loses at most the batch in flight, and the replayed flow continues
+exactly where the uninterrupted one would have. Evaluations stay in the
+journal's ``cells`` until ``promote`` commits them with the decision, so the
+view a replay is built from never changes during a step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
+from collections.abc import Mapping
 from typing import Any
 
-from langgraph.types import interrupt
-
-from sipdo.graph.events import emit
-from sipdo.graph.lifecycle import version_id
-from sipdo.graph.routing import passes_gate
+from sipdo.errors import PluginError
+from sipdo.graph.budget import left
 from sipdo.graph.runtime import Deps, Tally
-from sipdo.graph.state import SipdoState
-from sipdo.plugins.optimizers.base import Candidate, ProposalContext
+from sipdo.graph.scoring import overlay, score
+from sipdo.graph.state import CandidateState, FlowState, SipdoState
+from sipdo.plugins.optimizers.base import (
+    Ask,
+    OptimizerView,
+    Request,
+    Selection,
+    StrategyFlow,
+)
+from sipdo.plugins.optimizers.candidates import NewCandidate, as_state
+from sipdo.structured import ReplyFormat, StructuredResult
+
+MAX_BATCHES = 16  # request batches one step may make (bounds the graph's recursion)
 
 
-def textual_reward(
-    fixed: list[str], broken: list[str], still: list[dict[str, Any]], n_fail: int, n_solved: int
-) -> str:
-    """The TRPrompt-style textual reward of one candidate."""
-    text = f"fixed {len(fixed)}/{n_fail} failures; broke {len(broken)}/{n_solved} solved tasks"
-    if broken:
-        text += f" ({', '.join(broken[:5])})"
-    notes = [f"{r['task']['id']}: {str(r['verdict'].get('feedback', ''))[:200]}" for r in still[:3]]
-    return text + (". Still failing: " + " | ".join(notes) if notes else ".")
-
-
-async def _evaluate(deps: Deps, tally: Tally, state: SipdoState, cand: Candidate) -> dict[str, Any]:
-    failures, solved = state.get("failures", []), state.get("solved", [])
-    vid = version_id(cand.text, cand.parent_id)
-    record = {
-        "version_id": vid,
-        "text": cand.text,
-        "parent_id": cand.parent_id,
-        "rationale": cand.rationale,
-        "notes": cand.notes,
-        "iteration": state.get("iteration", 0),
+def view_of(state: Mapping[str, Any], deps: Deps) -> OptimizerView:
+    """The strategy's view of the state at the start of a step."""
+    iteration = int(state.get("iteration", 0))
+    attempts = [
+        h
+        for h in state.get("history", [])
+        if h.get("kind") == "prompt_attempt" and h.get("iteration") == iteration
+    ]
+    data = {
+        "incumbent": state["version_id"],
+        "candidates": state.get("candidates", {}),
+        "score_table": state.get("score_table", {}),
+        "tasks": state.get("verified_tasks", {}),
+        "decisions": state.get("decisions", []),
+        "attempts": attempts,
+        "strategy_state": state.get("strategy_state", {}),
+        "iteration": iteration,
+        "step": int(state.get("step", 0)) + 1,
+        "seed": deps.seed,
+        "gate": deps.gate.name,
+        "budget_left": left(deps.budget, state.get("budget_used", {})),
     }
-    if cand.text.strip() == state["current_prompt"].strip():
-        feedback = "the candidate is identical to the current prompt"
+    return OptimizerView(data, deps.domain.describe_failure)
+
+
+def _encode(req: Request, result: Any) -> Any:
+    if isinstance(req, Ask):
+        value = result.value.model_dump(mode="json") if result.value is not None else None
         return {
-            **record,
-            "fixed": [],
-            "broken": [],
-            "scores": {},
-            "feedback": feedback,
-            "new_failures": failures,
-            "fixed_tasks": [],
+            "value": value,
+            "error": result.error,
+            "attempts": result.attempts,
+            "raw": list(result.raw),
         }
-    tasks = [f["task"] for f in failures] + solved
-    results = await asyncio.gather(*(deps.solve_and_grade(tally, t, cand.text) for t in tasks))
-    on_failures, on_solved = results[: len(failures)], results[len(failures) :]
-    fixed = [r for r in on_failures if r["verdict"].get("passed")]
-    still = [r for r in on_failures if not r["verdict"].get("passed")]
-    broken = [r["task"]["id"] for r in on_solved if not r["verdict"].get("passed")]
-    for r in results:
-        deps.record(
-            "record_attempt",
-            task_id=r["task"]["id"],
-            prompt_version_id=vid,
-            role="learner",
-            answer=r["answer"],
-            passed=bool(r["verdict"].get("passed")),
-            score=float(r["verdict"].get("score", 0.0)),
-            feedback=str(r["verdict"].get("feedback", "")),
-        )
-    fixed_ids = [r["task"]["id"] for r in fixed]
-    passes = sum(1 for r in results if r["verdict"].get("passed"))
-    scores = {
-        "fixed": float(len(fixed)),
-        "broken": float(len(broken)),
-        "pass_rate": passes / len(results) if results else 0.0,
-    }
+    return result
+
+
+def _decode(req: Request, data: Any) -> Any:
+    if isinstance(req, Ask):
+        schema = req.schema.schema if isinstance(req.schema, ReplyFormat) else req.schema
+        value = schema.model_validate(data["value"]) if data["value"] is not None else None
+        return StructuredResult(value, data["error"], int(data["attempts"]), tuple(data["raw"]))
+    return data
+
+
+def _selection_data(sel: Selection) -> dict[str, Any]:
     return {
-        **record,
-        "fixed": fixed_ids,
-        "broken": broken,
-        "scores": scores,
-        "feedback": textual_reward(fixed_ids, broken, still, len(failures), len(solved)),
-        "new_failures": still,
-        "fixed_tasks": [r["task"] for r in fixed],
+        "candidate": sel.candidate,
+        "state": dict(sel.state),
+        "note": sel.note,
+        "error": sel.error,
+        "raw": sel.raw[-4000:],
+        "notes": dict(sel.notes),
     }
 
 
-def _conclude(
-    deps: Deps, state: SipdoState, cand: dict[str, Any], accepted: bool, reason: str
-) -> dict[str, Any]:
-    """Record one decided candidate; returns the attempt entry."""
-    feedback = f"{cand['feedback']} -> {reason}"
-    if cand.get("version_id"):
-        deps.record(
-            "record_prompt_version",
-            version_id=cand["version_id"],
-            text=cand["text"],
-            parent_id=cand["parent_id"],
-            accepted=accepted,
-            scores=cand["scores"],
-            feedback=feedback,
-            iteration=int(state.get("iteration", 0)),
-        )
-    emit(
-        "prompt_candidate",
-        version_id=cand.get("version_id") or "",
-        accepted=accepted,
-        fixed=len(cand["fixed"]),
-        broken=len(cand["broken"]),
-        reason=reason,
+def _ended(stop: StopIteration, name: str) -> Selection:
+    if not isinstance(stop.value, Selection):
+        raise PluginError(f"strategy {name!r} ended without a Selection") from None
+    return stop.value
+
+
+def advance(flow: StrategyFlow, results: list[Any], name: str) -> list[Request] | Selection:
+    """Send one batch's results into ``flow``: its next batch, or how it ended."""
+    try:
+        return flow.send(results)
+    except StopIteration as stop:
+        return _ended(stop, name)
+
+
+def replay(flow: StrategyFlow, journal: list[list[Any]], name: str) -> list[Request] | Selection:
+    """Feed the recorded results into a fresh flow: its next batch, or how it ended."""
+    try:
+        batch: list[Request] | Selection = next(flow)
+    except StopIteration as stop:
+        return _ended(stop, name)
+    for number, results in enumerate(journal):
+        if isinstance(batch, Selection) or len(results) != len(batch):
+            raise PluginError(
+                f"strategy {name!r} is not deterministic: on replay, batch {number} differs "
+                "from the recorded one"
+            )
+        batch = advance(flow, [_decode(r, d) for r, d in zip(batch, results, strict=True)], name)
+    return batch
+
+
+async def _run(
+    deps: Deps,
+    tally: Tally,
+    state: SipdoState,
+    flow: FlowState,
+    req: Request,
+) -> tuple[Any, dict[str, CandidateState], dict[str, Any]]:
+    """Execute one request: (result for the flow, new candidates, new cells)."""
+    if isinstance(req, Ask):
+        return await deps.structured(tally, "optimizer", req.messages, req.schema), {}, {}
+    known: dict[str, Any] = {**state.get("candidates", {}), **flow.get("new", {})}
+    new: dict[str, CandidateState] = {}
+    cids: list[str] = []
+    for cand in req.candidates:
+        if isinstance(cand, NewCandidate):
+            if cand.id not in known:
+                record = as_state(
+                    cand,
+                    known,
+                    tasks=state.get("verified_tasks", {}).values(),
+                    iteration=int(state.get("iteration", 0)),
+                    step=flow["step"],
+                )
+                new[cand.id] = known[cand.id] = record  # type: ignore[assignment]
+                _record_candidate(deps, record)
+            cids.append(cand.id)
+        elif cand in known:
+            cids.append(cand)
+        else:
+            raise PluginError(f"strategy {flow['strategy']!r} evaluated unknown candidate {cand!r}")
+    table = overlay(state.get("score_table", {}), flow.get("cells", {}))
+    cells, _ = await score(
+        deps,
+        tally,
+        table=table,
+        candidates=known,
+        tasks=state.get("verified_tasks", {}),
+        cids=cids,
+        task_ids=list(req.task_ids),
+        samples=max(1, req.samples),
     )
-    return {
-        "version_id": cand.get("version_id"),
-        "prompt": cand.get("text"),
-        "accepted": accepted,
-        "fixed": cand["fixed"],
-        "broken": cand["broken"],
-        "scores": cand["scores"],
-        "feedback": feedback,
-        "notes": cand.get("notes", {}),
-        "reason": reason,
+    merged = overlay(table, cells)
+    result = {
+        cid: {t: merged[cid][t] for t in req.task_ids if t in merged.get(cid, {})} for cid in cids
     }
+    return result, new, cells
 
 
-def _history(state: SipdoState, attempt: dict[str, Any]) -> dict[str, Any]:
-    keep = ("version_id", "accepted", "fixed", "broken", "scores", "feedback", "reason")
-    return {
-        "kind": "prompt_attempt",
-        "iteration": state.get("iteration", 0),
-        **{k: attempt[k] for k in keep},
-    }
+def _record_candidate(deps: Deps, cand: Mapping[str, Any]) -> None:
+    parents = list(cand.get("parent_ids", []))
+    deps.record(
+        "record_prompt_version",
+        version_id=cand["id"],
+        text=cand["text"],
+        parent_id=parents[0] if parents else None,
+        accepted=False,
+        scores={},
+        feedback="being evaluated",
+        iteration=int(cand.get("iteration", 0)),
+        parent_ids=parents,
+        components=dict(cand.get("components", {})),
+        operator=str(cand.get("operator", "")),
+        meta={"flags": list(cand.get("flags", [])), "rationale": cand.get("rationale", "")},
+    )
 
 
 async def optimizer(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """One attempt: propose, evaluate every candidate in parallel, apply the gate."""
+    """Advance the current strategy step by one batch (starting a step if none runs)."""
+    flow: FlowState = state.get("flow") or {
+        "strategy": deps.strategy.name,
+        "step": int(state.get("step", 0)) + 1,
+        "journal": [],
+        "cells": {},
+        "new": {},
+    }
+    name = flow["strategy"]
+    steps = deps.strategy.step(view_of(state, deps))
+    batch = replay(steps, flow["journal"], name)
+    if isinstance(batch, Selection):
+        return {"flow": {**flow, "selection": _selection_data(batch)}}
+    if len(flow["journal"]) >= MAX_BATCHES:
+        error = f"the step made more than {MAX_BATCHES} request batches"
+        return {"flow": {**flow, "selection": _selection_data(Selection(None, error=error))}}
     tally = Tally()
-
-    async def llm(messages: Any, schema: Any) -> Any:
-        return await deps.structured(tally, "optimizer", messages, schema)
-
-    ctx = ProposalContext(
-        prompt=state["current_prompt"],
-        version_id=state["version_id"],
-        failures=state.get("failures", []),
-        solved=state.get("solved", []),
-        attempts=state.get("attempts", []),
-        pool=state.get("pool", []),
-        describe=deps.domain.describe_failure,
-        llm=llm,
-    )
-    proposal = await deps.strategy.propose(ctx)
-    evaluated = await asyncio.gather(
-        *(_evaluate(deps, tally, state, c) for c in proposal.candidates)
-    )
-    passing = [c for c in evaluated if passes_gate(c["fixed"], c["broken"])]
-    best = max(
-        passing, key=lambda c: (len(c["fixed"]), c["scores"].get("pass_rate", 0.0)), default=None
-    )
-    attempts = list(state.get("attempts", []))
-    history = list(state.get("history", []))
-    versions = list(state.get("prompt_versions", []))
-    pool = state.get("pool", [])
-    if not proposal.candidates:
-        empty = {
-            "fixed": [],
-            "broken": [],
-            "scores": {},
-            "feedback": "no candidate",
-            "notes": {**proposal.notes, **({"raw_reply": proposal.raw} if proposal.raw else {})},
-        }
-        attempts.append(
-            _conclude(deps, state, empty, False, proposal.error or "no candidate proposed")
-        )
-        history.append(_history(state, attempts[-1]))
-    for cand in evaluated:
-        if cand is best:
-            continue
-        reason = (
-            "rejected by the no-regression gate"
-            if cand["broken"] or not cand["fixed"]
-            else "a better candidate passed"
-        )
-        attempts.append(_conclude(deps, state, cand, False, reason))
-        history.append(_history(state, attempts[-1]))
-        pool = deps.strategy.update_pool(pool, {**cand, "accepted": False})
-        versions.append({**_version(cand), "accepted": False, "feedback": attempts[-1]["feedback"]})
-    return {
-        "attempts": attempts,
-        "history": history,
-        "pool": pool,
-        "prompt_versions": versions,
-        "pending_candidate": best,
-        "last_approved": False,
-        "budget_used": deps.fold(state, tally, "optimizer"),
-    }
-
-
-def _version(cand: dict[str, Any]) -> dict[str, Any]:
-    keep = ("version_id", "text", "parent_id", "scores", "iteration")
-    return {k: cand.get(k) for k in keep}
-
-
-def _approved(answer: Any) -> bool:
-    if isinstance(answer, dict):
-        answer = answer.get("approved", answer.get("approve"))
-    if isinstance(answer, str):
-        return answer.strip().lower() in ("y", "yes", "true", "approve", "approved", "ok")
-    return answer is True
-
-
-async def approve(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """Apply the gate-passing candidate, after a human says yes when ``approve_prompts``."""
-    cand = state.get("pending_candidate")
-    if cand is None:  # routing only comes here with a candidate
-        raise RuntimeError("approve ran without a pending candidate")
-    reason = "passed the no-regression gate"
-    accepted = True
-    if deps.approve_prompts:
-        diff = "\n".join(
-            difflib.unified_diff(
-                state["current_prompt"].splitlines(),
-                cand["text"].splitlines(),
-                "current",
-                "candidate",
-                lineterm="",
-            )
-        )
-        answer = interrupt(
-            {
-                "kind": "approve_prompt",
-                "version_id": cand["version_id"],
-                "parent_id": cand["parent_id"],
-                "current": state["current_prompt"],
-                "candidate": cand["text"],
-                "diff": diff,
-                "fixed": cand["fixed"],
-                "broken": cand["broken"],
-                "feedback": cand["feedback"],
-            }
-        )
-        accepted = _approved(answer)
-        reason = "approved by the reviewer" if accepted else "rejected by the reviewer"
-    attempt = _conclude(deps, state, cand, accepted, reason)
-    version = {**_version(cand), "accepted": accepted, "feedback": attempt["feedback"]}
-    update: dict[str, Any] = {
-        "attempts": [*state.get("attempts", []), attempt],
-        "history": [*state.get("history", []), _history(state, attempt)],
-        "prompt_versions": [*state.get("prompt_versions", []), version],
-        "pool": deps.strategy.update_pool(state.get("pool", []), {**cand, "accepted": accepted}),
-        "pending_candidate": None,
-        "last_approved": accepted,
-    }
-    if accepted:
-        known = {t["id"] for t in state.get("solved", [])}
-        update |= {
-            "current_prompt": cand["text"],
-            "best_prompt": cand["text"],
-            "version_id": cand["version_id"],
-            "solved": [
-                *state.get("solved", []),
-                *(t for t in cand["fixed_tasks"] if t["id"] not in known),
-            ],
-            "failures": cand["new_failures"],
-        }
-    return update
+    outcomes = await asyncio.gather(*(_run(deps, tally, state, flow, r) for r in batch))
+    new = dict(flow.get("new", {}))
+    cells = overlay(flow.get("cells", {}))
+    for _, made, changed in outcomes:
+        new.update(made)
+        cells = overlay(cells, changed)
+    journal = [*flow["journal"], [_encode(r, o[0]) for r, o in zip(batch, outcomes, strict=True)]]
+    update: dict[str, Any] = {**flow, "journal": journal, "cells": cells, "new": new}
+    # The step may end right after this batch: find out now, so routing goes to promote.
+    after = advance(steps, [o[0] for o in outcomes], name)
+    if isinstance(after, Selection):
+        update["selection"] = _selection_data(after)
+    return {"flow": update, "budget_used": deps.fold(state, tally, "optimizer")}

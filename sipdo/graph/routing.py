@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from sipdo.graph.budget import Budget
+from sipdo.graph.state import failures_of
 
-Next = Literal["generator", "checker", "verifier", "learner", "optimizer", "approve", "finish"]
-
-
-def passes_gate(fixed: Sequence[str], broken: Sequence[str]) -> bool:
-    """The no-regression gate: fixes at least one failure and breaks no solved task."""
-    return len(fixed) >= 1 and len(broken) == 0
+Next = Literal[
+    "generator", "checker", "verifier", "learner", "optimizer", "promote", "approve", "finish"
+]
 
 
 def stop_reason(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -> str | None:
@@ -25,11 +23,7 @@ def stop_reason(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -
     if spent:
         return spent
     iteration = int(state.get("iteration", 0))
-    if (
-        iteration >= 1
-        and not state.get("failures")
-        and state.get("difficulty", 1) >= max_difficulty
-    ):
+    if iteration >= 1 and not failures_of(state) and state.get("difficulty", 1) >= max_difficulty:
         return "no_errors"
     if iteration >= budget.iterations:
         return "iterations"
@@ -41,7 +35,7 @@ def next_iteration(state: Mapping[str, Any], budget: Budget, max_difficulty: int
 
 
 def _work_or_next(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -> Next:
-    if state.get("failures"):
+    if failures_of(state):
         return "optimizer"
     return next_iteration(state, budget, max_difficulty)
 
@@ -81,12 +75,20 @@ def after_verifier(state: Mapping[str, Any], budget: Budget, max_difficulty: int
 def _refine_or_next(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -> Next:
     if _spent(state, budget):
         return "finish"
-    if len(state.get("attempts", [])) < budget.max_refinements:
+    if int(state.get("step", 0)) < budget.max_refinements and failures_of(state):
         return "optimizer"
     return next_iteration(state, budget, max_difficulty)
 
 
 def after_optimizer(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -> Next:
+    """Another batch of the strategy's step, or the decision once the step has ended."""
+    flow = state.get("flow") or {}
+    if "selection" in flow:
+        return "promote"
+    return "finish" if _spent(state, budget) else "optimizer"
+
+
+def after_promote(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -> Next:
     if state.get("pending_candidate"):
         return "approve"
     return _refine_or_next(state, budget, max_difficulty)

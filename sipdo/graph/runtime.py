@@ -20,10 +20,11 @@ from langgraph.config import get_config
 from pydantic import BaseModel
 
 from sipdo.errors import ConfigurationError, SandboxInputError, VerificationError
-from sipdo.graph.budget import Budget, add_usage
+from sipdo.graph.budget import Budget, usage_delta
 from sipdo.graph.events import emit
 from sipdo.plugins.domains.base import Domain, SandboxProvider
 from sipdo.plugins.optimizers.base import Strategy
+from sipdo.plugins.optimizers.gates import PromotionPolicy, StrictGate
 from sipdo.sandbox import Sandbox
 from sipdo.structured import (
     CallStats,
@@ -99,6 +100,15 @@ class Deps:
     run_store: Any = None
     approve_prompts: bool = False
     retries: int = 2
+    gate: PromotionPolicy = field(default_factory=lambda: StrictGate())
+    seed: int = 0
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the learner samples (temperature above 0): then promotion policies may
+        ask for a second sample where candidate and incumbent differ."""
+        temperature = getattr(self.models["learner"], "temperature", None)
+        return isinstance(temperature, int | float) and temperature > 0
 
     async def structured(
         self,
@@ -162,10 +172,12 @@ class Deps:
         return {"task": task, "answer": answer, "verdict": verdict}
 
     def fold(self, state: Mapping[str, Any], tally: Tally, node: str) -> dict[str, Any]:
-        """The new ``budget_used``; reports the node's usage to the run store, once per
-        node step (the call id is stable if a resumed run repeats the step)."""
+        """The node's usage as a ``budget_used`` delta (the state's reducer adds it up);
+        reports it to the run store once per node step (the call id is stable if a
+        resumed run repeats the step)."""
+        flow = state.get("flow") or {}
         step = f"{node}:{state.get('iteration', 0)}:{len(state.get('history', []))}"
-        step += f":{len(state.get('attempts', []))}"
+        step += f":{state.get('step', 0)}:{len(flow.get('journal', []))}"
         for role, stats in tally.per_role.items():
             model = self.models[role]
             self.record(
@@ -178,7 +190,7 @@ class Deps:
                 latency_s=stats.latency_s,
                 call_id=f"{step}:{role}",
             )
-        return add_usage(state.get("budget_used", {}), tally.per_role, tally.sandbox_seconds)
+        return usage_delta(tally.per_role, tally.sandbox_seconds)
 
     def record(self, method: str, **kwargs: Any) -> None:
         """Call ``run_store.<method>(run_id, **kwargs)`` when a run store is attached."""

@@ -1,50 +1,309 @@
 """The state schema of the SIPDO graph, in one place.
 
-Everything is plain JSON (str, int, float, bool, list, dict) so any LangGraph
-checkpointer can persist it. Tasks are domain task dicts (``"id"`` always set);
-a *failure* is ``{"task", "answer", "verdict"}``; a verdict is a dict with
-``passed``, ``score``, ``feedback``.
+Everything is JSON (str, int, float, bool, list, dict), so any LangGraph
+checkpointer persists it, and typed, so a reader sees what flows between the
+nodes. Append-only lists, the score table and the budget usage have reducers:
+a node returns only what it adds (``{"history": [entry]}``), never a rebuilt
+copy. ``setup`` starts a run with ``Overwrite`` so a re-invoked thread begins
+afresh instead of appending to the last run.
+
+The TypedDicts come from ``typing_extensions`` because LangGraph Server reads
+the input/output schemas of the compiled graph through pydantic, which on
+Python 3.11 only accepts ``typing_extensions.TypedDict``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Required, TypedDict
+import operator
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, NotRequired, Required
+
+from langgraph.types import Overwrite
+from typing_extensions import TypedDict
+
+Task = dict[str, Any]  # a domain task (JSON); "id", "difficulty", "weakness" always set
 
 
-class InputState(TypedDict, total=False):
-    """What a caller passes in; ``seed_tasks`` defaults to the domain's shipped seeds."""
+class VerdictState(TypedDict, total=False):
+    """A verifier's verdict on one answer (``sipdo.verifiers.Verdict`` as JSON)."""
 
-    prompt: Required[str]
-    seed_tasks: list[dict[str, Any]]
+    passed: Required[bool]
+    score: float
+    feedback: str
+    checks: list[Any]
+    counterexample: Any
+    task_error: bool  # the task itself cannot be graded (not the solver's fault)
+
+
+class Attempt(TypedDict):
+    """One answer to one task under one prompt version, with its verdict."""
+
+    task: Task
+    answer: str
+    verdict: VerdictState
+
+
+class ScoreCell(TypedDict, total=False):
+    """What the score table keeps of one candidate on one task.
+
+    ``passes`` of the ``n`` samples passed (``passed``: all of them); ``score``
+    is the verdicts' mean partial score. A failing cell keeps a short
+    ``feedback`` and ``answer`` (the trace a reflective optimizer reads).
+    """
+
+    passed: Required[bool]
+    passes: Required[int]
+    n: Required[int]
+    score: Required[float]
+    feedback: str
+    answer: str
+
+
+ScoreTable = dict[str, dict[str, ScoreCell]]  # candidate id -> task id -> cell
+
+
+class CandidateState(TypedDict, total=False):
+    """A prompt candidate: named text components and its lineage.
+
+    ``text`` is what the solver sees (the components rendered); ``parent_ids``
+    lists every parent (several for a merge or crossover); ``diffs`` holds the
+    unified diff of ``text`` against each parent; ``flags`` name what makes it
+    suspect (e.g. a task-specific rule).
+    """
+
+    id: Required[str]
+    text: Required[str]
+    components: Required[dict[str, str]]
+    parent_ids: Required[list[str]]
+    operator: str
+    rationale: str
+    notes: dict[str, Any]
+    diffs: dict[str, str]
+    flags: list[str]
+    iteration: int
+    step: int
+
+
+class Decision(TypedDict, total=False):
+    """A promotion policy's verdict on a candidate, as the history and store keep it."""
+
+    candidate_id: Required[str]
+    promoted: Required[bool]
+    policy: Required[str]
+    reason: Required[str]
+    wins: list[str]  # tasks the candidate passes and the incumbent fails
+    losses: list[str]  # tasks the incumbent passes and the candidate fails
+    stats: dict[str, float]
+
+
+class LearnerEntry(TypedDict):
+    kind: Literal["learner"]
+    phase: str
+    iteration: int
+    version_id: str
+    passed: list[str]
+    failed: list[str]
+    ungradable: list[str]
+
+
+class GenerationEntry(TypedDict):
+    kind: Literal["generation"]
+    iteration: int
+    difficulty: int
+    targets: list[str | None]
+    new: list[str]
+    rejected: list[str]
+
+
+class VerificationEntry(TypedDict):
+    kind: Literal["verification"]
+    iteration: int
+    accepted: list[str]
+    rejected: dict[str, str]
+
+
+class PromptAttemptEntry(TypedDict, total=False):
+    """One optimizer step's outcome: the candidate it put forward (if any) and the
+    promotion decision. ``fixed`` / ``broken`` are the decision's wins / losses."""
+
+    kind: Required[Literal["prompt_attempt"]]
+    iteration: Required[int]
+    step: Required[int]
+    version_id: str | None
+    accepted: Required[bool]
+    fixed: list[str]
+    broken: list[str]
+    scores: dict[str, float]
+    feedback: str
+    reason: Required[str]
+    evaluated: list[str]  # every candidate the step evaluated
+    notes: dict[str, Any]
+
+
+class HoldoutEntry(TypedDict, total=False):
+    kind: Required[Literal["holdout"]]
+    iteration: Required[int]
+    version_id: Required[str]
+    passed: int
+    total: int
+    pass_at_1: float
+
+
+HistoryEntry = (
+    LearnerEntry | GenerationEntry | VerificationEntry | PromptAttemptEntry | HoldoutEntry
+)
+
+
+class Usage(TypedDict, total=False):
+    """Budget usage: per-role counters and sandbox seconds (see ``budget.add_usage``)."""
+
+    model_calls: dict[str, int]
+    input_tokens: dict[str, int]
+    output_tokens: dict[str, int]
+    latency_s: dict[str, float]
+    sandbox_seconds: float
+
+
+class FlowState(TypedDict):
+    """An optimizer step in progress: the results of the request batches it made so
+    far (``journal``, replayed into a fresh flow after a resume), the cells and the
+    candidates those produced (committed with the decision), and — once the flow
+    has ended — its ``selection``."""
+
+    strategy: str
+    step: int
+    journal: list[list[Any]]
+    cells: ScoreTable
+    new: dict[str, CandidateState]
+    selection: NotRequired[dict[str, Any]]
+
+
+# -- reducers -----------------------------------------------------------------
+
+
+def merge_scores(old: ScoreTable | None, new: ScoreTable | None) -> ScoreTable:
+    """Score-table reducer: cells of ``new`` replace those of ``old`` (pure)."""
+    out = {cid: dict(row) for cid, row in (old or {}).items()}
+    for cid, row in (new or {}).items():
+        out.setdefault(cid, {}).update(row)
+    return out
+
+
+def merge_candidates(
+    old: dict[str, CandidateState] | None, new: dict[str, CandidateState] | None
+) -> dict[str, CandidateState]:
+    """Candidate reducer: new ids join, a known id's fields are updated (pure)."""
+    out = dict(old or {})
+    for cid, cand in (new or {}).items():
+        out[cid] = {**out[cid], **cand} if cid in out else cand
+    return out
+
+
+def _counters(usage: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
+    found = (usage or {}).get(key)
+    return found if isinstance(found, Mapping) else {}
+
+
+def add_usage_delta(old: Mapping[str, Any] | None, delta: Mapping[str, Any] | None) -> Usage:
+    """Budget reducer: counters of ``delta`` are added to ``old`` (pure)."""
+    out: dict[str, Any] = {}
+    for key in ("model_calls", "input_tokens", "output_tokens", "latency_s"):
+        merged: dict[str, Any] = dict(_counters(old, key))
+        for role, amount in _counters(delta, key).items():
+            merged[role] = round(merged.get(role, 0) + amount, 4)
+        out[key] = merged
+    seconds = float((old or {}).get("sandbox_seconds", 0.0))
+    out["sandbox_seconds"] = round(seconds + float((delta or {}).get("sandbox_seconds", 0.0)), 4)
+    return out  # type: ignore[return-value]
+
+
+def fresh(value: Any) -> Overwrite:
+    """A value that replaces a reducer channel outright (a new run in an old thread)."""
+    return Overwrite(value)
+
+
+# -- the schemas ----------------------------------------------------------------
+
+
+class InputState(TypedDict):
+    """What a caller passes in.
+
+    ``seed_tasks`` defaults to the domain's shipped seeds, on every invocation:
+    seeds given to an earlier run in the same thread are not reused.
+    """
+
+    prompt: str
+    seed_tasks: NotRequired[list[Task] | None]
 
 
 class OutputState(TypedDict, total=False):
     """What a run returns."""
 
     best_prompt: str
-    accepted_tasks: list[dict[str, Any]]
-    rejected_tasks: list[dict[str, Any]]  # each with "reason"
-    history: list[dict[str, Any]]
-    prompt_versions: list[dict[str, Any]]
-    budget_used: dict[str, Any]
+    accepted_tasks: Annotated[list[Task], operator.add]
+    rejected_tasks: Annotated[list[Task], operator.add]  # each with "reason"
+    history: Annotated[list[HistoryEntry], operator.add]
+    prompt_versions: Annotated[list[dict[str, Any]], operator.add]
+    budget_used: Annotated[Usage, add_usage_delta]
     stop_reason: str
     iteration: int
     difficulty: int
+    verified_tasks: dict[str, Task]  # every verified task (seeds + accepted), by id
+    score_table: Annotated[ScoreTable, merge_scores]  # candidate x verified task
+    candidates: Annotated[dict[str, CandidateState], merge_candidates]
+    decisions: Annotated[list[Decision], operator.add]
 
 
 class SipdoState(InputState, OutputState, total=False):
     """The full working state of a run."""
 
+    seeds: list[Task]  # the run's seed tasks (``seed_tasks`` is only the input)
     phase: str  # "seed": learner on seed tasks; "accepted": learner on new accepted tasks
     current_prompt: str
-    version_id: str
-    pending: list[dict[str, Any]]  # tasks the learner runs next
-    new_tasks: list[dict[str, Any]]  # generated this iteration, not yet verified
+    version_id: str  # the incumbent candidate's id
+    pending: list[Task]  # tasks the learner runs next
+    new_tasks: list[Task]  # generated this iteration, not yet verified
     checker_answers: dict[str, str]  # task id -> checker's independent answer
-    solved: list[dict[str, Any]]  # tasks the current prompt solves (no-regression set)
-    failures: list[dict[str, Any]]  # unresolved failures of the current prompt
     seen_keys: dict[str, str]  # dedup key -> id of the first task with that key
-    attempts: list[dict[str, Any]]  # this round's optimizer attempts
-    pending_candidate: dict[str, Any] | None  # passed the gate, awaiting approval
+    step: int  # optimizer steps taken in this iteration
+    flow: FlowState | None  # the optimizer step in progress
+    # promoted by the policy, awaiting approval: a CandidateState plus its "decision",
+    # "feedback" (textual reward), "scores", "notes" and the step's "evaluated" ids
+    pending_candidate: dict[str, Any] | None
+    pending_decision: Decision | None
     last_approved: bool
-    pool: list[dict[str, Any]]  # the strategy's candidate pool
+    strategy_state: dict[str, Any]  # the strategy's own JSON state (pool, ratings, front)
+    holdout: list[dict[str, Any]]  # held-out results per evaluated version
+
+
+def incumbent_row(state: Mapping[str, Any]) -> dict[str, ScoreCell]:
+    """The incumbent's score-table row over the verified tasks."""
+    row = dict(state.get("score_table", {}).get(state.get("version_id", ""), {}))
+    known = state.get("verified_tasks", {})
+    return {tid: cell for tid, cell in row.items() if tid in known}
+
+
+def failures_of(state: Mapping[str, Any]) -> list[str]:
+    """Ids of the verified tasks the incumbent fails."""
+    return [tid for tid, cell in incumbent_row(state).items() if not cell["passed"]]
+
+
+def solved_of(state: Mapping[str, Any]) -> list[str]:
+    """Ids of the verified tasks the incumbent solves."""
+    return [tid for tid, cell in incumbent_row(state).items() if cell["passed"]]
+
+
+def failure_records(state: Mapping[str, Any]) -> list[Attempt]:
+    """The incumbent's failures as ``{"task", "answer", "verdict"}`` (from its cells)."""
+    tasks = state.get("verified_tasks", {})
+    out: list[Attempt] = []
+    for tid, cell in incumbent_row(state).items():
+        if cell["passed"]:
+            continue
+        verdict: VerdictState = {
+            "passed": False,
+            "score": float(cell["score"]),
+            "feedback": str(cell.get("feedback", "")),
+        }
+        out.append({"task": tasks[tid], "answer": str(cell.get("answer", "")), "verdict": verdict})
+    return out

@@ -7,7 +7,7 @@ from typing import Any
 
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
-from sipdo.graph.state import SipdoState
+from sipdo.graph.state import SipdoState, VerificationEntry
 
 
 async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:
@@ -49,7 +49,7 @@ async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:
             weakness=str(task.get("weakness", "")),
         )
     difficulty = max([int(state.get("difficulty", 1))] + [int(t["difficulty"]) for t in accepted])
-    entry = {
+    entry: VerificationEntry = {
         "kind": "verification",
         "iteration": state.get("iteration", 0),
         "accepted": [t["id"] for t in accepted],
@@ -60,8 +60,8 @@ async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "pending": accepted,
         "new_tasks": [],
         "difficulty": difficulty,
-        "accepted_tasks": [*state.get("accepted_tasks", []), *accepted],
-        "rejected_tasks": [*state.get("rejected_tasks", []), *rejected],
-        "history": [*state.get("history", []), entry],
+        "accepted_tasks": accepted,
+        "rejected_tasks": rejected,
+        "history": [entry],
         "budget_used": deps.fold(state, tally, "verifier"),
     }

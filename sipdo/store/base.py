@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -46,10 +46,17 @@ class BaseRunStore(ABC):
         scores: Mapping[str, float],
         feedback: str,
         iteration: int,
+        *,
+        parent_ids: Sequence[str] | None = None,
+        components: Mapping[str, str] | None = None,
+        operator: str | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         """Store a prompt version and its diff against ``parent_id`` (which must exist).
 
-        Repeating it with the same id updates the verdict fields, never the text.
+        ``parent_ids`` lists every parent (``parent_id`` is the first); ``components``,
+        ``operator`` and ``meta`` (JSON) describe the candidate. Repeating it with the
+        same id updates the verdict fields and ``meta``, never the text or lineage.
         """
 
     @abstractmethod

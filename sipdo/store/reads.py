@@ -99,9 +99,27 @@ class StoreReads:
                 feedback=r.feedback,
                 iteration=r.iteration,
                 created_at=r.created_at,
+                parent_ids=tuple(r.parent_ids or ([r.parent_id] if r.parent_id else [])),
+                components=dict(r.components or {"instructions": r.text}),
+                operator=r.operator or ("initial" if r.parent_id is None else "refine"),
+                meta=dict(r.meta or {}),
             )
             for r in rows
         ]
+
+    def score_table(
+        self, run_id: str, role: str = "learner"
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """Prompt version -> task id -> ``{"passed", "score"}`` from the ``role``'s attempts:
+        the score table of the run (the latest sample of each cell)."""
+        table: dict[str, dict[str, dict[str, Any]]] = {}
+        for a in self.attempts(run_id):
+            if a.role == role:
+                table.setdefault(a.prompt_version_id, {})[a.task_id] = {
+                    "passed": a.passed,
+                    "score": a.score,
+                }
+        return table
 
     def attempts(self, run_id: str) -> list[AttemptRecord]:
         with self._session() as session:

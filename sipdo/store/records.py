@@ -39,6 +39,10 @@ class PromptVersionRecord:
     feedback: str
     iteration: int
     created_at: datetime
+    parent_ids: tuple[str, ...] = ()
+    components: dict[str, str] = field(default_factory=dict)
+    operator: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ import difflib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -90,6 +90,23 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
+def add_missing_columns(engine: Engine, tables: Sequence[Any]) -> None:
+    """Add nullable columns a newer sipdo defines to tables an older one created.
+
+    Only additions are ever needed (new columns are nullable), so this is the whole
+    migration story: no column is renamed, retyped or dropped.
+    """
+    inspector = inspect(engine)
+    for table in tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets `sipdo show` read while a run writes; foreign keys are off by default.
     cursor = dbapi_conn.cursor()
@@ -113,6 +130,7 @@ class RunStore(StoreReads, BaseRunStore):
         try:
             tables = [SQLModel.metadata.tables[name] for name in TABLE_NAMES]
             SQLModel.metadata.create_all(self._engine, tables=tables)
+            add_missing_columns(self._engine, tables)
         except SQLAlchemyError as exc:
             self._engine.dispose()
             raise StoreError(f"cannot open the run store at {self._safe_url()}: {exc}") from exc
@@ -173,7 +191,15 @@ class RunStore(StoreReads, BaseRunStore):
         scores: Mapping[str, float],
         feedback: str,
         iteration: int,
+        *,
+        parent_ids: Sequence[str] | None = None,
+        components: Mapping[str, str] | None = None,
+        operator: str | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
+        meta_data = None if meta is None else _json(dict(meta), "prompt version meta")
+        comp_data = None if components is None else _json(dict(components), "components")
+        parents = None if parent_ids is None else [str(p) for p in parent_ids]
         try:
             clean_scores = {str(k): float(v) for k, v in dict(scores).items()}
         except (TypeError, ValueError) as exc:
@@ -187,6 +213,8 @@ class RunStore(StoreReads, BaseRunStore):
             row = session.exec(stmt).first()
             if row is not None:
                 row.accepted, row.scores, row.feedback = accepted, clean_scores, feedback
+                if meta_data is not None:
+                    row.meta = {**(row.meta or {}), **meta_data}
                 return
             parent_text = ""
             if parent_id is not None:
@@ -210,6 +238,10 @@ class RunStore(StoreReads, BaseRunStore):
                     scores=clean_scores,
                     feedback=feedback,
                     iteration=iteration,
+                    parent_ids=parents,
+                    components=comp_data,
+                    operator=operator,
+                    meta=meta_data,
                 )
             )
 

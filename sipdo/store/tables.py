@@ -39,7 +39,11 @@ class RunRow(SQLModel, table=True):
 
 
 class PromptVersionRow(SQLModel, table=True):
-    """One prompt version; ``diff`` is the unified diff against its parent."""
+    """One prompt version (a candidate); ``diff`` is the unified diff against its first
+    parent. ``parent_ids`` (several for a merge or crossover), ``components`` (the named
+    texts ``text`` renders), ``operator`` (what made it) and ``meta`` (flags, the
+    promotion decision, ratings) came with the optimizer redesign: older rows hold None.
+    """
 
     __tablename__ = "sipdo_prompt_versions"
     __table_args__ = (UniqueConstraint("run_id", "version_id"),)
@@ -55,6 +59,10 @@ class PromptVersionRow(SQLModel, table=True):
     feedback: str = Field(sa_column=Column(Text, nullable=False))
     iteration: int
     created_at: datetime = Field(default_factory=utcnow)
+    parent_ids: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    components: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    operator: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class TaskRow(SQLModel, table=True):

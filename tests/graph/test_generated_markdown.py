@@ -263,7 +263,7 @@ async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) ->
     (rejected,) = out["rejected_tasks"]
     assert rejected["reason"].startswith("generator output unusable: no ```python block")
     assert rejected["raw_reply"] == junk[-1]
-    (attempt,) = out["attempts"]
+    (attempt,) = [h for h in out["history"] if h["kind"] == "prompt_attempt"]
     assert attempt["reason"] == "refinement unusable: the <prompt> block is empty"
     assert attempt["notes"]["raw_reply"] == "<prompt>\n"
     assert attempt["notes"]["analysis"]["failure_modes"]  # kept for the next refinement

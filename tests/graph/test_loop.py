@@ -203,11 +203,15 @@ async def test_run_store_receives_the_run(
     statuses = {(t["task"]["id"], t["status"]) for t in recording_store.of("record_task")}
     assert {s for _, s in statuses} == {"seed", "accepted"}
     versions = recording_store.of("record_prompt_version")
-    assert [v["accepted"] for v in versions] == [True, True]
+    # a candidate is recorded when first evaluated, then again with its decision
+    final = {v["version_id"]: v["accepted"] for v in versions}
+    assert list(final.values()) == [True, True]
+    promoted = versions[-1]
+    assert promoted["parent_ids"] == [versions[0]["version_id"]]
+    assert promoted["operator"] == "refine"
+    assert promoted["meta"]["decision"]["policy"] == "strict"
     attempts = recording_store.of("record_attempt")
-    assert any(
-        a["prompt_version_id"] == versions[1]["version_id"] and a["passed"] for a in attempts
-    )
+    assert any(a["prompt_version_id"] == promoted["version_id"] and a["passed"] for a in attempts)
     assert all(a["feedback"] is not None for a in attempts)
     usage = recording_store.of("record_usage")
     assert {u["role"] for u in usage} == {"learner", "generator", "checker", "optimizer"}

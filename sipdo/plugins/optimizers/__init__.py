@@ -1,13 +1,41 @@
-"""Optimizer strategies: the ``Strategy`` protocol and the built-in ``sipdo`` strategy."""
+"""Optimizer strategies (flows over the score table) and the promotion policies."""
 
 from __future__ import annotations
 
 from sipdo.plugins.optimizers.base import (
-    Candidate,
-    Proposal,
-    ProposalContext,
+    Ask,
+    Evaluate,
+    OptimizerView,
+    Request,
+    Selection,
     Strategy,
-    StructuredCaller,
+    StrategyFlow,
+)
+from sipdo.plugins.optimizers.candidates import NewCandidate, candidate_id, render
+from sipdo.plugins.optimizers.gates import (
+    Evidence,
+    ParetoGate,
+    PromotionPolicy,
+    StatisticalGate,
+    StrictGate,
+    resolve_gate,
 )
 
-__all__ = ["Candidate", "Proposal", "ProposalContext", "Strategy", "StructuredCaller"]
+__all__ = [
+    "Ask",
+    "Evaluate",
+    "Evidence",
+    "NewCandidate",
+    "OptimizerView",
+    "ParetoGate",
+    "PromotionPolicy",
+    "Request",
+    "Selection",
+    "StatisticalGate",
+    "Strategy",
+    "StrategyFlow",
+    "StrictGate",
+    "candidate_id",
+    "render",
+    "resolve_gate",
+]

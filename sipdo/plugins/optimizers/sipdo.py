@@ -9,7 +9,15 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from sipdo.plugins.optimizers.base import Candidate, Proposal, ProposalContext, Strategy
+from sipdo.plugins.optimizers.base import (
+    Ask,
+    Evaluate,
+    OptimizerView,
+    Selection,
+    Strategy,
+    StrategyFlow,
+)
+from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate
 from sipdo.structured import ReplyFormat, parse_structured
 
 OPTIMIZER_SYSTEM = (
@@ -55,10 +63,15 @@ _RATIONALE = re.compile(r"^\W*rationale\W*:\s*(.+)$", re.IGNORECASE | re.MULTILI
 def parse_refinement(text: str) -> Refinement:
     """The new prompt between ``<prompt>`` and ``</prompt>``, or after an unclosed
     ``<prompt>`` up to a ``RATIONALE:`` line or the end (small models often forget the
-    closing tag); a JSON ``Refinement`` is accepted too. ``ValueError`` if none."""
+    closing tag); a ``RATIONALE:`` line inside the block ends the prompt too. A JSON
+    ``Refinement`` is accepted as well. ``ValueError`` if none."""
     found = _TAGGED.search(text)
     if found:
         body, rest = found.group(1), text[found.end() :]
+        # A rationale written before the closing tag is not part of the prompt.
+        inside = _RATIONALE.search(body)
+        if inside and body[: inside.start()].strip():
+            body, rest = body[: inside.start()], body[inside.start() :] + rest
     elif opened := _OPENED.search(text):
         tail = opened.group(1)
         cut = _RATIONALE.search(tail)
@@ -87,13 +100,8 @@ REFINEMENT_FORMAT = ReplyFormat(
 )
 
 
-def _failures_text(ctx: ProposalContext, limit: int = 4) -> str:
-    shown = [ctx.describe(f) for f in ctx.failures[:limit]]
-    more = len(ctx.failures) - len(shown)
-    return "\n\n".join(shown) + (f"\n\n(+{more} more failures)" if more > 0 else "")
-
-
-def _attempts_text(attempts: list[dict[str, Any]]) -> str:
+def attempts_text(attempts: list[Mapping[str, Any]]) -> str:
+    """Earlier steps' textual rewards, for the next refinement."""
     if not attempts:
         return ""
     lines = [f"- attempt {i}: {a.get('feedback', '')}" for i, a in enumerate(attempts, 1)]
@@ -101,71 +109,82 @@ def _attempts_text(attempts: list[dict[str, Any]]) -> str:
 
 
 class SipdoStrategy(Strategy):
-    """SIPDO's optimizer: three structured steps; the analysis is reused across refinements."""
+    """SIPDO's optimizer: error analysis -> recommendation -> refinement of the
+    incumbent's instructions, evaluated on every verified task (its failures and
+    everything it solves). The analysis is reused by later steps of an iteration."""
 
     name = "sipdo"
 
-    async def propose(self, ctx: ProposalContext) -> Proposal:
+    def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
+        return {"optimizer": 3, "learner": n_tasks}
+
+    def step(self, view: OptimizerView) -> StrategyFlow:
+        failures = view.failures()
         analysis = next(
-            (a["notes"]["analysis"] for a in ctx.attempts if "analysis" in a.get("notes", {})),
+            (a["notes"]["analysis"] for a in view.attempts if "analysis" in a.get("notes", {})),
             None,
         )
         if analysis is None:
-            result = await ctx.llm(self._analysis_messages(ctx), ErrorAnalysis)
+            [result] = yield [Ask(self._analysis_messages(view, failures), ErrorAnalysis)]
             if result.value is None:
-                return Proposal([], f"error analysis unusable: {result.error}", result.last_reply)
+                error = f"error analysis unusable: {result.error}"
+                return Selection(None, view.state, error=error, raw=result.last_reply)
             analysis = result.value.model_dump(mode="json")
-        rec = await ctx.llm(self._recommend_messages(ctx, analysis), Recommendation)
+        notes: dict[str, Any] = {"analysis": analysis}
+        [rec] = yield [Ask(self._recommend_messages(view, analysis), Recommendation)]
         if rec.value is None:
-            notes = {"analysis": analysis}
-            return Proposal([], f"recommendation unusable: {rec.error}", rec.last_reply, notes)
-        recommendations = rec.value.recommendations
-        ref = await ctx.llm(self._refine_messages(ctx, recommendations), REFINEMENT_FORMAT)
-        notes = {"analysis": analysis, "recommendations": recommendations}
+            error = f"recommendation unusable: {rec.error}"
+            return Selection(None, view.state, error=error, raw=rec.last_reply, notes=notes)
+        notes["recommendations"] = rec.value.recommendations
+        [ref] = yield [
+            Ask(self._refine_messages(view, rec.value.recommendations), REFINEMENT_FORMAT)
+        ]
         if ref.value is None:
-            return Proposal([], f"refinement unusable: {ref.error}", ref.last_reply, notes)
-        candidate = Candidate(ref.value.prompt.strip(), ref.value.rationale, ctx.version_id, notes)
-        return Proposal([candidate])
+            error = f"refinement unusable: {ref.error}"
+            return Selection(None, view.state, error=error, raw=ref.last_reply, notes=notes)
+        components = {**view.components(view.incumbent), INSTRUCTIONS: ref.value.prompt.strip()}
+        cand = NewCandidate(components, [view.incumbent], "refine", ref.value.rationale, notes)
+        if cand.text.strip() == view.candidate(view.incumbent)["text"].strip():
+            error = "the candidate is identical to the current prompt"
+            return Selection(None, view.state, error=error, notes=notes)
+        yield [Evaluate([cand], view.task_ids)]
+        return Selection(cand.id, view.state, note="refined the incumbent", notes=notes)
 
-    def update_pool(
-        self, pool: list[dict[str, Any]], evaluated: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
-        """SIPDO keeps a lineage: every accepted version, newest last."""
-        if not evaluated.get("accepted"):
-            return list(pool)
-        keep = {k: evaluated.get(k) for k in ("version_id", "text", "scores", "parent_id")}
-        return [*pool, keep]
+    def _instructions(self, view: OptimizerView) -> str:
+        return view.components(view.incumbent).get(INSTRUCTIONS, "")
 
-    def _analysis_messages(self, ctx: ProposalContext) -> list[BaseMessage]:
+    def _analysis_messages(self, view: OptimizerView, failures: list[str]) -> list[BaseMessage]:
         return [
             SystemMessage(content=OPTIMIZER_SYSTEM),
             HumanMessage(
-                content=f"Current prompt:\n<<<\n{ctx.prompt}\n>>>\n\nFailures:\n"
-                f"{_failures_text(ctx)}\n\nStep 1, error analysis: group the failures into "
-                "at most 3 failure modes and name the cause of each, one sentence each."
+                content=f"Current prompt:\n<<<\n{self._instructions(view)}\n>>>\n\nFailures:\n"
+                f"{view.describe_failures(failures)}\n\nStep 1, error analysis: group the "
+                "failures into at most 3 failure modes and name the cause of each, one sentence "
+                "each."
             ),
         ]
 
-    def _recommend_messages(self, ctx: ProposalContext, analysis: Any) -> list[BaseMessage]:
+    def _recommend_messages(self, view: OptimizerView, analysis: Any) -> list[BaseMessage]:
         return [
             SystemMessage(content=OPTIMIZER_SYSTEM),
             HumanMessage(
-                content=f"Current prompt:\n<<<\n{ctx.prompt}\n>>>\n\nError analysis: {analysis}\n"
-                f"{_attempts_text(ctx.attempts)}\n\nStep 2: recommend concrete changes to the "
-                f"prompt (at most 4, one sentence each). It must keep solving the "
-                f"{len(ctx.solved)} tasks it solves now."
+                content=f"Current prompt:\n<<<\n{self._instructions(view)}\n>>>\n\n"
+                f"Error analysis: {analysis}\n{attempts_text(view.attempts)}\n\nStep 2: "
+                "recommend concrete changes to the prompt (at most 4, one sentence each). It "
+                f"must keep solving the {len(view.solved())} tasks it solves now."
             ),
         ]
 
-    def _refine_messages(self, ctx: ProposalContext, recs: list[str]) -> list[BaseMessage]:
+    def _refine_messages(self, view: OptimizerView, recs: list[str]) -> list[BaseMessage]:
         bullet = "\n".join(f"- {r}" for r in recs)
         return [
             SystemMessage(content=OPTIMIZER_SYSTEM),
             HumanMessage(
-                content=f"Current prompt:\n<<<\n{ctx.prompt}\n>>>\n\nRecommendations:\n{bullet}\n"
-                f"{_attempts_text(ctx.attempts)}\n\nStep 3: write the complete improved prompt. "
-                "Keep every instruction of the current prompt, the reply format included, and "
-                "add at most 3 short rules that apply to any task of this kind (no task names); "
+                content=f"Current prompt:\n<<<\n{self._instructions(view)}\n>>>\n\n"
+                f"Recommendations:\n{bullet}\n{attempts_text(view.attempts)}\n\nStep 3: write "
+                "the complete improved prompt. Keep every instruction of the current prompt, "
+                "the reply format included, and add at most 3 short rules that apply to any "
+                "task of this kind: never name a specific function, task or test value; "
                 "under 150 words."
             ),
         ]

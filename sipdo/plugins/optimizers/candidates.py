@@ -1,0 +1,147 @@
+"""Prompt candidates as named text components: ids, rendering, diffs, specificity flags.
+
+A candidate is ``{"instructions": ..., "demos": ...}`` (any names a strategy or
+domain declares) plus its lineage. What the solver sees is ``render(components)``:
+the non-empty components in order, separated by a blank line. Everything here is
+pure and JSON-safe.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sipdo.verifiers.types import content_id
+
+INSTRUCTIONS = "instructions"
+DEMOS = "demos"
+
+
+def render(components: Mapping[str, str]) -> str:
+    """The prompt text a solver sees: non-empty components in order, blank-line separated."""
+    return "\n\n".join(text.strip() for text in components.values() if text and text.strip())
+
+
+def candidate_id(components: Mapping[str, str], parent_ids: Sequence[str]) -> str:
+    """Content-derived id: the same text from the same parents gets the same id.
+
+    For one parent this equals the id the loop always gave a prompt version
+    (``content_id(parent, text, prefix="pv")``), so ids stay stable across versions.
+    """
+    return content_id(",".join(parent_ids), render(components), prefix="pv")
+
+
+def unified_diff(old: str, new: str, old_name: str = "parent", new_name: str = "candidate") -> str:
+    """A unified diff of two prompt texts ("" when equal)."""
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), fromfile=old_name, tofile=new_name, lineterm=""
+    )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class NewCandidate:
+    """A candidate a strategy proposes: components, parents and the operator that made it.
+
+    ``parent_ids`` may hold several ids (merge, crossover). ``notes`` is JSON-safe
+    and kept with the candidate (e.g. the error analysis it came from).
+    """
+
+    components: Mapping[str, str]
+    parent_ids: Sequence[str]
+    operator: str
+    rationale: str = ""
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return candidate_id(self.components, self.parent_ids)
+
+    @property
+    def text(self) -> str:
+        return render(self.components)
+
+
+def as_state(
+    cand: NewCandidate,
+    parents: Mapping[str, Mapping[str, Any]],
+    *,
+    tasks: Iterable[Mapping[str, Any]] = (),
+    iteration: int = 0,
+    step: int = 0,
+) -> dict[str, Any]:
+    """The JSON record of a new candidate (``CandidateState``): diffs to each known
+    parent and the specificity flags of its instructions."""
+    text = cand.text
+    diffs = {
+        pid: unified_diff(str(parents[pid].get("text", "")), text, pid, cand.id)
+        for pid in cand.parent_ids
+        if pid in parents
+    }
+    return {
+        "id": cand.id,
+        "text": text,
+        "components": {k: str(v) for k, v in cand.components.items()},
+        "parent_ids": list(cand.parent_ids),
+        "operator": cand.operator,
+        "rationale": cand.rationale,
+        "notes": dict(cand.notes),
+        "diffs": diffs,
+        "flags": specificity_flags(cand.components.get(INSTRUCTIONS, ""), tasks),
+        "iteration": iteration,
+        "step": step,
+    }
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names too common in prompts to call task-specific.
+_COMMON = frozenset(
+    {"solution", "function", "return", "python", "test", "tests", "input", "output", "main"}
+)
+
+
+def _test_literals(tests: str) -> set[str]:
+    """String literals (4+ characters) and numbers (3+ digits) in a task's tests."""
+    found: set[str] = set()
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, str) and len(value.strip()) >= 4 and "\n" not in value:
+                found.add(value)
+            elif (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and len(str(abs(value)).replace(".", "")) >= 3
+            ):
+                found.add(str(value))
+    return found
+
+
+def specificity_flags(text: str, tasks: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What makes ``text`` (instructions) specific to the training tasks, not general.
+
+    A rule that names a task's function (``merge_intervals``) or repeats a value
+    from its tests is one an optimizer wrote for that task: it rarely transfers to
+    unseen problems, so the flag joins the candidate's textual reward.
+    """
+    if not text:
+        return []
+    words = set(_IDENT.findall(text))
+    flags: list[str] = []
+    for task in tasks:
+        name = str(task.get("entry_point") or "")
+        if len(name) >= 4 and name.lower() not in _COMMON and name in words:
+            flags.append(f"names the task function {name!r}")
+        for literal in sorted(_test_literals(str(task.get("tests") or ""))):
+            pattern = rf"(?<!\w)(?<!\d\.){re.escape(literal)}(?!\w)(?!\.\d)"
+            if re.search(pattern, text):
+                flags.append(f"repeats the test value {literal!r} of {name or task.get('id')}")
+    return list(dict.fromkeys(flags))

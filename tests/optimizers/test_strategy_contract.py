@@ -1,0 +1,120 @@
+"""Every registered strategy (and the shipped toy) through the whole loop.
+
+The contract: the loop finishes; every candidate's lineage is known; the
+promoted prompt really passes the run's promotion policy on the final score
+table; a step interrupted by a crash mid-flow resumes to the same outcome as an
+uninterrupted run (the flow is replayed from its journal, not re-run).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from sipdo.graph import Budget, create_sipdo_graph
+from sipdo.plugins.optimizers.gates import resolve_gate
+from sipdo.plugins.registry import available, load
+from sipdo.sandbox import Sandbox
+from sipdo.testing import RuleListStrategy, ScriptedChatModel
+from tests.graph import world
+from tests.optimizers.omni import TOKEN, omni_model, reply
+
+INITIAL = "You write Python functions."
+STRATEGIES = [*available("sipdo.optimizers"), "toy"]
+
+
+def strategy(name: str) -> Any:
+    return (
+        RuleListStrategy([f"Think first. {TOKEN}"])
+        if name == "toy"
+        else load("sipdo.optimizers", name)()
+    )
+
+
+def seeds() -> list[dict[str, Any]]:
+    return [dict(world.SEEDS["rotate_left"]), dict(world.SEEDS["chunk"])]
+
+
+def build(sandbox: Sandbox, name: str, optimizer: Any, **kw: Any) -> Any:
+    return create_sipdo_graph(
+        world.learner_model(always=["rotate_left"]),
+        generator_model=world.generator_model(world.CLAMP),
+        checker_model=world.checker_model(),
+        optimizer_model=optimizer,
+        domain=world.domain(),
+        strategy=strategy(name),
+        budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=2),
+        sandbox=sandbox,
+        **kw,
+    )
+
+
+def check_contract(out: dict[str, Any], gate: str = "strict") -> None:
+    assert out["stop_reason"] in ("iterations", "no_errors")
+    cands = out["candidates"]
+    for cand in cands.values():
+        assert all(p in cands for p in cand["parent_ids"]), cand
+        assert cand["operator"]
+        assert cand["text"]
+    accepted = [v for v in out["prompt_versions"] if v["accepted"]]
+    assert accepted[0]["operator"] == "initial"
+    table = out["score_table"]
+    policy = resolve_gate(gate)
+    for parent, child in itertools.pairwise(accepted):
+        decision = policy.decide(
+            table,
+            child["version_id"],
+            parent["version_id"],
+            list(out["verified_tasks"]),
+            others=list(cands),
+        )
+        assert decision["promoted"], decision
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+async def test_strategy_runs_the_whole_loop(sandbox: Sandbox, name: str) -> None:
+    g = build(sandbox, name, omni_model())
+    out = await g.ainvoke({"prompt": INITIAL, "seed_tasks": seeds()})
+    check_contract(out)
+    assert TOKEN in out["best_prompt"]  # a candidate that fixes the failures was promoted
+    steps = [h for h in out["history"] if h["kind"] == "prompt_attempt"]
+    assert steps
+    assert steps[-1]["accepted"]
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+async def test_crash_mid_step_resumes_to_the_same_outcome(sandbox: Sandbox, name: str) -> None:
+    baseline = await build(sandbox, name, omni_model()).ainvoke(
+        {"prompt": INITIAL, "seed_tasks": seeds()}
+    )
+    calls = {"n": 0}
+
+    def crashing(messages: list[BaseMessage]) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second optimizer call: mid-step for every model-using flow
+            return Crash("backend died")
+        return reply(messages)
+
+    saver = InMemorySaver()
+    cfg = {"configurable": {"thread_id": f"crash-{name}"}}
+    first = build(sandbox, name, ScriptedChatModel(responder=crashing), checkpointer=saver)
+    try:
+        await first.ainvoke({"prompt": INITIAL, "seed_tasks": seeds()}, cfg)
+        crashed = False
+    except Crash:
+        crashed = True
+    resumed = build(sandbox, name, omni_model(), checkpointer=saver)
+    out = await resumed.ainvoke(None, cfg) if crashed else await resumed.aget_state(cfg)
+    out = out if isinstance(out, dict) else out.values
+    assert out["best_prompt"] == baseline["best_prompt"]
+    assert set(out["candidates"]) == set(baseline["candidates"])
+    assert out["score_table"] == baseline["score_table"]
+    check_contract(out)
