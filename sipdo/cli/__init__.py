@@ -111,6 +111,17 @@ def run(
     strategy: Annotated[
         str | None, typer.Option(help="Optimizer strategy (default sipdo).")
     ] = None,
+    gate: Annotated[
+        str | None,
+        typer.Option(
+            help="Promotion policy: strict (no regression), statistical (paired sign test) "
+            "or pareto (default strict).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the strategies' randomness (default 0).")
+    ] = None,
 ) -> None:
     """Run the SIPDO loop on a prompt (or resume a run) with a live progress display."""
     from sipdo.cli.run import RunOptions, execute, read_seeds
@@ -138,6 +149,8 @@ def run(
         "sandbox": sandbox,
         "domain": domain,
         "strategy": strategy,
+        "gate": gate,
+        "seed": seed,
         "seed_tasks": read_seeds(seeds) if seeds is not None else None,
     }
     opts = RunOptions().overridden_by(explicit)

@@ -20,6 +20,7 @@ from sipdo.cli.common import console
 from sipdo.cli.owner import shown_status
 from sipdo.errors import ConfigurationError
 from sipdo.store import RunStore
+from sipdo.store.records import PromptVersionRecord
 
 
 def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -69,17 +70,7 @@ def show_run(store: RunStore, run_id: str) -> Group:
     header.add_row("config", Text(json.dumps(run.config, default=str)[:400]))
     parts: list[Any] = [header, Text("\nprompt lineage", style="bold underline")]
     for p in store.prompt_lineage(run_id):
-        verdict = Text("accepted", "green") if p.accepted else Text("rejected", "red")
-        title = Text.assemble(
-            f"{p.version_id} <- {p.parent_id or 'start'}  iteration {p.iteration}  ", verdict
-        )
-        body: list[Any] = []
-        if p.scores:
-            body.append(Text("scores: " + ", ".join(f"{k}={v:g}" for k, v in p.scores.items())))
-        if p.feedback:
-            body.append(Text("feedback: " + p.feedback[:500]))
-        body.append(Syntax(p.diff or "(no change)", "diff", word_wrap=True))
-        parts.append(Panel(Group(*body), title=title, title_align="left"))
+        parts.append(_version_panel(p))
     parts.append(_tasks_table(store, run_id))
     usage = store.usage(run_id)
     if usage:
@@ -99,6 +90,38 @@ def show_run(store: RunStore, run_id: str) -> Group:
     if run.best_prompt:
         parts.append(Panel(Text(run.best_prompt), title="best prompt", expand=False))
     return Group(*parts)
+
+
+def _version_panel(p: PromptVersionRecord) -> Panel:
+    """One prompt version: its parents and operator, the decision, flags, the diff."""
+    verdict = Text("promoted", "green") if p.accepted else Text("not promoted", "red")
+    parents = " + ".join(p.parent_ids) or "start"
+    title = Text.assemble(
+        f"{p.version_id} <- {parents}  [{p.operator}]  iteration {p.iteration}  ", verdict
+    )
+    body: list[Any] = []
+    if p.scores:
+        body.append(Text("scores: " + ", ".join(f"{k}={v:g}" for k, v in p.scores.items())))
+    decision = p.meta.get("decision") or {}
+    if decision.get("policy"):
+        stats = ", ".join(f"{k}={v:g}" for k, v in (decision.get("stats") or {}).items())
+        body.append(
+            Text(
+                f"{decision['policy']} policy: {decision.get('reason', '')}"
+                + (f" ({stats})" if stats else "")
+            )
+        )
+    for key, label in (("rating", "rating"), ("front", "Pareto front")):
+        if key in p.meta:
+            body.append(Text(f"{label}: {p.meta[key]}"))
+    for flag in p.meta.get("flags", []):
+        body.append(Text(f"flag: {flag}", "yellow"))
+    if p.feedback:
+        body.append(Text("feedback: " + p.feedback[:500]))
+    if len(p.components) > 1:
+        body.append(Text("components: " + ", ".join(p.components)))
+    body.append(Syntax(p.diff or "(no change)", "diff", word_wrap=True))
+    return Panel(Group(*body), title=title, title_align="left")
 
 
 def _tasks_table(store: RunStore, run_id: str) -> Table:

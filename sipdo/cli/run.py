@@ -48,6 +48,8 @@ class RunOptions:
     sandbox: str = "auto"
     domain: str = "code"
     strategy: str = "sipdo"
+    gate: str = "strict"
+    seed: int = 0
     seed_tasks: list[dict[str, Any]] | None = None
 
     def overridden_by(self, other: dict[str, Any]) -> RunOptions:
@@ -97,21 +99,37 @@ DEFAULT_PROMPT = (
 )
 
 
-def check_plugins(opts: RunOptions) -> Any:
-    """The domain; fails before anything is recorded on an unknown domain / strategy or a bad
-    seed task."""
+def check_plugins(opts: RunOptions) -> tuple[Any, Any]:
+    """The domain and the strategy; fails before anything is recorded on an unknown
+    domain / strategy / gate or a bad seed task."""
     from sipdo.graph.builder import resolve_plugin
     from sipdo.plugins.domains.base import Domain
     from sipdo.plugins.optimizers.base import Strategy
+    from sipdo.plugins.optimizers.gates import resolve_gate
 
     domain = resolve_plugin("sipdo.domains", opts.domain, Domain)  # type: ignore[type-abstract]
-    resolve_plugin("sipdo.optimizers", opts.strategy, Strategy)  # type: ignore[type-abstract]
+    strategy = resolve_plugin("sipdo.optimizers", opts.strategy, Strategy)  # type: ignore[type-abstract]
+    resolve_gate(opts.gate)
     for number, task in enumerate(opts.seed_tasks or [], start=1):
         try:
             domain.validate_task(task)
         except ConfigurationError as exc:
             raise ConfigurationError(f"seed task {number}: {exc}") from exc
-    return domain
+    return domain, strategy
+
+
+def print_estimate(opts: RunOptions, domain: Any, strategy: Any) -> None:
+    """Before a run starts: how many model calls its budget allows."""
+    from sipdo.graph.budget import estimate_calls
+
+    n_seeds = len(opts.seed_tasks) if opts.seed_tasks is not None else len(domain.seed_tasks())
+    budget = _budget(opts)
+    calls = estimate_calls(budget, n_seeds=n_seeds, per_step=strategy.estimate_calls)
+    roles = ", ".join(f"{role} {n}" for role, n in calls.items())
+    line = f"budget: up to ~{sum(calls.values())} model calls ({roles})"
+    if budget.model_calls is not None:
+        line += f"; capped by --max-model-calls {budget.model_calls}"
+    console.print(line + f"; promotion policy: {opts.gate}", markup=False)
 
 
 def new_run_id() -> str:
@@ -173,6 +191,8 @@ async def _drive(
                 checkpointer=saver,
                 run_store=store,
                 budget=_budget(opts),
+                gate=opts.gate,
+                seed=opts.seed,
             )
             view.iterations = _budget(opts).iterations
             snapshot = await graph.aget_state(config)
@@ -240,7 +260,8 @@ def execute(
             **({"seed_tasks": opts.seed_tasks} if opts.seed_tasks is not None else {}),
         }
     else:
-        domain = check_plugins(opts)
+        domain, strategy = check_plugins(opts)
+        print_estimate(opts, domain, strategy)
         if prompt is None:
             prompt = str(getattr(domain, "default_prompt", "") or DEFAULT_PROMPT)
             console.print(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -81,6 +81,30 @@ class Budget:
         ):
             return "budget:sandbox_seconds"
         return None
+
+
+def estimate_calls(
+    budget: Budget,
+    *,
+    n_seeds: int,
+    per_step: Callable[[int, int], Mapping[str, int]],
+) -> dict[str, int]:
+    """Model calls per role a run under ``budget`` makes at most, roughly: every
+    generated task accepted, every refinement used, ``per_step(n_tasks, n_failures)``
+    calls per optimizer step (the strategy's ``estimate_calls``), half the tasks
+    failing, one sample per evaluation and no reply retries. Caps in ``budget`` stop
+    a run earlier; the estimate says what the shape of the run allows."""
+    calls = {"learner": n_seeds, "generator": 0, "checker": 0, "optimizer": 0}
+    n_tasks = n_seeds
+    for _ in range(budget.iterations):
+        k = budget.tasks_per_iteration
+        for role in ("generator", "checker", "learner"):
+            calls[role] += k
+        n_tasks += k
+        for _ in range(budget.max_refinements):
+            for role, count in per_step(n_tasks, max(1, n_tasks // 2)).items():
+                calls[role] = calls.get(role, 0) + int(count)
+    return calls
 
 
 def empty_usage() -> dict[str, Any]:

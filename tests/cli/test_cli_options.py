@@ -30,3 +30,22 @@ def test_zero_tasks_per_iteration_is_refused_before_anything_runs() -> None:
     result = CliRunner().invoke(app, ["run", "--tasks-per-iteration", "0"])
     assert result.exit_code == 2
     assert "tasks-per-iteration" in result.output
+
+
+def test_gate_and_seed_round_trip_and_the_estimate_counts_every_role() -> None:
+    from sipdo.graph.budget import estimate_calls
+    from sipdo.plugins.optimizers.sipdo import SipdoStrategy
+
+    opts = RunOptions().overridden_by({"gate": "statistical", "seed": 7})
+    assert (opts.gate, opts.seed) == ("statistical", 7)
+    assert RunOptions.from_saved(asdict(opts)) == opts
+    budget = Budget(iterations=2, tasks_per_iteration=1, max_refinements=2)
+    calls = estimate_calls(budget, n_seeds=8, per_step=SipdoStrategy().estimate_calls)
+    # 8 seeds; per iteration 1 generated task (generator, checker, learner) and 2 steps of
+    # 3 optimizer calls plus one learner call per verified task (9, then 10 tasks)
+    assert calls == {
+        "learner": 8 + 2 + 2 * 9 + 2 * 10,
+        "generator": 2,
+        "checker": 2,
+        "optimizer": 12,
+    }

@@ -206,3 +206,57 @@ def test_full_run_on_a_postgres_store(
     assert accepted == ["clamp"]
     # A non-SQLite store keeps its checkpoints in SIPDO_HOME.
     assert (home / "checkpoints.db").is_file()
+
+
+def test_sigkill_mid_optimizer_step_resumes_to_the_same_outcome(
+    home: Path, db_url: str, tmp_path: Path
+) -> None:
+    """Killed while a strategy step is evaluating its candidate; the resumed run replays
+    the step's journal and ends with the prompt an uninterrupted run promotes."""
+    paths = write_world(tmp_path / "world", delay_s=0.4)
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(
+        [str(SIPDO), *run_args(paths, db_url, "--run-id", "k2")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=cli_env(home),
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            with RunStore(db_url) as store:
+                try:
+                    lineage = store.prompt_lineage("k2")
+                except KeyError:
+                    lineage = []
+            # A candidate is recorded when its evaluation starts and re-recorded with the
+            # decision: kill in between, in the middle of the step.
+            if any(p.feedback == "being evaluated" for p in lineage):
+                break
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()
+            time.sleep(0.05)
+        else:
+            pytest.fail("no optimizer step started in 600 s")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert proc.returncode == -signal.SIGKILL
+    resumed = subprocess.run(
+        [str(SIPDO), "run", "--resume", "k2", "--db", db_url],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=cli_env(home),
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with RunStore(db_url) as store:
+        run = store.get_run("k2")
+        lineage = store.prompt_lineage("k2")
+    assert run.best_prompt == PROMPT_2  # what the uninterrupted run promotes
+    texts = [p.text for p in lineage]
+    assert len(texts) == len(set(texts))  # no candidate recorded twice
+    assert all(p.feedback != "being evaluated" for p in lineage)  # every one was decided

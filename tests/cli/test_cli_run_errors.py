@@ -93,7 +93,11 @@ def test_unknown_sandbox_kind(db_url: str) -> None:
 
 @pytest.mark.parametrize(
     ("flag", "value", "listed"),
-    [("--domain", "poetry", "code"), ("--strategy", "magic", "sipdo")],
+    [
+        ("--domain", "poetry", "code"),
+        ("--strategy", "magic", "sipdo"),
+        ("--gate", "lenient", "pareto, statistical, strict"),
+    ],
 )
 def test_unknown_plugins_list_the_known_ones(
     db_url: str, flag: str, value: str, listed: str
