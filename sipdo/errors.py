@@ -16,10 +16,13 @@ The exceptions below are for the system itself failing or being misused::
     ├── VerificationError             the verification harness itself failed
     ├── ModelError
     │   ├── ModelUnavailableError     backend missing, server down, weights absent
+    │   │   └── ModelBackendDownError still down / hung / rate-limited after the retries
     │   ├── ModelOutputError          output still unusable after the retries
     │   └── ScriptExhaustedError      a ScriptedChatModel ran out of responses
-    └── StoreError
-        └── RunNotFoundError          no run with that id
+    ├── StoreError
+    │   ├── RunNotFoundError          no run with that id
+    │   └── StoreUnavailableError     database down, locked or its disk full, after the retries
+    └── RunStoppedError               a run stopped on an infrastructure fault; resumable
 
 Third-party errors (docker, SQLAlchemy, openai, llama.cpp) are mapped at the
 boundary with ``raise ... from exc`` so callers catch one tree.
@@ -97,3 +100,35 @@ class StoreError(SipdoError):
 
 class RunNotFoundError(StoreError, KeyError):
     """No run with the given id."""
+
+
+class ModelBackendDownError(ModelUnavailableError):
+    """A model server was still down, hung or rate-limiting when the retry limit ran out.
+
+    ``backend`` names it (model and base URL), ``attempts`` counts the calls made
+    and ``waited_s`` the seconds spent from the first failure to giving up.
+    """
+
+    def __init__(
+        self, message: str, *, backend: str = "", attempts: int = 0, waited_s: float = 0.0
+    ) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.attempts = attempts
+        self.waited_s = waited_s
+
+
+class StoreUnavailableError(StoreError):
+    """The run store's database stayed unreachable or locked past the retry limit, or its
+    disk is full; nothing of the failed write was kept."""
+
+
+class RunStoppedError(SipdoError):
+    """A run stopped because something it depends on (model server, run store, checkpoint
+    file, sandbox engine) failed past its retries; everything up to the run's last
+    finished step is kept, and ``resume_command`` continues it once the fault is gone."""
+
+    def __init__(self, message: str, *, run_id: str = "", resume_command: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.resume_command = resume_command

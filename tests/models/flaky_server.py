@@ -2,7 +2,10 @@
 
 Each request takes the next mode from ``faults`` (then ``"ok"`` forever):
 ``"500"`` answers an internal error, ``"garbage"`` a 200 whose body is not JSON,
-``"no_choices"`` a 200 JSON without ``choices``. With ``json_object_only`` a request
+``"no_choices"`` a 200 JSON without ``choices``, ``"429"`` a rate limit whose
+``Retry-After`` is ``retry_after`` seconds, ``"401"`` a bad key, ``"hang"`` reads the
+request and never answers (until the server stops), ``"drop"`` closes the
+connection without a word. With ``json_object_only`` a request
 for ``"json_schema"`` output gets a 422, as llama-cpp-python's server answers.
 ``"ok"`` answers through ``upstream``: a base URL to proxy to (a real model server), or else a small
 well-formed completion echoing the last user message. Every request body is kept.
@@ -29,8 +32,11 @@ class FlakyServer:
         upstream: str | None = None,
         content: str = "",
         json_object_only: bool = False,
+        retry_after: str = "1",
     ) -> None:
         self.faults = list(faults)
+        self.retry_after = retry_after
+        self.stopping = threading.Event()
         self.json_object_only = json_object_only
         self.upstream = upstream
         self.content = content
@@ -89,7 +95,19 @@ def _handler(state: FlakyServer) -> type[BaseHTTPRequestHandler]:
             body = json.loads(raw)
             mode = state.next_mode(body)
             status, payload = 200, b""
-            if mode == "500":
+            headers = {"retry-after-ms": "20"}  # keep the client's backoff short
+            if mode == "hang":
+                state.stopping.wait()
+                return
+            if mode == "drop":
+                self.close_connection = True
+                return
+            if mode == "429":
+                status, payload = 429, b'{"error": {"message": "slow down", "type": "rate_limit"}}'
+                headers = {"retry-after": state.retry_after}
+            elif mode == "401":
+                status, payload = 401, b'{"error": {"message": "bad key", "type": "auth"}}'
+            elif mode == "500":
                 status, payload = 500, b'{"error": {"message": "boom", "type": "server_error"}}'
             elif mode == "422":
                 status, payload = 422, b'{"detail": "response_format.type: json_object only"}'
@@ -102,7 +120,8 @@ def _handler(state: FlakyServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
-            self.send_header("retry-after-ms", "20")  # keep the client's backoff short
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 
@@ -116,16 +135,20 @@ def flaky_server(
     upstream: str | None = None,
     content: str = "",
     json_object_only: bool = False,
+    retry_after: str = "1",
+    port: int = 0,
 ) -> Iterator[FlakyServer]:
-    """Run a ``FlakyServer`` on a free localhost port; ``state.url`` is its ``/v1`` base."""
-    state = FlakyServer(faults, upstream, content, json_object_only)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    """Run a ``FlakyServer`` on localhost (a free port unless given); ``state.url`` is its
+    ``/v1`` base."""
+    state = FlakyServer(faults, upstream, content, json_object_only, retry_after)
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
     state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield state
     finally:
+        state.stopping.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

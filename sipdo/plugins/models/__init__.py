@@ -4,7 +4,8 @@
 defaults are described in ``sipdo.plugins.models.resolve``); the offline
 backend is ``ChatLocalLlama`` over llama-cpp-python with a catalogue of
 PyPI-shipped GGUF models (``catalog``); ``UsageRecorder`` totals tokens and
-latency per role from real responses.
+latency per role from real responses; ``RetryPolicy`` says how long a server
+that is down, hung or rate-limited is retried.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sipdo.plugins.models.resolve import (
     openai_model,
     resolve_model,
 )
+from sipdo.plugins.models.retry import RetryPolicy
 from sipdo.plugins.models.usage import RoleUsage, UsageRecorder
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "ChatLocalLlama",
     "LocalModel",
     "ModelSpec",
+    "RetryPolicy",
     "RoleUsage",
     "UsageRecorder",
     "default_model_spec",

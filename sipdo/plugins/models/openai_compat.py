@@ -2,9 +2,12 @@
 
 On top of ``langchain_openai.ChatOpenAI`` it adds what the loop relies on:
 
-* transport failures (5xx, 429, connection resets, timeouts) are retried by the
-  openai client (``max_retries``); what is still failing after that is raised
-  as ``ModelUnavailableError``;
+* a server that is down, hung (no answer within ``timeout`` seconds) or busy
+  (408/409/429/5xx) is retried with backoff, honouring ``Retry-After``, for up to
+  ``retry_policy.retry_for_s`` seconds from the first failure (and at most
+  ``max_retries`` times when that is set); then ``ModelBackendDownError`` names
+  the backend (see ``retry``). The openai client's own retries are switched off:
+  they stop after a fixed count and cap ``Retry-After`` at a minute;
 * a response that arrives but is malformed (not JSON, no ``choices``) is asked
   for again up to ``malformed_retries`` times, then ``ModelOutputError``;
 * every other openai error becomes a ``ModelError``, raised ``from`` the
@@ -19,18 +22,32 @@ On top of ``langchain_openai.ChatOpenAI`` it adds what the loop relies on:
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any, Literal
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Self
 
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
-from sipdo.errors import ModelError, ModelOutputError, ModelUnavailableError
+from sipdo.errors import ModelBackendDownError, ModelError, ModelOutputError, ModelUnavailableError
 from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
+from sipdo.plugins.models.retry import (
+    RetryClock,
+    RetryPolicy,
+    headers_of,
+    next_wait,
+    retry_after,
+    transient,
+)
+
+log = logging.getLogger("sipdo.models")
 
 _MALFORMED = (
     openai.APIResponseValidationError,
@@ -63,19 +80,62 @@ def map_openai_error(exc: Exception, *, model: str) -> ModelError:
     return ModelError(f"model {model!r} failed: {type(exc).__name__}: {exc}")
 
 
+def fault(exc: BaseException, timeout: Any) -> str:
+    """A short account of a transient fault, for messages."""
+    if isinstance(exc, openai.APITimeoutError):
+        return f"no answer within the {timeout or 'default'} s timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        return f"cannot connect ({cause or exc})"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class _Call:
+    """Retry bookkeeping of one ``_generate`` call."""
+
+    clock: RetryClock = field(default_factory=RetryClock)
+    malformed: int = 0
+
+
 class SipdoChatOpenAI(ChatOpenAI):
-    """ChatOpenAI whose failures are sipdo errors and whose malformed replies are retried."""
+    """ChatOpenAI whose failures are sipdo errors, whose server faults are retried by time
+    and whose malformed replies are asked for again."""
 
     json_schema_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
     malformed_retries: int = 2
+    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
     # Set when the server refused "json_schema" (llama-cpp-python's server only knows
     # "json_object" with a "schema"); later calls go straight to that form.
     _json_object_fallback: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _no_client_retries(self) -> Self:
+        # Runs after ChatOpenAI built its clients: this class does the retrying.
+        if self.root_client is not None:
+            self.root_client = self.root_client.with_options(max_retries=0)
+            self.client = self.root_client.chat.completions
+        if self.root_async_client is not None:
+            self.root_async_client = self.root_async_client.with_options(max_retries=0)
+            self.async_client = self.root_async_client.chat.completions
+        return self
 
     @property
     def sipdo_json_schema(self) -> bool:
         """True when ``bind(json_schema=...)`` gives constrained decoding."""
         return self.json_schema_mode != "none"
+
+    @property
+    def backend(self) -> str:
+        """``<model> at <base URL>``: how messages name this backend."""
+        return f"{self.model_name} at {self.openai_api_base or 'https://api.openai.com/v1'}"
+
+    def _policy(self) -> RetryPolicy:
+        if self.max_retries is not None and self.retry_policy.max_attempts is None:
+            return replace(self.retry_policy, max_attempts=self.max_retries + 1)
+        return self.retry_policy
 
     def _with_format(self, kwargs: dict[str, Any], schema: Any) -> dict[str, Any]:
         if schema is None or self.json_schema_mode == "none":
@@ -93,14 +153,14 @@ class SipdoChatOpenAI(ChatOpenAI):
         **kwargs: Any,
     ) -> ChatResult:
         schema = kwargs.pop("json_schema", None)
-        attempt = 0
+        call = _Call()
         while True:
             try:
                 result = super()._generate(
                     messages, stop, run_manager, **self._with_format(kwargs, schema)
                 )
             except Exception as exc:
-                attempt = self._next_attempt(exc, attempt, constrained=schema is not None)
+                time.sleep(self._after_failure(exc, call, constrained=schema is not None))
                 continue
             return _repaired(result) if schema is not None else result
 
@@ -112,27 +172,62 @@ class SipdoChatOpenAI(ChatOpenAI):
         **kwargs: Any,
     ) -> ChatResult:
         schema = kwargs.pop("json_schema", None)
-        attempt = 0
+        call = _Call()
         while True:
             try:
                 result = await super()._agenerate(
                     messages, stop, run_manager, **self._with_format(kwargs, schema)
                 )
             except Exception as exc:
-                attempt = self._next_attempt(exc, attempt, constrained=schema is not None)
+                await asyncio.sleep(self._after_failure(exc, call, constrained=schema is not None))
                 continue
             return _repaired(result) if schema is not None else result
 
-    def _next_attempt(self, exc: Exception, attempt: int, *, constrained: bool) -> int:
-        """Raise the sipdo error for ``exc`` unless another attempt is due; return its number."""
+    def _after_failure(self, exc: Exception, call: _Call, *, constrained: bool) -> float:
+        """Seconds to wait before sending the request again; raises the sipdo error when
+        no other attempt is due."""
         if constrained and self._refused_json_schema(exc):
-            return attempt  # same request in the other format; not a retry
+            return 0.0  # the same request in the other format; not a retry
+        if transient(exc):
+            return self._backoff(exc, call.clock)
         mapped = map_openai_error(exc, model=self.model_name)
-        if not isinstance(mapped, ModelOutputError) or attempt >= self.malformed_retries:
-            if isinstance(mapped, ModelOutputError):
-                mapped = ModelOutputError(f"{mapped} (after {attempt + 1} attempts)")
-            raise mapped from exc
-        return attempt + 1
+        if isinstance(mapped, ModelOutputError) and call.malformed < self.malformed_retries:
+            call.malformed += 1
+            return 0.0
+        if isinstance(mapped, ModelOutputError):
+            mapped = ModelOutputError(f"{mapped} (after {call.malformed + 1} attempts)")
+        raise mapped from exc
+
+    def _backoff(self, exc: Exception, clock: RetryClock) -> float:
+        now = time.monotonic()
+        clock.attempts += 1
+        if clock.first_failure is None:
+            clock.first_failure = now
+        what = fault(exc, self.request_timeout)
+        asked = retry_after(headers_of(exc))
+        policy = self._policy()
+        wait = next_wait(policy, clock, now, asked)
+        if wait is None:
+            waited = now - clock.first_failure
+            if asked is not None and asked > policy.retry_for_s - waited:
+                what += f", asks to wait {asked:.0f} s (Retry-After)"
+            raise ModelBackendDownError(
+                f"model backend {self.backend} unavailable: {what}; gave up after "
+                f"{clock.attempts} attempt(s) over {waited:.0f} s "
+                f"(retry limit {policy.retry_for_s:g} s)",
+                backend=self.backend,
+                attempts=clock.attempts,
+                waited_s=waited,
+            ) from exc
+        log.warning(
+            "model backend %s: %s; retry %d in %.1f s (giving up %g s after the first failure)",
+            self.backend,
+            what,
+            clock.attempts,
+            wait,
+            policy.retry_for_s,
+        )
+        return wait
 
     def _refused_json_schema(self, exc: Exception) -> bool:
         # llama-cpp-python's server rejects it with a 500 that quotes the field.

@@ -14,6 +14,14 @@ Specs understood by ``resolve_model``:
   ``OPENAI_API_KEY`` a placeholder key is sent (local servers ignore it);
 * anything else goes to ``langchain.chat_models.init_chat_model``.
 
+Per-call limits (``resolve_model(..., timeout_s=, retry=)``, given per role by
+``sipdo run --model-timeout``): ``timeout_s`` bounds one request to a server
+(waiting in the server's queue included) and goes to ``SipdoChatOpenAI`` and to
+``init_chat_model`` models as ``timeout``; ``retry`` (a ``RetryPolicy``) says how
+long ``openai:`` models retry a server that is down, hung or rate-limited. The
+in-process llama.cpp models take neither: nothing between them and the model
+can hang, and ``LOCAL_MAX_TOKENS`` bounds a reply.
+
 Defaults per role (``default_model_spec``): the role's variable wins
 (``SIPDO_MODEL`` for the learner, ``SIPDO_GENERATOR_MODEL``,
 ``SIPDO_CHECKER_MODEL``, ``SIPDO_OPTIMIZER_MODEL``); else OpenAI
@@ -25,10 +33,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from sipdo.errors import ConfigurationError, ModelError, ModelUnavailableError
+from sipdo.plugins.models.retry import RetryPolicy
 
 ModelSpec = str | BaseChatModel
 
@@ -63,12 +73,22 @@ def default_model_spec(role: str) -> str:
     return LOCAL_DEFAULTS[role]
 
 
-def resolve_model(spec: ModelSpec | None, *, role: str = "learner") -> BaseChatModel:
+def resolve_model(
+    spec: ModelSpec | None,
+    *,
+    role: str = "learner",
+    timeout_s: float | None = None,
+    retry: RetryPolicy | None = None,
+) -> BaseChatModel:
     """Return a chat model for ``spec``; ``None`` means the role's default.
 
-    Raises ``ConfigurationError`` for a malformed spec or unknown local name and
+    ``timeout_s`` / ``retry`` are the per-call limits described in the module
+    docstring (a given instance keeps its own). Raises ``ConfigurationError`` for
+    a malformed spec, unknown local name or a timeout that is not positive, and
     ``ModelUnavailableError`` when the backend or its weights cannot be had.
     """
+    if timeout_s is not None and not timeout_s > 0:
+        raise ConfigurationError(f"model timeout for {role} must be positive, got {timeout_s}")
     if isinstance(spec, BaseChatModel):
         return spec
     if spec is None:
@@ -78,9 +98,12 @@ def resolve_model(spec: ModelSpec | None, *, role: str = "learner") -> BaseChatM
     spec = spec.strip()
     if spec.startswith("local:") or spec.endswith(".gguf"):
         return _local(spec.removeprefix("local:"), role)
+    limits: dict[str, object] = {} if timeout_s is None else {"timeout": timeout_s}
     if spec.startswith("openai:"):
-        return openai_model(spec.removeprefix("openai:"))
-    return _init_chat_model(spec, role)
+        if retry is not None:
+            limits["retry_policy"] = retry
+        return openai_model(spec.removeprefix("openai:"), **limits)
+    return _init_chat_model(spec, role, **limits)
 
 
 def _local(name: str, role: str) -> BaseChatModel:
@@ -119,11 +142,11 @@ def openai_model(spec: str, **kwargs: object) -> BaseChatModel:
         raise ModelUnavailableError(f"cannot set up OpenAI model {spec!r}: {exc}") from exc
 
 
-def _init_chat_model(spec: str, role: str) -> BaseChatModel:
+def _init_chat_model(spec: str, role: str, **options: Any) -> BaseChatModel:
     from langchain.chat_models import init_chat_model
 
     try:
-        model: BaseChatModel = init_chat_model(spec)
+        model: BaseChatModel = init_chat_model(spec, **options)
     except Exception as exc:
         raise ModelUnavailableError(f"cannot load model {spec!r} for {role}: {exc}") from exc
     return model
