@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from sipdo.errors import ConfigurationError, RunNotFoundError, StoreError
+from sipdo.retry import RetryPolicy
 from sipdo.store.base import TASK_STATUSES, BaseRunStore, TaskStatus
+from sipdo.store.faults import retry_methods
 from sipdo.store.reads import StoreReads
 from sipdo.store.tables import (
     TABLE_NAMES,
@@ -28,6 +31,27 @@ from sipdo.store.tables import (
     TaskVerdictRow,
     UsageRow,
     utcnow,
+)
+
+# Long enough to ride out a PostgreSQL restart or a writer holding SQLite's lock.
+DEFAULT_RETRY = RetryPolicy(retry_for_s=60.0, backoff_s=0.5, max_backoff_s=5.0)
+# The public calls, each one transaction (or one read) that can be made again whole.
+RETRIED = (
+    "create_run",
+    "record_prompt_version",
+    "record_task",
+    "record_attempt",
+    "record_usage",
+    "finish_run",
+    "mark_running",
+    "delete_run",
+    "list_runs",
+    "get_run",
+    "prompt_lineage",
+    "score_table",
+    "tasks",
+    "attempts",
+    "usage",
 )
 
 # A verified task keeps its status: a later "rejected" (e.g. a duplicate generated
@@ -62,7 +86,7 @@ def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
     return text + "\n" if text else ""
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, lock_wait_s: float) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -75,7 +99,7 @@ def _make_engine(url: str) -> Engine:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the directory of {database}: {exc}") from exc
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": lock_wait_s}
     else:
         kwargs["pool_pre_ping"] = True
     try:
@@ -86,7 +110,7 @@ def _make_engine(url: str) -> Engine:
             "(for PostgreSQL install sipdo[postgres] and use postgresql+psycopg://)"
         ) from exc
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=int(lock_wait_s * 1000)))
     return engine
 
 
@@ -107,12 +131,12 @@ def add_missing_columns(engine: Engine, tables: Sequence[Any]) -> None:
                 conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
     # WAL lets `sipdo show` read while a run writes; foreign keys are off by default.
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
@@ -120,12 +144,17 @@ class RunStore(StoreReads, BaseRunStore):
     """The run store on ``url`` (any SQLAlchemy URL; default: ``default_url()``).
 
     Creates its tables if missing. Safe to share between threads; each call
-    is one transaction.
+    is one transaction. A call that meets a passing database fault (SQLite
+    locked, PostgreSQL restarting) is made again under ``retry`` (default: for
+    up to 60 s after the first failure; SQLite first waits up to 30 s for a lock,
+    or ``retry.retry_for_s`` if less); a full disk, or a fault still there after
+    that, raises ``StoreUnavailableError`` (see ``sipdo.store.faults``).
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, retry: RetryPolicy | None = None) -> None:
         self.url = url or default_url()
-        self._engine = _make_engine(self.url)
+        self.retry = retry if retry is not None else DEFAULT_RETRY
+        self._engine = _make_engine(self.url, max(0.1, min(30.0, self.retry.retry_for_s)))
         self._closed = False
         try:
             tables = [SQLModel.metadata.tables[name] for name in TABLE_NAMES]
@@ -413,3 +442,6 @@ class RunStore(StoreReads, BaseRunStore):
         if not self._closed:
             self._closed = True
             self._engine.dispose()
+
+
+retry_methods(RunStore, RETRIED)

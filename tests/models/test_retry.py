@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from sipdo.errors import ConfigurationError
-from sipdo.plugins.models.retry import RetryClock, RetryPolicy, next_wait, retry_after, transient
+from sipdo.plugins.models.openai_compat import transient
+from sipdo.retry import RetryClock, RetryPolicy, next_wait, retry_after
 
 
 def _clock(attempts: int, first: float = 100.0) -> RetryClock:

@@ -19,8 +19,8 @@ from sipdo.plugins.models.resolve import (
     openai_model,
     resolve_model,
 )
-from sipdo.plugins.models.retry import RetryPolicy
 from sipdo.plugins.models.usage import RoleUsage, UsageRecorder
+from sipdo.retry import RetryPolicy
 
 __all__ = [
     "LOCAL_MODELS",

@@ -6,7 +6,8 @@ On top of ``langchain_openai.ChatOpenAI`` it adds what the loop relies on:
   (408/409/429/5xx) is retried with backoff, honouring ``Retry-After``, for up to
   ``retry_policy.retry_for_s`` seconds from the first failure (and at most
   ``max_retries`` times when that is set); then ``ModelBackendDownError`` names
-  the backend (see ``retry``). The openai client's own retries are switched off:
+  the backend (see ``sipdo.retry``). A bad key, an unknown model or a 400 fail
+  at once. The openai client's own retries are switched off:
   they stop after a fixed count and cap ``Retry-After`` at a minute;
 * a response that arrives but is malformed (not JSON, no ``choices``) is asked
   for again up to ``malformed_retries`` times, then ``ModelOutputError``;
@@ -26,6 +27,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Self
 
@@ -38,14 +40,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from sipdo.errors import ModelBackendDownError, ModelError, ModelOutputError, ModelUnavailableError
 from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
-from sipdo.plugins.models.retry import (
-    RetryClock,
-    RetryPolicy,
-    headers_of,
-    next_wait,
-    retry_after,
-    transient,
-)
+from sipdo.retry import RetryClock, RetryPolicy, next_wait, retry_after
 
 log = logging.getLogger("sipdo.models")
 
@@ -78,6 +73,26 @@ def map_openai_error(exc: Exception, *, model: str) -> ModelError:
     if isinstance(exc, _MALFORMED):
         return ModelOutputError(f"model {model!r} sent a malformed response: {exc}")
     return ModelError(f"model {model!r} failed: {type(exc).__name__}: {exc}")
+
+
+RETRIED_STATUS = frozenset({408, 409, 429})
+
+
+def transient(exc: BaseException) -> bool:
+    """True for faults a later attempt can get past: the connection refused or reset (the
+    server was killed or is restarting), no answer in time (hung), 408/409/429/5xx (busy)."""
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRIED_STATUS or exc.status_code >= 500
+    return False
+
+
+def headers_of(exc: BaseException) -> Mapping[str, str] | None:
+    """The HTTP response headers carried by an openai status error, if any."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    return headers if isinstance(headers, Mapping) else None
 
 
 def fault(exc: BaseException, timeout: Any) -> str:

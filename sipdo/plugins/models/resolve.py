@@ -38,7 +38,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from sipdo.errors import ConfigurationError, ModelError, ModelUnavailableError
-from sipdo.plugins.models.retry import RetryPolicy
+from sipdo.retry import RetryPolicy
 
 ModelSpec = str | BaseChatModel
 

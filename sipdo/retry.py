@@ -1,17 +1,15 @@
-"""``RetryPolicy``: how long a call to a model server that is down, hung or rate-limited waits.
+"""``RetryPolicy``: how long a call waits out a fault that goes away by itself.
 
-Only faults that go away by themselves are retried: the connection refused or
-reset (the server was killed or is restarting), no answer within the call's
-timeout (a hung server), and HTTP 408, 409, 429 and 5xx answers. The wait before
-attempt ``n + 1`` is ``backoff_s * 2**(n - 1)`` capped at ``max_backoff_s`` (with
-up to 25% random slack so concurrent callers do not return in lockstep); a
-``Retry-After`` / ``retry-after-ms`` header replaces it. Retrying stops when the
-next attempt would start more than ``retry_for_s`` after the call's first
-failure (or after ``max_attempts``); a ``Retry-After`` that points past that
-limit stops it at once. Everything else (a bad key, an unknown model, a 400)
-is not retried.
+Used for model servers (down, hung, rate-limited: ``SipdoChatOpenAI``) and for
+the run store's database (restarting, locked: ``RunStore``); which faults count
+as passing is theirs to say. The wait before attempt ``n + 1`` is
+``backoff_s * 2**(n - 1)`` capped at ``max_backoff_s``, with up to 25% random
+slack so concurrent callers do not come back in lockstep; a server's
+``Retry-After`` replaces it. Retrying stops when the next attempt would start
+more than ``retry_for_s`` after the call's first failure (or after
+``max_attempts``); a ``Retry-After`` pointing past that stops it at once.
 
-The decision is the pure function ``next_wait``; the model classes sleep.
+The decision is the pure function ``next_wait``; callers do the sleeping.
 """
 
 from __future__ import annotations
@@ -23,16 +21,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import openai
-
 from sipdo.errors import ConfigurationError
-
-RETRIED_STATUS = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retry limits for one model (a role may get its own)."""
+    """Retry limits (for a model: each role may have its own)."""
 
     retry_for_s: float = 300.0
     backoff_s: float = 1.0
@@ -59,15 +53,6 @@ class RetryClock:
     last_error: str = ""
 
 
-def transient(exc: BaseException) -> bool:
-    """True for faults a later attempt can get past (server down, hung, busy)."""
-    if isinstance(exc, openai.APIConnectionError):  # refused, reset, or timed out
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in RETRIED_STATUS or exc.status_code >= 500
-    return False
-
-
 def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
     """Seconds a response asks the client to wait (``retry-after-ms``, ``retry-after`` as
     seconds or as an HTTP date), or None."""
@@ -90,13 +75,6 @@ def retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> 
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when - (time.time() if now is None else now))
-
-
-def headers_of(exc: BaseException) -> Mapping[str, str] | None:
-    """The HTTP response headers carried by an openai status error, if any."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    return headers if isinstance(headers, Mapping) else None
 
 
 def next_wait(
