@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from sipdo.cli import sandbox as sandbox_commands
+from sipdo.cli import train as train_commands
 from sipdo.cli.common import (
     DbOption,
     clean_errors,
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_commands.app, name="sandbox")
 app.command("verify")(verify_command)
+app.command("train-prompt-model")(train_commands.train_prompt_model)
 
 
 def _model_option(flag: str, env: str, role: str) -> Any:

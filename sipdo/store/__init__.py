@@ -6,6 +6,7 @@ from sipdo.store.base import TASK_STATUSES, BaseRunStore, TaskStatus
 from sipdo.store.export import FORMATS as EXPORT_FORMATS
 from sipdo.store.records import (
     AttemptRecord,
+    PromptModelRoundRecord,
     PromptVersionRecord,
     RunRecord,
     TaskRecord,
@@ -19,6 +20,7 @@ __all__ = [
     "TASK_STATUSES",
     "AttemptRecord",
     "BaseRunStore",
+    "PromptModelRoundRecord",
     "PromptVersionRecord",
     "RunRecord",
     "RunStore",

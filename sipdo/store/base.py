@@ -17,6 +17,7 @@ from typing import Any, Literal, Self
 
 from sipdo.store.records import (
     AttemptRecord,
+    PromptModelRoundRecord,
     PromptVersionRecord,
     RunRecord,
     TaskRecord,
@@ -111,6 +112,26 @@ class BaseRunStore(ABC):
         """
 
     @abstractmethod
+    def record_prompt_model_round(
+        self,
+        run_id: str,
+        training_id: str,
+        round: int,
+        *,
+        base_model: str,
+        output_dir: str,
+        train_examples: int,
+        train_loss: float | None,
+        heldout_tasks: int,
+        heldout_reward: float | None,
+        heldout_pass_rate: float | None,
+        optimal_reward: str,
+        seconds: float,
+    ) -> None:
+        """Store one training round of a prompt model trained on this run; the same
+        (training, round) again replaces it (a resumed training repeats a round)."""
+
+    @abstractmethod
     def finish_run(self, run_id: str, status: str, best_prompt: str, stop_reason: str) -> None:
         """Mark the run finished (repeatable: the last call wins)."""
 
@@ -143,6 +164,10 @@ class BaseRunStore(ABC):
     @abstractmethod
     def usage(self, run_id: str) -> list[UsageRecord]:
         """Model usage summed per (role, model)."""
+
+    @abstractmethod
+    def prompt_model_rounds(self, run_id: str) -> list[PromptModelRoundRecord]:
+        """Every prompt-model training round recorded for the run, by training then round."""
 
     def export(self, run_id: str, fmt: str) -> Iterator[dict[str, Any]]:
         """Training / evaluation records of a run; see ``sipdo.store.export.FORMATS``."""

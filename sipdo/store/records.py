@@ -99,3 +99,28 @@ class UsageRecord:
     input_tokens: int
     output_tokens: int
     latency_s: float
+
+
+@dataclass(frozen=True)
+class PromptModelRoundRecord:
+    """One round of training a prompt model on a run's textual rewards.
+
+    ``train_loss`` is the mean SFT loss of the round; ``heldout_reward`` the mean
+    verifier score (0..1) and ``heldout_pass_rate`` the share passed of the learner
+    on the held-out queries under the round's per-query prompts (None when the
+    round had no held-out queries). ``optimal_reward`` is the textual reward the
+    prompt model is conditioned on after the round.
+    """
+
+    training_id: str
+    round: int
+    base_model: str
+    output_dir: str
+    train_examples: int
+    train_loss: float | None
+    heldout_tasks: int
+    heldout_reward: float | None
+    heldout_pass_rate: float | None
+    optimal_reward: str
+    seconds: float
+    created_at: datetime

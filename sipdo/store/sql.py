@@ -25,6 +25,7 @@ from sipdo.store.reads import StoreReads
 from sipdo.store.tables import (
     TABLE_NAMES,
     AttemptRow,
+    PromptModelRoundRow,
     PromptVersionRow,
     RunRow,
     TaskRow,
@@ -32,6 +33,7 @@ from sipdo.store.tables import (
     UsageRow,
     utcnow,
 )
+from sipdo.store.training import PromptModelRounds
 
 # Long enough to ride out a PostgreSQL restart or a writer holding SQLite's lock.
 DEFAULT_RETRY = RetryPolicy(retry_for_s=60.0, backoff_s=0.5, max_backoff_s=5.0)
@@ -140,7 +142,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
     cursor.close()
 
 
-class RunStore(StoreReads, BaseRunStore):
+class RunStore(StoreReads, PromptModelRounds, BaseRunStore):
     """The run store on ``url`` (any SQLAlchemy URL; default: ``default_url()``).
 
     Creates its tables if missing. Safe to share between threads; each call
@@ -432,7 +434,8 @@ class RunStore(StoreReads, BaseRunStore):
         """Remove a run and everything recorded for it."""
         with self._session() as session:
             run = self._run(session, run_id)
-            for table in (UsageRow, AttemptRow, TaskVerdictRow, TaskRow, PromptVersionRow):
+            tables = (UsageRow, AttemptRow, TaskVerdictRow, TaskRow, PromptVersionRow)
+            for table in (PromptModelRoundRow, *tables):
                 for row in session.exec(select(table).where(col(table.run_id) == run_id)):
                     session.delete(row)
             session.flush()

@@ -1,12 +1,14 @@
 """SQLModel tables of the run store.
 
-One row per run, prompt version, task, task verdict, attempt and usage record.
+One row per run, prompt version, task, task verdict, attempt, usage record and
+prompt-model training round.
 Rows are keyed so that repeating a write (a resumed run re-executes the node
 that was interrupted) finds the existing row instead of adding a second one:
 prompt versions by ``(run_id, version_id)``, tasks by ``(run_id, task_id)``,
 verdicts by a digest of their content, attempts by ``(run_id, task_id,
-prompt_version_id, role)`` and usage by ``(run_id, call_id)`` when a call id is
-given. ``seq`` columns are autoincrement ids that keep insertion order.
+prompt_version_id, role)``, usage by ``(run_id, call_id)`` when a call id is
+given, and prompt-model training rounds by ``(run_id, training_id, round)``.
+``seq`` columns are autoincrement ids that keep insertion order.
 """
 
 from __future__ import annotations
@@ -135,5 +137,39 @@ class UsageRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-TABLES = (RunRow, PromptVersionRow, TaskRow, TaskVerdictRow, AttemptRow, UsageRow)
+class PromptModelRoundRow(SQLModel, table=True):
+    """One round of training a prompt model (TRPrompt) on this run's textual rewards.
+
+    A prompt model trained on several runs has one row per run and round, all with
+    the same ``training_id`` (the model's output directory decides it).
+    """
+
+    __tablename__ = "sipdo_prompt_model_rounds"
+    __table_args__ = (UniqueConstraint("run_id", "training_id", "round"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="sipdo_runs.run_id", index=True, max_length=200)
+    training_id: str = Field(max_length=200)
+    round: int
+    base_model: str = Field(sa_column=Column(Text, nullable=False))
+    output_dir: str = Field(sa_column=Column(Text, nullable=False))
+    train_examples: int
+    train_loss: float | None = None
+    heldout_tasks: int
+    heldout_reward: float | None = None
+    heldout_pass_rate: float | None = None
+    optimal_reward: str = Field(sa_column=Column(Text, nullable=False))
+    seconds: float
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+TABLES = (
+    RunRow,
+    PromptVersionRow,
+    TaskRow,
+    TaskVerdictRow,
+    AttemptRow,
+    UsageRow,
+    PromptModelRoundRow,
+)
 TABLE_NAMES: tuple[str, ...] = tuple(str(t.__tablename__) for t in TABLES)
