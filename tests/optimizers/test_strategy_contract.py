@@ -17,22 +17,30 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from sipdo.graph import Budget, create_sipdo_graph
 from sipdo.plugins.optimizers.gates import resolve_gate
-from sipdo.plugins.registry import available, load
+from sipdo.plugins.registry import available, load, load_target
 from sipdo.sandbox import Sandbox
 from sipdo.testing import RuleListStrategy, ScriptedChatModel
 from tests.graph import world
 from tests.optimizers.omni import TOKEN, omni_model, reply
 
 INITIAL = "You write Python functions."
-STRATEGIES = [*available("sipdo.optimizers"), "toy"]
+# The built-in strategies by target until their entry points are installed.
+BUILTIN = {
+    "protegi": "sipdo.plugins.optimizers.protegi:ProTeGiStrategy",
+}
+STRATEGIES = [
+    *available("sipdo.optimizers"),
+    *(target for name, target in BUILTIN.items() if name not in available("sipdo.optimizers")),
+    "toy",
+]
 
 
 def strategy(name: str) -> Any:
-    return (
-        RuleListStrategy([f"Think first. {TOKEN}"])
-        if name == "toy"
-        else load("sipdo.optimizers", name)()
-    )
+    if name == "toy":
+        return RuleListStrategy([f"Think first. {TOKEN}"])
+    if ":" in name:
+        return load_target(name)()
+    return load("sipdo.optimizers", name)()
 
 
 def seeds() -> list[dict[str, Any]]:
