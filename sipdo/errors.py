@@ -35,8 +35,12 @@ class SipdoError(Exception):
     """Root of every error sipdo raises on purpose."""
 
 
-class ConfigurationError(SipdoError):
-    """A setting, argument or budget is invalid."""
+class ConfigurationError(SipdoError, ValueError):
+    """A setting, argument or budget is invalid.
+
+    Also a ``ValueError``: servers that show a client only the text of errors the
+    client caused (LangGraph Server passes ``ValueError`` through) show this one.
+    """
 
 
 class PluginError(ConfigurationError):

@@ -132,6 +132,7 @@ def create_sipdo_graph(
     approve_prompts: bool = False,
     gate: str | PromotionPolicy = "strict",
     seed: int = 0,
+    context_schema: type[Any] | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
@@ -146,6 +147,8 @@ def create_sipdo_graph(
     ``gate`` is the promotion policy (``strict``, ``statistical``, ``pareto`` or a
     ``PromotionPolicy``) the graph applies to every strategy's candidates; ``seed``
     seeds the strategies' randomness (same seed, same run with deterministic models).
+    ``context_schema`` goes to the ``StateGraph`` (LangGraph Server shows it as the
+    graph's configuration form; ``sipdo.serve`` passes ``ServeConfig``).
     """
     learner_model = resolve_model(model, role="learner")
     shared = model is not None
@@ -170,7 +173,12 @@ def create_sipdo_graph(
     def route(fn: Callable[..., str]) -> Callable[[SipdoState], str]:
         return partial(fn, budget=deps.budget, max_difficulty=maxd)
 
-    graph = StateGraph(SipdoState, input_schema=InputState, output_schema=OutputState)
+    graph = StateGraph(
+        SipdoState,
+        context_schema=context_schema,
+        input_schema=InputState,
+        output_schema=OutputState,
+    )
     for fn in (setup, learner, generator, checker, verifier, optimizer, promote, approve, finish):
         graph.add_node(fn.__name__, _node(fn, deps))
     graph.add_edge(START, "setup")

@@ -1,0 +1,173 @@
+"""The HTTP app LangGraph Server mounts beside its own API (``http.app`` in ``langgraph.json``).
+
+It adds three things to the server:
+
+* a lifespan: at start the runtime refuses a deployment without a model, resolves
+  the default models and opens the process's one sandbox; at stop it closes the
+  sandbox (no container outlives a server that was stopped);
+* ``SettingsCheck``, a middleware that rejects bad sipdo settings in a request
+  that creates or updates an assistant or starts a run, with ``422`` and a
+  ``detail`` naming each bad setting, before anything is queued;
+* ``GET /sipdo/status``: the sandbox, how many were opened, the graphs built and
+  the default models of this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID, uuid5
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sipdo.errors import ConfigurationError
+from sipdo.serve.config import ROLE_FIELDS, ServeConfig, parse_config
+from sipdo.serve.runtime import get_runtime
+
+log = logging.getLogger("sipdo.serve")
+
+GRAPH_IDS = frozenset({"sipdo"})
+# LangGraph Server names a graph's default assistant uuid5(NAMESPACE_GRAPH, graph_id).
+NAMESPACE_GRAPH = UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+_RUNS = re.compile(r"^(/threads/[^/]+)?/runs(/stream|/wait)?$")
+_ASSISTANT = re.compile(r"^/assistants(/[^/]+)?$")
+
+
+def check_settings(config: ServeConfig) -> None:
+    """What the factory would refuse, without building anything: models allowed on
+    this server, and registered domain, strategy and gate names."""
+    from sipdo.plugins.optimizers.gates import resolve_gate
+    from sipdo.plugins.registry import load
+
+    runtime = get_runtime()
+    for role in ROLE_FIELDS:
+        runtime.settings.model_for(role, config)
+    load("sipdo.domains", config.domain or runtime.settings.domain)
+    load("sipdo.optimizers", config.strategy or runtime.settings.strategy)
+    resolve_gate(config.gate)
+    config.budget.to_budget()
+
+
+def _ours(assistant: Any) -> bool | None:
+    """Whether an assistant id / graph id names a sipdo graph (None: cannot tell)."""
+    if not isinstance(assistant, str):
+        return None
+    if assistant in GRAPH_IDS:
+        return True
+    try:
+        uid = UUID(assistant)
+    except ValueError:
+        return False
+    if any(uid == uuid5(NAMESPACE_GRAPH, g) for g in GRAPH_IDS):
+        return True
+    return None  # an assistant created through the API: check settings, not key names
+
+
+def problems(body: Any, *, assistant: Any) -> str | None:
+    """The bad sipdo settings in a request body, or None.
+
+    ``context`` of a sipdo graph must hold settings only (the server would drop an
+    unknown key without a word); ``config.configurable`` also carries the server's
+    own keys, so only the sipdo settings in it are checked.
+    """
+    if not isinstance(body, dict):
+        return None
+    ours = _ours(assistant)
+    if ours is False:
+        return None
+    try:
+        context = body.get("context")
+        if isinstance(context, dict) and context:
+            check_settings(parse_config(context, strict=ours is True))
+        configurable = (body.get("config") or {}).get("configurable")
+        if isinstance(configurable, dict) and configurable:
+            check_settings(parse_config(configurable))
+    except ConfigurationError as exc:
+        return str(exc)
+    return None
+
+
+class SettingsCheck:
+    """Pure ASGI middleware: a bad sipdo setting in a run or assistant request -> 422."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        runs, assistant = _RUNS.match(path), _ASSISTANT.match(path)
+        if not runs and not assistant:
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        try:
+            body = json.loads(b"".join(chunks) or b"null")
+        except ValueError:
+            body = None  # the server answers malformed JSON itself
+        if isinstance(body, dict):
+            if runs:
+                ref = body.get("assistant_id")
+            elif scope["method"] == "POST" and assistant.group(1) is None:  # type: ignore[union-attr]
+                ref = body.get("graph_id")
+            else:
+                ref = None  # PATCH /assistants/{id}
+            detail = await asyncio.to_thread(problems, body, assistant=ref)
+            if detail is not None:
+                response = JSONResponse({"detail": detail}, status_code=422)
+                await response(scope, receive, send)
+                return
+
+        replay = iter(messages)
+
+        async def replayed() -> Message:
+            try:
+                return next(replay)
+            except StopIteration:
+                return await receive()
+
+        await self.app(scope, replayed, send)
+
+
+async def status(request: Request) -> JSONResponse:
+    return JSONResponse(get_runtime().status())
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    runtime = get_runtime()
+    await asyncio.to_thread(runtime.start)  # ConfigurationError: the server does not start
+    log.info("sipdo serve: ready (%s)", runtime.status())
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(runtime.close)
+
+
+app = Starlette(
+    routes=[Route("/sipdo/status", status)],
+    middleware=[Middleware(SettingsCheck)],
+    lifespan=lifespan,
+)
