@@ -27,6 +27,7 @@ INITIAL = "You write Python functions."
 # The built-in strategies by target until their entry points are installed.
 BUILTIN = {
     "protegi": "sipdo.plugins.optimizers.protegi:ProTeGiStrategy",
+    "gepa": "sipdo.plugins.optimizers.gepa:GEPAStrategy",
 }
 STRATEGIES = [
     *available("sipdo.optimizers"),

@@ -1,0 +1,173 @@
+"""GEPA: per-task fronts and pruning, proportional parent sampling, reflective mutation
+with minibatch acceptance, merges through a common ancestor, a growing task set."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from sipdo.plugins.optimizers import pareto
+from sipdo.plugins.optimizers.gepa import GEPAStrategy
+from sipdo.plugins.optimizers.scores import Table
+from sipdo.testing import ScriptedChatModel
+from tests.optimizers.flows import candidate, row, run, world
+
+T4 = ["t1", "t2", "t3", "t4"]
+
+
+def table(rows: dict[str, str], tasks: list[str] = T4) -> Table:
+    return {cid: row(marks, tasks) for cid, marks in rows.items()}
+
+
+def rules(text: str, task_id: str) -> bool:
+    """t1 always passes; tN (N>1) passes when the prompt holds ``RULE-N``."""
+    return task_id == "t1" or f"RULE-{task_id[1:]}" in text
+
+
+def reflection(prompt: str) -> str:
+    return f"<prompt>\n{prompt}\n</prompt>\nRATIONALE: from the feedback"
+
+
+# -- the front ------------------------------------------------------------------------
+
+
+def test_fronts_hold_the_best_per_task_and_dominated_candidates_are_pruned() -> None:
+    tab = table({"A": "1100", "B": "1000", "C": "0011", "Z": "0000"})
+    fronts = pareto.task_fronts(tab, ["A", "B", "C", "Z"], T4)
+    assert fronts == {"t1": ["A", "B"], "t2": ["A"], "t3": ["C"], "t4": ["C"]}
+    kept, removed = pareto.remove_dominated(fronts, {"A": 0.5, "B": 0.25, "C": 0.5})
+    assert removed == ["B"]  # every front B is on also holds A
+    assert pareto.sampling_weights(kept) == {"A": 2, "C": 2}
+
+
+def test_of_two_identical_rows_the_weaker_aggregate_is_pruned_first() -> None:
+    fronts = pareto.task_fronts(table({"A": "1100", "D": "1100"}), ["A", "D"], T4)
+    kept, removed = pareto.remove_dominated(fronts, {"A": 0.6, "D": 0.4})
+    assert removed == ["D"]
+    assert pareto.sampling_weights(kept) == {"A": 2}
+
+
+def test_parents_are_sampled_in_proportion_to_the_tasks_they_are_best_on() -> None:
+    rng = random.Random(7)
+    draws = Counter(pareto.sample_parent({"A": 3, "C": 1}, rng) for _ in range(4000))
+    assert 0.72 < draws["A"] / 4000 < 0.78
+
+
+# -- reflective mutation --------------------------------------------------------------
+
+
+def test_reflective_mutation_is_kept_only_after_beating_the_parent_on_the_minibatch() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
+    model = ScriptedChatModel([reflection("Solve.\nRULE-2 RULE-3 RULE-4")])
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
+    ask = str(out.asks[0].messages[-1].content)
+    assert "wrong on t" in ask  # the parent's traces and the verifier's feedback
+    first, full = out.evaluations
+    assert len(first.task_ids) == 2
+    assert any(t != "t1" for t in first.task_ids)  # the minibatch holds a failure
+    assert set(first.task_ids) | set(full.task_ids) == set(T4)  # then every task
+    sel = out.selection
+    child = out.new[sel.candidate or ""]
+    assert child.operator == "reflect:instructions"
+    assert child.parent_ids == ["p0"]
+    assert sel.state["pool"] == ["p0", child.id]
+    assert sel.state["merges_due"] == 1
+    assert sel.notes["weights"] == {"p0": 1}
+
+
+def test_a_child_no_better_on_the_minibatch_is_rejected_without_full_evaluation() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
+    model = ScriptedChatModel([reflection("Solve carefully.")])
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
+    assert out.selection.candidate is None
+    assert "minibatch" in (out.selection.error or "")
+    assert len(out.evaluations) == 1
+
+
+def test_components_are_mutated_one_at_a_time_in_round_robin() -> None:
+    comps = {"instructions": "Solve.", "demos": "Example: none."}
+    view = world([candidate("p0", comps)], {"p0": "1000"}, T4, seed=2)
+    model = ScriptedChatModel([reflection("RULE-2 RULE-3 RULE-4")] * 2)
+    strategy = GEPAStrategy(minibatch=4)
+    first = run(strategy.step(view), view, model, rules)
+    assert first.new[first.selection.candidate or ""].operator == "reflect:instructions"
+    again = world([candidate("p0", comps)], {"p0": "1000"}, T4, state=first.selection.state)
+    second = run(strategy.step(again), again, model, rules)
+    child = second.new[second.selection.candidate or ""]
+    assert child.operator == "reflect:demos"
+    assert child.components == {"instructions": "Solve.", "demos": "RULE-2 RULE-3 RULE-4"}
+
+
+def test_pool_candidates_are_scored_on_tasks_added_since() -> None:
+    tasks = [*T4, "t5"]
+    cands = [candidate("p0", "Solve."), candidate("p1", "RULE-2", ["p0"])]
+    view = world(cands, {"p0": "10001", "p1": "1100."}, tasks, state={"pool": ["p0", "p1"]})
+    model = ScriptedChatModel([reflection("Solve.\nRULE-3 RULE-4")])
+    out = run(GEPAStrategy().step(view), view, model, rules)
+    grow = out.evaluations[0]
+    assert grow.candidates == ["p1"]
+    assert list(grow.task_ids) == ["t5"]
+    # p1 (t1, t2) and p0 (t1, t5) each lead somewhere: both stay on the front
+    assert out.selection.notes["weights"] == {"p0": 2, "p1": 2}
+
+
+# -- merge ------------------------------------------------------------------------------
+
+
+def merge_world(rows: dict[str, str]) -> object:
+    anc = candidate("A", {"instructions": "I0", "demos": "D0"})
+    x = candidate("X", {"instructions": "I1 RULE-2", "demos": "D0"}, ["A"])
+    y = candidate("Y", {"instructions": "I0", "demos": "D1 RULE-3"}, ["A"])
+    state = {"pool": ["A", "X", "Y"], "merges_due": 1}
+    return world([anc, x, y], rows, T4, state=state, seed=4)
+
+
+def test_merge_takes_per_component_the_version_that_changed() -> None:
+    view = merge_world({"A": "1000", "X": "1100", "Y": "1010"})
+    out = run(GEPAStrategy().step(view), view, ScriptedChatModel([]), rules)  # type: ignore[arg-type]
+    assert not out.asks  # a merge needs no model call
+    sel = out.selection
+    merged = out.new[sel.candidate or ""]
+    assert merged.operator == "merge"
+    assert merged.parent_ids == ["X", "Y"]
+    assert merged.components == {"instructions": "I1 RULE-2", "demos": "D1 RULE-3"}
+    assert sel.notes["merge"]["ancestor"] == "A"
+    assert sel.notes["merge"]["taken"] == {"instructions": "X", "demos": "Y"}
+    assert sel.notes["dominated"] == ["A"]  # t1 is also held by X and Y
+    assert sel.state["merges_performed"] == [["X", "Y", "A"]]
+    assert sel.state["merges_due"] == 0
+    sub = sel.notes["merge"]["subsample"]
+    assert sub["merged"] >= sub["best_parent"]
+
+
+def test_a_merge_worse_than_the_better_parent_on_the_subsample_is_rejected() -> None:
+    view = merge_world({"A": "1000", "X": "1100", "Y": "1010"})
+
+    def clash(text: str, task_id: str) -> bool:  # the two changes break each other
+        return "I1" not in text or "D1" not in text
+
+    out = run(GEPAStrategy().step(view), view, ScriptedChatModel([]), clash)  # type: ignore[arg-type]
+    assert out.selection.candidate is None
+    assert "merge: scores 0" in (out.selection.error or "")
+
+
+def test_when_both_changed_a_component_the_better_parent_wins() -> None:
+    rng = random.Random(0)
+    anc, a, b = {"i": "0", "d": "0"}, {"i": "a", "d": "0"}, {"i": "b", "d": "0"}
+    merged, source = pareto.merge_components(anc, a, b, 0.4, 0.6, rng)
+    assert merged == {"i": "b", "d": "0"}
+    assert source["i"] == "b"
+    # no component changed by exactly one side: not a merge GEPA would try
+    assert not pareto.desirable(anc, a, b)
+    assert pareto.desirable(anc, a, {"i": "0", "d": "x"})
+
+
+def test_no_merge_between_a_candidate_and_its_own_ancestor() -> None:
+    cands = {
+        "A": candidate("A", {"i": "0", "d": "0"}),
+        "X": candidate("X", {"i": "1", "d": "0"}, ["A"]),
+        "XX": candidate("XX", {"i": "1", "d": "1"}, ["X"]),
+    }
+    agg = {"A": 0.1, "X": 0.5, "XX": 0.6}
+    assert pareto.find_merge(["X", "XX"], cands, agg, [], random.Random(0)) is None
+    assert pareto.ancestors("XX", cands) == {"X", "A"}
