@@ -28,6 +28,7 @@ INITIAL = "You write Python functions."
 BUILTIN = {
     "protegi": "sipdo.plugins.optimizers.protegi:ProTeGiStrategy",
     "gepa": "sipdo.plugins.optimizers.gepa:GEPAStrategy",
+    "espl": "sipdo.plugins.optimizers.espl:ESPLStrategy",
 }
 STRATEGIES = [
     *available("sipdo.optimizers"),
