@@ -38,6 +38,8 @@ fi
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# Headless Chromium: the run report's browser tests (sipdo report) open the page in it.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "$WANT_POSTGRES" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
@@ -46,7 +48,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
 else
-  say "Debian packages present (docker.io, debootstrap$([ "$WANT_POSTGRES" = 1 ] && echo ', postgresql'))"
+  say "Debian packages present (docker.io, debootstrap, chromium$([ "$WANT_POSTGRES" = 1 ] && echo ', postgresql'))"
 fi
 
 # 2. Docker engine -----------------------------------------------------------

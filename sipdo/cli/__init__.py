@@ -1,4 +1,4 @@
-"""The ``sipdo`` command (typer + rich): run, runs, show, export, sandbox, verify.
+"""The ``sipdo`` command (typer + rich): run, runs, show, export, report, sandbox, verify.
 
 Errors of sipdo itself print one ``error:`` line and exit 1; an unexpected
 exception prints its type and message and exits 2 (``SIPDO_DEBUG=1`` shows the
@@ -23,6 +23,7 @@ from sipdo.cli.common import (
     read_text_file,
     store_url,
 )
+from sipdo.cli.report import report as report_command
 from sipdo.cli.verify import verify as verify_command
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_commands.app, name="sandbox")
 app.command("verify")(verify_command)
+app.command("report")(report_command)
 app.command("train-prompt-model")(train_commands.train_prompt_model)
 
 
