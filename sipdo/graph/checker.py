@@ -8,29 +8,22 @@ from typing import Any
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.state import SipdoState
 
-CHECKER_PROMPT = (
-    "You are an independent checker. Solve the task exactly as its specification says, "
-    "handling every edge case it mentions. Answer with working code only."
-)
-
-
-def _blind(task: dict[str, Any]) -> dict[str, Any]:
-    """The task without anything that gives the answer away."""
-    return {k: v for k, v in task.items() if k not in ("reference_solution", "tests")}
-
 
 async def checker(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """``checker_answers``: task id -> the checker's answer, all tasks in parallel."""
+    """``checker_answers``: task id -> the domain's ``n_checkers`` independent answers,
+    every call in parallel. What the checker sees is the domain's ``checker_messages``
+    (the task without its answer)."""
     tally = Tally()
     tasks = state.get("new_tasks", [])
+    domain = deps.domain
+    n = max(1, int(domain.n_checkers))
 
     async def solve(task: dict[str, Any]) -> str:
-        blind = _blind(task)
-        reply = await deps.text(tally, "checker", deps.domain.solve_messages(blind, CHECKER_PROMPT))
-        return deps.domain.parse_answer(blind, reply)
+        reply = await deps.text(tally, "checker", domain.checker_messages(task))
+        return domain.parse_answer(task, reply)
 
-    answers = await asyncio.gather(*(solve(t) for t in tasks))
+    answers = await asyncio.gather(*(solve(t) for t in tasks for _ in range(n)))
     return {
-        "checker_answers": {t["id"]: a for t, a in zip(tasks, answers, strict=True)},
+        "checker_answers": {t["id"]: answers[i * n : (i + 1) * n] for i, t in enumerate(tasks)},
         "budget_used": deps.fold(state, tally, "checker"),
     }

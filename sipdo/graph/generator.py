@@ -49,8 +49,7 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     targets = pick_targets(failure_records(state), deps.budget.tasks_per_iteration)
     examples = [*state.get("seeds", []), *state.get("accepted_tasks", [])]
     rejections = [str(r.get("reason", "")) for r in state.get("rejected_tasks", [])[-3:]]
-    make_format = getattr(deps.domain, "generated_format", None)
-    schema = make_format() if make_format is not None else deps.domain.generated_schema
+    reply_format = deps.domain.generated_format()
     results = await asyncio.gather(
         *(
             deps.structured(
@@ -59,7 +58,7 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
                 deps.domain.generate_messages(
                     target=t, difficulty=difficulty, examples=examples, rejections=rejections
                 ),
-                schema,
+                reply_format,
             )
             for t in targets
         )

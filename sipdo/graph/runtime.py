@@ -6,10 +6,7 @@ domain grades it), used by the learner and by the optimizer's candidate check.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,13 +16,12 @@ from langchain_core.messages import BaseMessage
 from langgraph.config import get_config
 from pydantic import BaseModel
 
-from sipdo.errors import ConfigurationError, SandboxInputError, VerificationError
+from sipdo.errors import ConfigurationError
 from sipdo.graph.budget import Budget, usage_delta
 from sipdo.graph.events import emit
-from sipdo.plugins.domains.base import Domain, SandboxProvider
+from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.optimizers.base import Strategy
 from sipdo.plugins.optimizers.gates import PromotionPolicy, StrictGate
-from sipdo.sandbox import Sandbox
 from sipdo.structured import (
     CallStats,
     ReplyFormat,
@@ -33,48 +29,13 @@ from sipdo.structured import (
     ainvoke_structured,
     ainvoke_text,
 )
+from sipdo.verifiers.grading import LazySandbox, agrade_answer, agrade_task
+
+__all__ = ["ROLES", "Deps", "LazySandbox", "Tally", "run_id"]
 
 T = TypeVar("T", bound=BaseModel)
 
 ROLES = ("learner", "generator", "checker", "optimizer")
-
-
-class LazySandbox(SandboxProvider):
-    """The given sandbox, or ``open_sandbox("auto")`` opened at first use.
-
-    An opened sandbox is shared by every run of the compiled graph (runs may
-    overlap, e.g. under ``langgraph dev``) and closed when the graph is garbage
-    collected or the interpreter exits; a given sandbox is the caller's to close.
-    """
-
-    def __init__(self, sandbox: Sandbox | None) -> None:
-        self._given = sandbox
-        self._opened: Sandbox | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
-        self._lock = threading.Lock()
-
-    def _open(self) -> Sandbox:
-        with self._lock:
-            if self._opened is None:
-                from sipdo.sandbox.factory import open_sandbox
-
-                self._opened = open_sandbox("auto")
-                self._finalizer = weakref.finalize(self, self._opened.close)
-            return self._opened
-
-    async def get(self) -> Sandbox:
-        if self._given is not None:
-            return self._given
-        if self._opened is not None:
-            return self._opened
-        return await asyncio.to_thread(self._open)
-
-    def close(self) -> None:
-        """Close the sandbox now if this provider opened it (reopened on next use)."""
-        with self._lock:
-            finalizer, self._finalizer, self._opened = self._finalizer, None, None
-        if finalizer is not None:
-            finalizer()
 
 
 @dataclass
@@ -131,34 +92,22 @@ class Deps:
         return result.text
 
     async def verify_task(
-        self, tally: Tally, task: dict[str, Any], checker: str | None
+        self, tally: Tally, task: dict[str, Any], checker_answers: Sequence[str]
     ) -> dict[str, Any]:
+        """The domain's verdict on a generated task (``sipdo.verifiers.grading`` rules)."""
         started = time.perf_counter()
         try:
-            return await self.domain.averify_task(
-                task, checker_answer=checker, sandbox=self.sandbox
-            )
-        except (SandboxInputError, VerificationError) as exc:
-            return {"passed": False, "score": 0.0, "feedback": f"task cannot be verified: {exc}"}
+            return await agrade_task(self.domain, task, checker_answers, sandbox=self.sandbox)
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 
     async def verify_answer(
         self, tally: Tally, task: dict[str, Any], answer: str
     ) -> dict[str, Any]:
+        """The domain's verdict on an answer (``sipdo.verifiers.grading`` rules)."""
         started = time.perf_counter()
         try:
-            return await self.domain.averify_answer(task, answer, sandbox=self.sandbox)
-        except SandboxInputError as exc:
-            return {"passed": False, "score": 0.0, "feedback": f"answer cannot be run: {exc}"}
-        except VerificationError as exc:
-            # The task itself is broken (e.g. a seed whose reference fails its tests).
-            return {
-                "passed": False,
-                "score": 0.0,
-                "feedback": f"task cannot be graded: {exc}",
-                "task_error": True,
-            }
+            return await agrade_answer(self.domain, task, answer, sandbox=self.sandbox)
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 

@@ -263,7 +263,7 @@ class SipdoState(InputState, OutputState, total=False):
     version_id: str  # the incumbent candidate's id
     pending: list[Task]  # tasks the learner runs next
     new_tasks: list[Task]  # generated this iteration, not yet verified
-    checker_answers: dict[str, str]  # task id -> checker's independent answer
+    checker_answers: dict[str, list[str]]  # task id -> the checkers' independent answers
     seen_keys: dict[str, str]  # dedup key -> id of the first task with that key
     step: int  # optimizer steps taken in this iteration
     flow: FlowState | None  # the optimizer step in progress

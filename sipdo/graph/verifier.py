@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from sipdo.graph.events import emit
@@ -10,8 +11,17 @@ from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.state import SipdoState, VerificationEntry
 
 
+def checker_answers_of(answers: Mapping[str, Any], task_id: str) -> list[str]:
+    """The checkers' answers to one task (a lone string is what a checkpoint written
+    before k-of-n checking holds)."""
+    found = answers.get(task_id)
+    if found is None:
+        return []
+    return [found] if isinstance(found, str) else [str(a) for a in found]
+
+
 async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:
-    """Verify every new task in parallel (with the checker's answer for consensus).
+    """Verify every new task in parallel (with the checkers' answers for consensus).
 
     Accepted tasks become the learner's ``pending`` work and raise ``difficulty``
     to the highest accepted level; rejected ones are kept with the reason.
@@ -20,7 +30,7 @@ async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:
     tasks = state.get("new_tasks", [])
     answers = state.get("checker_answers", {})
     verdicts = await asyncio.gather(
-        *(deps.verify_task(tally, t, answers.get(t["id"])) for t in tasks)
+        *(deps.verify_task(tally, t, checker_answers_of(answers, t["id"])) for t in tasks)
     )
     accepted: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []

@@ -13,11 +13,11 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from sipdo.errors import SandboxInputError, VerificationError
 from sipdo.plugins.domains.base import Domain, SandboxProvider
 from sipdo.sandbox import Sandbox
 from sipdo.structured import ainvoke_text
 from sipdo.trprompt.template import reward_of
+from sipdo.verifiers.grading import agrade_answer
 
 
 class OpenedSandbox(SandboxProvider):
@@ -64,11 +64,8 @@ async def answer_and_grade(
     itself cannot be graded (its reference fails: it teaches nothing about the prompt)."""
     reply = await ainvoke_text(learner, domain.solve_messages(task, system_prompt))
     answer = domain.parse_answer(task, reply.text)
-    try:
-        verdict = await domain.averify_answer(task, answer, sandbox=sandbox)
-    except SandboxInputError as exc:
-        verdict = {"passed": False, "score": 0.0, "feedback": f"answer cannot be run: {exc}"}
-    except VerificationError:
+    verdict = await agrade_answer(domain, task, answer, sandbox=sandbox)
+    if verdict.get("task_error"):
         return None
     return Outcome(
         answer=answer,

@@ -1,35 +1,40 @@
-"""The ``Domain`` seam: what a task is, and how it is generated, solved and verified."""
+"""The ``Domain`` seam: what a task is, and how it is generated, solved and verified.
+
+``Domain`` is the protocol the graph calls; ``BaseDomain`` implements it with
+the defaults, so a new domain subclasses ``BaseDomain`` and writes only what is
+its own: seed tasks, validation, the generator's and solver's messages, and the
+two verification coroutines. The graph holds no knowledge of any domain: what
+the checker sees, how many checkers answer, the default prompt to optimize and
+how an answer is read out of a reply are all asked of the domain.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from sipdo.structured import ReplyFormat, json_format
-
-if TYPE_CHECKING:
-    from sipdo.sandbox import Sandbox
+from sipdo.verifiers.grading import SandboxProvider
 
 Task = dict[str, Any]
 VerdictDict = dict[str, Any]
 
+__all__ = ["BaseDomain", "Domain", "SandboxProvider", "Task", "VerdictDict"]
 
-@runtime_checkable
-class SandboxProvider(Protocol):
-    """Hands out the run's sandbox, opening it on first use (so domains that never
-    execute code never start one)."""
-
-    async def get(self) -> Sandbox:
-        """The sandbox to verify in; raises ``SandboxUnavailableError`` if none can start."""
-        ...
+CHECKER_PROMPT = (
+    "You are an independent checker. Solve the task exactly as its specification says, "
+    "handling every case it mentions."
+)
 
 
 @runtime_checkable
 class Domain(Protocol):
-    """A kind of task the loop can learn on (code first; QA and agent plans next).
+    """A kind of task the loop can learn on (``code``, ``plan``, ``qa``, or a user's).
 
     Invariants:
 
@@ -37,20 +42,28 @@ class Domain(Protocol):
       int ``"difficulty"`` (1..``max_difficulty``) and a ``"weakness"`` string; it
       round-trips through the checkpointer unchanged.
     - Message builders and parsers are pure (no I/O); only the two ``averify_*``
-      coroutines touch the sandbox.
-    - A verdict is a JSON-safe dict with at least ``passed`` (bool), ``score``
-      (0..1) and ``feedback`` (text an optimizer can act on).
+      coroutines touch the sandbox. An answer is a string (the domain's own
+      serialization when it is structured, e.g. a plan).
+    - A verdict is a ``sipdo.verifiers.Verdict`` or a JSON-safe dict with at least
+      ``passed`` (bool), ``score`` (0..1) and ``feedback`` (text an optimizer can
+      act on).
+    - Solver-facing messages (``solve_messages``, ``checker_messages``) never show
+      the task's answer.
 
     Error policy: a bad generated task or a wrong answer is *data* —
     ``task_from_generated`` raises ``ValueError`` (the graph rejects the task
     with that message) and the verifiers return a failing verdict. Only the
     system failing raises: ``SandboxError`` / ``VerificationError`` from the
     verifiers, ``ConfigurationError`` from ``validate_task`` for bad user input.
+    ``sipdo.verifiers.grading`` turns what is left into verdicts the same way for
+    every caller.
     """
 
     name: str
     max_difficulty: int
     generated_schema: type[BaseModel]
+    default_prompt: str  # the prompt optimized when the user gives none
+    n_checkers: int  # independent checker answers per generated task (k-of-n consensus)
 
     def seed_tasks(self) -> list[Task]:
         """The shipped seed tasks, validated."""
@@ -61,9 +74,8 @@ class Domain(Protocol):
         ...
 
     def generated_format(self) -> ReplyFormat[BaseModel]:
-        """How the generator's reply is asked for and parsed; by default one JSON object
-        of ``generated_schema`` (a domain may read another layout, see ``ReplyFormat``)."""
-        return json_format(self.generated_schema)
+        """How the generator's reply is asked for and parsed."""
+        ...
 
     def task_from_generated(
         self, generated: BaseModel, *, difficulty: int, weakness: str, provenance: Mapping[str, Any]
@@ -72,11 +84,15 @@ class Domain(Protocol):
         ...
 
     def dedup_key(self, task: Task) -> str:
-        """Two tasks with the same key are duplicates (normalized prompt + entry point)."""
+        """Two tasks with the same key are duplicates."""
         ...
 
     def solve_messages(self, task: Task, system_prompt: str) -> list[BaseMessage]:
         """Messages asking a solver to answer ``task`` (never shows the reference answer)."""
+        ...
+
+    def checker_messages(self, task: Task) -> list[BaseMessage]:
+        """Messages asking an independent checker to answer ``task`` blind."""
         ...
 
     def parse_answer(self, task: Task, text: str) -> str:
@@ -101,13 +117,74 @@ class Domain(Protocol):
         ...
 
     async def averify_task(
-        self, task: Task, *, checker_answer: str | None, sandbox: SandboxProvider
-    ) -> VerdictDict:
-        """Is the generated task sound (reference passes strong tests, checker agrees)?"""
+        self,
+        task: Task,
+        *,
+        checker_answer: str | None,
+        sandbox: SandboxProvider,
+        checker_answers: Sequence[str] = (),
+    ) -> Any:
+        """Is the generated task sound? ``checker_answers`` are the ``n_checkers``
+        independent answers (``checker_answer`` the first of them)."""
         ...
 
-    async def averify_answer(
-        self, task: Task, answer: str, *, sandbox: SandboxProvider
-    ) -> VerdictDict:
+    async def averify_answer(self, task: Task, answer: str, *, sandbox: SandboxProvider) -> Any:
         """Grade a solver's answer to ``task``."""
         ...
+
+
+class BaseDomain(Domain):
+    """``Domain`` with the defaults; subclass it and write what is your own.
+
+    Required: ``name``, ``generated_schema``, ``seed_tasks``, ``validate_task``,
+    ``task_from_generated``, ``solve_messages``, ``generate_messages``,
+    ``averify_task``, ``averify_answer``. Defaults: one JSON object of
+    ``generated_schema`` from the generator; ``hidden_fields`` left out of what
+    the checker sees, which is ``solve_messages`` under ``checker_prompt``; one
+    checker; the reply stripped as the answer; a dedup key from the task's
+    visible fields.
+    """
+
+    name = "base"
+    max_difficulty = 5
+    default_prompt = "Solve the task carefully and state your final answer clearly."
+    n_checkers = 1
+    checker_prompt = CHECKER_PROMPT
+    hidden_fields: tuple[str, ...] = ()  # task fields that give the answer away
+
+    def generated_format(self) -> ReplyFormat[BaseModel]:
+        return json_format(self.generated_schema)
+
+    def blind(self, task: Task) -> Task:
+        """``task`` without ``hidden_fields``."""
+        return {k: v for k, v in task.items() if k not in self.hidden_fields}
+
+    def checker_messages(self, task: Task) -> list[BaseMessage]:
+        return self.solve_messages(self.blind(task), self.checker_prompt)
+
+    def parse_answer(self, task: Task, text: str) -> str:
+        return text.strip()
+
+    def dedup_key(self, task: Task) -> str:
+        shown = {
+            k: v
+            for k, v in self.blind(task).items()
+            if k not in ("id", "difficulty", "weakness", "provenance")
+        }
+        raw = json.dumps(shown, sort_keys=True, default=str).casefold()
+        return hashlib.sha256(" ".join(raw.split()).encode("utf-8")).hexdigest()[:16]
+
+    def describe_failure(self, failure: Mapping[str, Any]) -> str:
+        task = failure.get("task") or {}
+        verdict = failure.get("verdict") or {}
+        shown = json.dumps(self.blind(task), default=str)[:1200]
+        return (
+            f"Task {task.get('id')} (weakness: {task.get('weakness') or 'unknown'}):\n{shown}\n"
+            f"Solver's answer:\n{str(failure.get('answer', ''))[:1200]}\n"
+            f"Verifier feedback: {str(verdict.get('feedback', ''))[:800]}"
+        )
+
+
+def system_and_user(system: str, user: str) -> list[BaseMessage]:
+    """The two-message conversation most domains send."""
+    return [SystemMessage(content=system), HumanMessage(content=user)]

@@ -14,7 +14,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from sipdo.errors import ConfigurationError
-from sipdo.plugins.domains.base import Domain, SandboxProvider, Task, VerdictDict
+from sipdo.plugins.domains.base import BaseDomain, SandboxProvider, Task, VerdictDict
 from sipdo.structured import (
     PYTHON_TAGS,
     ReplyFormat,
@@ -33,6 +33,17 @@ GENERATOR_SYSTEM = (
     "Each task is one function: a signature with a precise docstring, a correct reference "
     "solution, and pytest tests that import the function with `from solution import NAME` "
     "and pin down the tricky cases. Tasks must be unambiguous and self-contained."
+)
+
+
+DEFAULT_PROMPT = (
+    "You are a careful Python programmer. Write a complete, correct implementation of the "
+    "requested function that handles every case its docstring describes. Reply with code only."
+)
+
+CHECKER_PROMPT = (
+    "You are an independent checker. Solve the task exactly as its specification says, "
+    "handling every edge case it mentions. Answer with working code only."
 )
 
 
@@ -189,7 +200,7 @@ def _normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-class CodeDomain(Domain):
+class CodeDomain(BaseDomain):
     """Coding tasks graded by ``sipdo.verifiers`` in the sandbox.
 
     ``verifier_config`` tunes the verifiers (Hypothesis examples, mutants, time
@@ -206,6 +217,9 @@ class CodeDomain(Domain):
     name = "code"
     max_difficulty = 5
     generated_schema: type[BaseModel] = GeneratedCodeTask
+    default_prompt = DEFAULT_PROMPT
+    checker_prompt = CHECKER_PROMPT
+    hidden_fields = ("reference_solution", "tests")
 
     def __init__(
         self,
@@ -343,7 +357,12 @@ class CodeDomain(Domain):
         )
 
     async def averify_task(
-        self, task: Task, *, checker_answer: str | None, sandbox: SandboxProvider
+        self,
+        task: Task,
+        *,
+        checker_answer: str | None,
+        sandbox: SandboxProvider,
+        checker_answers: Sequence[str] = (),
     ) -> VerdictDict:
         from sipdo.verifiers import averify_task
 
