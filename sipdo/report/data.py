@@ -78,6 +78,8 @@ class ReportData:
     sandbox_seconds: float | None  # None: not recorded anywhere this report can read
     heldout: tuple[HeldOutPoint, ...]
     requested_difficulty: Mapping[int, int]  # iteration -> level asked of the generator
+    ratings: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # (mu, sigma)
+    front: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # task -> candidates
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -120,6 +122,8 @@ def collect(store: BaseRunStore, run_id: str, *, checkpoint: Path | None = None)
         sandbox_seconds=_sandbox_seconds(values),
         heldout=tuple(heldout_points(store, run_id, values)),
         requested_difficulty=_requested_difficulty(values),
+        ratings=_last_note(values, "ratings", _ratings),
+        front=_last_note(values, "front", _front),
     )
 
 
@@ -216,3 +220,30 @@ def _requested_difficulty(values: CheckpointValues | None) -> dict[int, int]:
             if isinstance(iteration, int) and isinstance(level, int):
                 out[iteration] = level
     return out
+
+
+def _last_note(values: CheckpointValues | None, key: str, parse: Any) -> Any:
+    """``key`` of the notes of the last optimizer step that left one (GEPA's Pareto
+    front, E-SPL's ratings: the strategies keep them in the graph's history only)."""
+    history: Sequence[Any] = (values or {}).get("history") or ()
+    for entry in reversed(history):
+        notes = as_dict(entry.get("notes")) if isinstance(entry, Mapping) else {}
+        if entry.get("kind") == "prompt_attempt" and key in notes:
+            return parse(notes[key])
+    return parse(None)
+
+
+def _ratings(value: Any) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for cid, pair in as_dict(value).items():
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            out[str(cid)] = (float(pair[0]), float(pair[1]))
+    return out
+
+
+def _front(value: Any) -> dict[str, tuple[str, ...]]:
+    return {
+        str(task): tuple(str(c) for c in cands)
+        for task, cands in as_dict(value).items()
+        if isinstance(cands, list | tuple)
+    }
