@@ -8,7 +8,8 @@ is replaced whole.
 
 ``ServerSettings`` comes from the environment of the server process: the
 deployment's default models (``SIPDO_MODEL`` and the role variables, or
-``OPENAI_API_KEY``), the sandbox backend (``SIPDO_SANDBOX``) and which model
+``OPENAI_API_KEY``), the sandbox backend (``SIPDO_SANDBOX``: auto, docker or
+process; ``SIPDO_SANDBOX_POOL``: Docker's warm pool size) and which model
 specs a request may name (``SIPDO_SERVE_MODELS``). A request may not pick an
 arbitrary model endpoint: ``openai:<name>@<url>`` sends the server's API key to
 ``<url>``, so only the configured specs and the ``SIPDO_SERVE_MODELS`` patterns
@@ -139,6 +140,7 @@ class ServerSettings:
     configured: bool  # a model was named (SIPDO_*MODEL or OPENAI_API_KEY), not the offline default
     allowed_models: tuple[str, ...]  # fnmatch patterns a request's model spec must match
     sandbox: str = "auto"
+    sandbox_pool: int | None = None  # Docker warm containers (SIPDO_SANDBOX_POOL)
     domain: str = "code"
     strategy: str = "sipdo"
 
@@ -156,7 +158,11 @@ class ServerSettings:
             raise ConfigurationError(
                 f"SIPDO_SANDBOX={sandbox!r}; expected one of {', '.join(SANDBOX_KINDS)}"
             )
+        pool = _env("SIPDO_SANDBOX_POOL")
+        if pool is not None and (not pool.isdigit() or int(pool) < 1):
+            raise ConfigurationError(f"SIPDO_SANDBOX_POOL={pool!r}; expected an int >= 1")
         return cls(
+            sandbox_pool=int(pool) if pool else None,
             models=models,
             configured=configured,
             allowed_models=tuple(dict.fromkeys([*models.values(), *extra])),

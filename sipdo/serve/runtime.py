@@ -72,7 +72,9 @@ class ServeRuntime:
             if self._sandbox is None:
                 from sipdo.sandbox.factory import open_sandbox
 
-                self._sandbox = open_sandbox(self.settings.sandbox)
+                pool = self.settings.sandbox_pool
+                options: dict[str, Any] = {} if pool is None else {"pool_size": pool}
+                self._sandbox = open_sandbox(self.settings.sandbox, **options)
                 self.sandboxes_opened += 1
                 log.info("sipdo serve: sandbox opened (%s)", type(self._sandbox).__name__)
             return self._sandbox
@@ -113,6 +115,7 @@ class ServeRuntime:
             return {
                 "started": self._started,
                 "sandbox": type(self._sandbox).__name__ if self._sandbox else None,
+                "sandbox_concurrency": getattr(self._sandbox, "max_concurrency", None),
                 "sandboxes_opened": self.sandboxes_opened,
                 "graphs_built": self.graphs_built,
                 "models": dict(self.settings.models),

@@ -9,167 +9,43 @@ its own. Code is graded by the real verifiers in the server's one process sandbo
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from langchain_core.messages import BaseMessage
-from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import UnprocessableEntityError
 
-from sipdo.testing import ScriptedChatModel
-from tests.graph import world
+from tests.serve.harness import (
+    INITIAL,
+    ONE_STEP,
+    SEED,
+    Server,
+    add_roles,
+    optimizer,
+    server_env,
+    stream,
+)
 from tests.serve.scripted_server import ScriptedOpenAI, scripted_openai
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-ROOT = Path(__file__).resolve().parents[2]
-LANGGRAPH = Path(sys.executable).with_name("langgraph")
-INITIAL = "You write Python functions."
-SEED = [world.SEEDS["chunk"]]  # the scripted learner fails it unless its prompt says FIX
-ONE_STEP = {"iterations": 1, "tasks_per_iteration": 1, "max_refinements": 1}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """``langgraph dev`` serving the repository's ``langgraph.json`` from ``workdir``
-    (its ``.langgraph_api`` persistence lives there, kept across restarts)."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.workdir = workdir
-        self.env = env
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = workdir / "server.log"
-        config = json.loads((ROOT / "langgraph.json").read_text())
-        config["dependencies"] = [str(ROOT)]
-        config["graphs"] = {k: str(ROOT / v) for k, v in config["graphs"].items()}
-        config["http"]["app"] = str(ROOT / config["http"]["app"])
-        # langgraph dev writes its in-memory checkpoints only at a clean stop: keep
-        # them in SQLite so a killed server resumes its threads (README).
-        config["checkpointer"] = {"path": f"{ROOT}/sipdo/serve/checkpoint.py:checkpointer"}
-        (workdir / "langgraph.json").write_text(json.dumps(config))
-
-    def start(self) -> None:
-        cmd = [str(LANGGRAPH), "dev", "--config", "langgraph.json", "--port", str(self.port)]
-        cmd += ["--no-browser", "--no-reload", "--n-jobs-per-worker", "4"]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=self.workdir,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/ok", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"server did not answer in 90 s:\n{self.tail()}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> int:
-        """SIGINT, as Ctrl-C in ``langgraph dev``; the lifespan shuts down."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=30)
-        return int(self.proc.returncode)
-
-    def tail(self, n: int = 60) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-    def client(self) -> LangGraphClient:
-        return get_client(url=self.url)
-
-
-def _server_env(models: ScriptedOpenAI) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIPDO_", "OPENAI_"))}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "SIPDO_MODEL": f"openai:learner@{models.url}",
-        "SIPDO_CHECKER_MODEL": f"openai:checker@{models.url}",
-        "SIPDO_SERVE_MODELS": f"openai:*@{models.url}",
-        "SIPDO_SANDBOX": "process",
-        "LANGSMITH_TRACING": "false",
-        "LANGCHAIN_TRACING_V2": "false",
-    }
-    return env
-
-
-def _garbage(messages: list[BaseMessage]) -> str:
-    return "I would rather not write a task today."
 
 
 @pytest.fixture(scope="module")
 def models() -> Iterator[ScriptedOpenAI]:
     with scripted_openai() as server:
-        server.add("learner", world.learner_model(always=["rotate_left"]))
-        server.add("checker", world.checker_model())
-        server.add("gen-none", ScriptedChatModel(responder=_garbage, name="gen-none"))
-        server.add("gen-clamp", ScriptedChatModel(responder=lambda m: world.CLAMP))
+        add_roles(server)
         yield server
 
 
 @pytest.fixture(scope="module")
 def server(models: ScriptedOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("langgraph"), _server_env(models))
+    srv = Server(tmp_path_factory.mktemp("langgraph"), server_env(models))
     srv.start()
     yield srv
     srv.stop()
-
-
-def optimizer(models: ScriptedOpenAI, name: str, prompt: str) -> str:
-    """A fresh scripted optimizer proposing ``prompt``; returns its spec."""
-    return models.add(name, ScriptedChatModel(world.optimizer_script(prompt), name=name))
-
-
-async def stream(client: LangGraphClient, thread_id: str, assistant: str, **kw: Any) -> Any:
-    """Stream one run; (custom events, last values, error payloads)."""
-    events: list[dict[str, Any]] = []
-    values: dict[str, Any] = {}
-    errors: list[Any] = []
-    async for part in client.runs.stream(
-        thread_id, assistant, stream_mode=["custom", "values"], **kw
-    ):
-        if part.event == "custom":
-            events.append(part.data)
-        elif part.event == "values":
-            values = part.data
-        elif part.event == "error":
-            errors.append(part.data)
-    return events, values, errors
 
 
 async def test_schemas_show_input_output_and_settings(server: Server) -> None:
@@ -246,8 +122,7 @@ async def test_two_concurrent_runs_configured_per_run(
     )
     assert values["stop_reason"] == "budget:model_calls"
     assert sum(values["budget_used"]["model_calls"].values()) == 1
-    async with httpx.AsyncClient() as http:
-        status = (await http.get(f"{server.url}/sipdo/status")).json()
+    status = await asyncio.to_thread(server.status)
     assert status["sandboxes_opened"] == 1  # every run so far shared the one sandbox
 
 
@@ -333,8 +208,9 @@ async def test_killed_server_resumes_the_thread_from_its_checkpoint(
     client = server.client()
     spec = optimizer(models, "opt-restart", "Survived. FIX")
     thread_id, payload = await _until_approval(client, approving, spec)
+    paused = time.time()
     assert payload["candidate"] == "Survived. FIX"
-    await asyncio.sleep(11)  # the in-memory runtime writes .langgraph_api every 10 s
+    await asyncio.to_thread(server.wait_flushed, paused)
     server.kill()
     server.start()
     client = server.client()
