@@ -22,7 +22,11 @@ _FALLBACK: dict[str, dict[str, str]] = {
         "process": "sipdo.sandbox.process:ProcessSandbox",
     },
     "sipdo.optimizers": {"sipdo": "sipdo.plugins.optimizers.sipdo:SipdoStrategy"},
-    "sipdo.domains": {"code": "sipdo.plugins.domains.code:CodeDomain"},
+    "sipdo.domains": {
+        "code": "sipdo.plugins.domains.code:CodeDomain",
+        "plan": "sipdo.plugins.domains.plan:PlanDomain",
+        "qa": "sipdo.plugins.domains.qa:QADomain",
+    },
 }
 
 
