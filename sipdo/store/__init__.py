@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sipdo.store.base import TASK_STATUSES, BaseRunStore, TaskStatus
+from sipdo.store.evals import EvalRecord, EvalResultRecord
 from sipdo.store.export import FORMATS as EXPORT_FORMATS
 from sipdo.store.records import (
     AttemptRecord,
@@ -20,6 +21,8 @@ __all__ = [
     "TASK_STATUSES",
     "AttemptRecord",
     "BaseRunStore",
+    "EvalRecord",
+    "EvalResultRecord",
     "PromptModelRoundRecord",
     "PromptVersionRecord",
     "RunRecord",

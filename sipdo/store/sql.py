@@ -20,6 +20,8 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from sipdo.errors import ConfigurationError, RunNotFoundError, StoreError
 from sipdo.retry import RetryPolicy
 from sipdo.store.base import TASK_STATUSES, BaseRunStore, TaskStatus
+from sipdo.store.eval_tables import EVAL_TABLE_NAMES
+from sipdo.store.evals import EVAL_RETRIED, EvalRuns
 from sipdo.store.faults import retry_methods
 from sipdo.store.reads import StoreReads
 from sipdo.store.tables import (
@@ -54,6 +56,7 @@ RETRIED = (
     "tasks",
     "attempts",
     "usage",
+    *EVAL_RETRIED,
 )
 
 # A verified task keeps its status: a later "rejected" (e.g. a duplicate generated
@@ -142,7 +145,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
     cursor.close()
 
 
-class RunStore(StoreReads, PromptModelRounds, BaseRunStore):
+class RunStore(StoreReads, PromptModelRounds, EvalRuns, BaseRunStore):
     """The run store on ``url`` (any SQLAlchemy URL; default: ``default_url()``).
 
     Creates its tables if missing. Safe to share between threads; each call
@@ -159,7 +162,7 @@ class RunStore(StoreReads, PromptModelRounds, BaseRunStore):
         self._engine = _make_engine(self.url, max(0.1, min(30.0, self.retry.retry_for_s)))
         self._closed = False
         try:
-            tables = [SQLModel.metadata.tables[name] for name in TABLE_NAMES]
+            tables = [SQLModel.metadata.tables[n] for n in (*TABLE_NAMES, *EVAL_TABLE_NAMES)]
             SQLModel.metadata.create_all(self._engine, tables=tables)
             add_missing_columns(self._engine, tables)
         except SQLAlchemyError as exc:
