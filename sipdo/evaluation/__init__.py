@@ -18,7 +18,7 @@ held-out tracking (``sipdo run --holdout humaneval:40``). The API::
 ``aevaluate_prompt(prompt, model, tasks, *, sandbox="auto", store=None,
 eval_id=None, samples_per_task=1, temperature=None, seed=0, ks=None, jobs=2,
 config=None, domain=None, benchmark="tasks", source_run_id=None,
-source_version=None, progress=None) -> EvalResult``:
+source_version=None, source_iteration=None, progress=None) -> EvalResult``:
 
 - the solve path is the loop's own: ``domain.solve_messages(task, prompt)``
   -> ``model`` -> ``domain.parse_answer``; ``model`` is a spec string, a chat
@@ -40,8 +40,10 @@ source_version=None, progress=None) -> EvalResult``:
   the settings (prompt, model, task contents, samples, temperature, seed), so
   the same call after a kill, or a resumed graph node repeating it, grades only
   the samples still missing. ``source_run_id`` / ``source_version`` tie the eval
-  to a run's prompt version: ``store.list_evals(source_run_id=run_id)`` is that
-  run's held-out curve, oldest first.
+  (and ``source_iteration``) to a run's prompt version:
+  ``store.heldout_curve(run_id)`` is that run's held-out curve, oldest first
+  (what ``sipdo report`` plots); ``store.list_evals(source_run_id=run_id)`` the
+  full records.
 - ``progress(event)`` gets ``{"kind": "start", "eval_id", "todo", "kept",
   "estimate"}`` once, then ``{"kind": "sample", "done", "total", "task_id",
   "sample", "status", "base_passed", "full_passed"}`` per graded sample.

@@ -250,6 +250,7 @@ async def _evaluate(
     source_run_id: str | None,
     source_version: str | None,
     start_event: dict[str, Any],
+    source_iteration: int | None = None,
 ) -> EvalResult:
     if jobs < 1:
         raise ConfigurationError("jobs must be >= 1")
@@ -263,7 +264,7 @@ async def _evaluate(
             prompt=prompt,
             model=model,
             benchmark=benchmark,
-            config={**settings, "identity": digest},
+            config={**settings, "identity": digest, "source_iteration": source_iteration},
             source_run_id=source_run_id,
             source_version=source_version,
         )
@@ -359,6 +360,7 @@ async def aevaluate_prompt(
     benchmark: str = "tasks",
     source_run_id: str | None = None,
     source_version: str | None = None,
+    source_iteration: int | None = None,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``."""
@@ -429,6 +431,7 @@ async def aevaluate_prompt(
         progress=progress,
         source_run_id=source_run_id,
         source_version=source_version,
+        source_iteration=source_iteration,
         start_event={"estimate": cost},
     )
 

@@ -36,6 +36,7 @@ EVAL_RETRIED = (
     "get_eval",
     "list_evals",
     "eval_results",
+    "heldout_curve",
 )
 
 
@@ -241,6 +242,32 @@ class EvalRuns:
                 )
                 for r in rows
             ]
+
+    def heldout_curve(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's held-out curve: one point per finished eval of one of its prompt
+        versions, oldest first: ``version_id``, ``iteration`` (when recorded),
+        ``passed`` / ``total`` / ``pass_at_1`` under full verification,
+        ``base_pass_at_1``, ``benchmark`` and ``eval_id`` (what ``sipdo report`` plots)."""
+        points: list[dict[str, Any]] = []
+        for ev in self.list_evals(source_run_id=run_id):
+            summary = ev.summary or {}
+            if ev.status != "finished" or ev.source_version is None or "tasks" not in summary:
+                continue
+            pass_at = summary.get("pass_at_k") or {}
+            iteration = ev.config.get("source_iteration")
+            points.append(
+                {
+                    "version_id": ev.source_version,
+                    "iteration": iteration if isinstance(iteration, int) else None,
+                    "passed": int((summary.get("passed") or {}).get("full", 0)),
+                    "total": int(summary["tasks"]),
+                    "pass_at_1": (pass_at.get("full") or {}).get("1"),
+                    "base_pass_at_1": (pass_at.get("base") or {}).get("1"),
+                    "benchmark": ev.benchmark,
+                    "eval_id": ev.eval_id,
+                }
+            )
+        return points
 
     @staticmethod
     def _eval_record(session: Session, row: EvalRunRow) -> EvalRecord:

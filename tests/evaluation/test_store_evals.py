@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sipdo.errors import RunNotFoundError
+from sipdo.report.heldout import heldout_points
 from sipdo.store import RunStore
 from sipdo.store.evals import EVAL_RETRIED
 
@@ -62,6 +63,18 @@ def test_eval_rows_round_trip_and_repeat_idempotently(tmp_path: Path) -> None:
         assert results[0].as_json()["data"] == {"calls": 1}
         assert [e.eval_id for e in store.list_evals(source_run_id="run-1")] == ["e1"]
         assert store.list_evals(source_run_id="other") == []
+        assert store.heldout_curve("run-1") == []  # no summary with counts yet
+        store.finish_eval(
+            "e1",
+            "finished",
+            {"tasks": 2, "passed": {"full": 1}, "pass_at_k": {"full": {"1": 0.5}, "base": {}}},
+        )
+        [point] = store.heldout_curve("run-1")
+        assert point["version_id"] == "v2"
+        assert (point["passed"], point["total"], point["pass_at_1"]) == (1, 2, 0.5)
+        # what `sipdo report` reads back
+        [shown] = heldout_points(store, "run-1", None)
+        assert (shown.version_id, shown.score, shown.source) == ("v2", 0.5, "run store")
         store.delete_eval("e1")
         with pytest.raises(RunNotFoundError):
             store.get_eval("e1")
