@@ -1,6 +1,7 @@
 """The ``sipdo`` command (typer + rich): run, runs, show, export, report, sandbox, verify.
 
-Errors of sipdo itself print one ``error:`` line and exit 1; an unexpected
+Errors of sipdo itself print one ``error:`` line and exit 1 (75 when a run stopped
+on a fault outside it and is resumable: the message ends with the command); an unexpected
 exception prints its type and message and exits 2 (``SIPDO_DEBUG=1`` shows the
 traceback). Each command is a thin wrapper over ``sipdo.cli.run`` /
 ``sipdo.cli.inspect`` / ``sipdo.cli.sandbox``.
@@ -126,8 +127,28 @@ def run(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the strategies' randomness (default 0).")
     ] = None,
+    model_timeout: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="[ROLE=]SECONDS",
+            help="Longest wait for one reply of a model server (all roles, or one role: "
+            "learner, generator, checker, optimizer); repeatable. Default: the client's.",
+            show_default=False,
+        ),
+    ] = None,
+    model_retry_for: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="How long a model server that is down, hung or rate-limited is retried "
+            "before the run stops, resumable (exit 75). Default 300.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the SIPDO loop on a prompt (or resume a run) with a live progress display."""
+    from sipdo.cli.limits import parse_model_timeouts
     from sipdo.cli.run import RunOptions, execute, read_seeds
     from sipdo.errors import ConfigurationError
     from sipdo.store import RunStore
@@ -156,6 +177,8 @@ def run(
         "gate": gate,
         "seed": seed,
         "seed_tasks": read_seeds(seeds) if seeds is not None else None,
+        "model_timeout": parse_model_timeouts(model_timeout or []),
+        "model_retry_for": model_retry_for,
     }
     opts = RunOptions().overridden_by(explicit)
     with RunStore(store_url(db)) as store:

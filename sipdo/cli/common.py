@@ -12,10 +12,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from sipdo.errors import SipdoError
+from sipdo.errors import RunStoppedError, SipdoError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# A run stopped by a fault outside it (model server, store, sandbox engine) and resumable:
+# sysexits' "temporary failure, try again", so scripts can tell it from a bad invocation.
+EX_TEMPFAIL = 75
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,7 +45,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """sipdo errors -> ``error: ...`` exit 1; other exceptions -> one line, exit 2."""
+    """sipdo errors -> ``error: ...`` exit 1 (a resumable ``RunStoppedError``: 75); other
+    exceptions -> one line, exit 2."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -49,6 +54,8 @@ def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except RunStoppedError as exc:
+            raise fail(str(exc), EX_TEMPFAIL) from exc
         except SipdoError as exc:
             raise fail(str(exc) or type(exc).__name__) from exc
         except KeyboardInterrupt as exc:

@@ -17,11 +17,21 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from sipdo.cli.common import console, read_text_file
+from sipdo.cli.limits import resume_command, stopped, with_limits
 from sipdo.cli.owner import alive, this_process
 from sipdo.cli.progress import ProgressView, describe
 from sipdo.cli.scripted import materialize
-from sipdo.errors import ConfigurationError, RunNotFoundError
+from sipdo.errors import (
+    ConfigurationError,
+    ModelBackendDownError,
+    RunNotFoundError,
+    SandboxUnavailableError,
+    StoreUnavailableError,
+)
 from sipdo.store import RunStore, sipdo_home
+
+# Faults outside the run that end it resumably (exit 75, the resume command printed).
+STOPPING = (ModelBackendDownError, StoreUnavailableError, SandboxUnavailableError)
 
 ROLE_OPTIONS = {
     "model": "learner",
@@ -51,6 +61,8 @@ class RunOptions:
     gate: str = "strict"
     seed: int = 0
     seed_tasks: list[dict[str, Any]] | None = None
+    model_timeout: dict[str, float] | None = None  # role (or "*") -> seconds per call
+    model_retry_for: float | None = None
 
     def overridden_by(self, other: dict[str, Any]) -> RunOptions:
         """These options with every non-None value of ``other`` taking precedence."""
@@ -158,8 +170,7 @@ async def _drive(
     view: ProgressView,
 ) -> dict[str, Any]:
     """Run (or resume) the graph to the end; return its final state values."""
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
+    from sipdo.cli.checkpoints import open_checkpoints
     from sipdo.graph import create_sipdo_graph
 
     models = materialize({k: getattr(opts, k) for k in ROLE_OPTIONS})
@@ -172,6 +183,7 @@ async def _drive(
         for option, role in ROLE_OPTIONS.items():
             if models[option] is None:
                 models[option] = default_model_spec(role)
+    models = with_limits(models, ROLE_OPTIONS, opts.model_timeout, opts.model_retry_for)
     sandbox = None
     if opts.sandbox != "auto":
         from sipdo.sandbox.factory import open_sandbox
@@ -181,7 +193,7 @@ async def _drive(
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     config: Any = {"configurable": {"thread_id": run_id, "run_id": run_id}}
     try:
-        async with AsyncSqliteSaver.from_conn_string(str(ckpt)) as saver:
+        async with open_checkpoints(ckpt, store.retry) as saver:
             graph = create_sipdo_graph(
                 models.pop("model"),
                 **models,
@@ -280,16 +292,19 @@ def execute(
         if opts.seed_tasks is not None:
             first_input["seed_tasks"] = opts.seed_tasks
         store.create_run(run_id, {"cli": asdict(opts)}, prompt)
-    console.print(f"sipdo run {run_id}  (resume with: sipdo run --resume {run_id})", markup=False)
+    resume_with = resume_command(run_id, store.url)
+    console.print(f"sipdo run {run_id}  (resume with: {resume_with})", markup=False)
     view = ProgressView(run_id=run_id)
     try:
         final = asyncio.run(_drive(store, run_id, opts, first_input, view))
+    except STOPPING as exc:
+        raise stopped(store, run_id, first_input["prompt"], exc) from exc
     except Exception as exc:
         # Resumable all the same: --resume continues from the last checkpoint.
         store.finish_run(run_id, "failed", first_input["prompt"], f"error: {exc}")
         raise
     except KeyboardInterrupt:
-        console.print(f"interrupted: continue with `sipdo run --resume {run_id}`", markup=False)
+        console.print(f"interrupted: continue with `{resume_with}`", markup=False)
         raise
     summarize(run_id, final, view)
     return final

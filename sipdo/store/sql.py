@@ -39,6 +39,7 @@ from sipdo.store.training import PromptModelRounds
 
 # Long enough to ride out a PostgreSQL restart or a writer holding SQLite's lock.
 DEFAULT_RETRY = RetryPolicy(retry_for_s=60.0, backoff_s=0.5, max_backoff_s=5.0)
+RETRY_ENV = "SIPDO_STORE_RETRY_S"
 # The public calls, each one transaction (or one read) that can be made again whole.
 RETRIED = (
     "create_run",
@@ -89,6 +90,20 @@ def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
     )
     text = "\n".join(lines)
     return text + "\n" if text else ""
+
+
+def default_retry() -> RetryPolicy:
+    """``DEFAULT_RETRY`` with its limit taken from ``SIPDO_STORE_RETRY_S`` (seconds) when set."""
+    raw = os.environ.get(RETRY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RETRY
+    try:
+        seconds = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{RETRY_ENV} must be a number of seconds, got {raw!r}") from exc
+    if not seconds >= 0:
+        raise ConfigurationError(f"{RETRY_ENV} must not be negative, got {raw!r}")
+    return RetryPolicy(seconds, DEFAULT_RETRY.backoff_s, DEFAULT_RETRY.max_backoff_s)
 
 
 def _make_engine(url: str, lock_wait_s: float) -> Engine:
@@ -151,14 +166,15 @@ class RunStore(StoreReads, PromptModelRounds, EvalRuns, BaseRunStore):
     Creates its tables if missing. Safe to share between threads; each call
     is one transaction. A call that meets a passing database fault (SQLite
     locked, PostgreSQL restarting) is made again under ``retry`` (default: for
-    up to 60 s after the first failure; SQLite first waits up to 30 s for a lock,
-    or ``retry.retry_for_s`` if less); a full disk, or a fault still there after
-    that, raises ``StoreUnavailableError`` (see ``sipdo.store.faults``).
+    up to 60 s after the first failure, or ``SIPDO_STORE_RETRY_S`` seconds; SQLite
+    first waits up to 30 s for a lock, or ``retry.retry_for_s`` if less); a full
+    disk, or a fault still there after that, raises ``StoreUnavailableError``
+    (see ``sipdo.store.faults``).
     """
 
     def __init__(self, url: str | None = None, *, retry: RetryPolicy | None = None) -> None:
         self.url = url or default_url()
-        self.retry = retry if retry is not None else DEFAULT_RETRY
+        self.retry = retry if retry is not None else default_retry()
         self._engine = _make_engine(self.url, max(0.1, min(30.0, self.retry.retry_for_s)))
         self._closed = False
         try:
