@@ -7,7 +7,8 @@ It adds three things to the server:
   sandbox (no container outlives a server that was stopped);
 * ``SettingsCheck``, a middleware that rejects bad sipdo settings in a request
   that creates or updates an assistant or starts a run, with ``422`` and a
-  ``detail`` naming each bad setting, before anything is queued;
+  ``detail`` naming each bad setting, before anything is queued; and that gives
+  a resuming run (``command.resume``) the settings of the run it resumes;
 * ``GET /sipdo/status``: the sandbox, how many were opened, the graphs built and
   the default models of this process.
 """
@@ -23,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID, uuid5
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -31,7 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sipdo.errors import ConfigurationError
-from sipdo.serve.config import ROLE_FIELDS, ServeConfig, parse_config
+from sipdo.serve.config import FIELDS, ROLE_FIELDS, ServeConfig, parse_config
 from sipdo.serve.runtime import get_runtime
 
 log = logging.getLogger("sipdo.serve")
@@ -99,7 +101,8 @@ def problems(body: Any, *, assistant: Any) -> str | None:
 
 
 class SettingsCheck:
-    """Pure ASGI middleware: a bad sipdo setting in a run or assistant request -> 422."""
+    """Pure ASGI middleware: a bad sipdo setting in a run or assistant request -> 422;
+    a resume carries the paused run's settings (``_paused_settings``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -139,6 +142,13 @@ class SettingsCheck:
                 response = JSONResponse({"detail": detail}, status_code=422)
                 await response(scope, receive, send)
                 return
+            resume = (body.get("command") or {}).get("resume") if runs else None
+            if runs and runs.group(1) and resume is not None and _ours(ref) is not False:
+                body = await self._paused_settings(scope, runs.group(1), body)
+                raw = json.dumps(body).encode()
+                messages = [{"type": "http.request", "body": raw, "more_body": False}]
+                headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+                scope = {**scope, "headers": [*headers, (b"content-length", b"%d" % len(raw))]}
 
         replay = iter(messages)
 
@@ -149,6 +159,38 @@ class SettingsCheck:
                 return await receive()
 
         await self.app(scope, replayed, send)
+
+    async def _paused_settings(
+        self, scope: Scope, thread: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``body`` (a resume) with the sipdo settings of the thread's last run beneath its
+        own: a resumed run is built as the paused one was (the approval it answers is
+        only asked with ``approve_prompts``, and its models and budget carry on), even
+        when the client sends only the answer. The server's API is asked in process,
+        with the caller's credentials."""
+        prefix = scope["path"][: scope["path"].index(thread)]
+        keep = (b"authorization", b"x-api-key", b"cookie")
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.lower() in keep]
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sipdo.internal") as http:
+            response = await http.get(
+                f"{prefix}{thread}/runs",
+                params={"limit": 1, "select": ["kwargs"]},
+                headers=headers,
+            )
+        if response.status_code != 200 or not response.json():
+            return body  # the server answers an unknown thread itself
+        kwargs = response.json()[0].get("kwargs") or {}
+        last = ((kwargs.get("config") or {}).get("configurable") or {}) | (
+            kwargs.get("context") or {}
+        )
+        settings = {k: v for k, v in last.items() if k in FIELDS}
+        configurable = (body.get("config") or {}).get("configurable")
+        if isinstance(configurable, dict) and configurable:
+            body["config"]["configurable"] = settings | configurable
+        else:
+            body["context"] = settings | (body.get("context") or {})
+        return body
 
 
 async def status(request: Request) -> JSONResponse:

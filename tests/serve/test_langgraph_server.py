@@ -202,6 +202,33 @@ async def test_approval_over_the_api(
         assert attempt["reason"] == "rejected by the reviewer"
 
 
+async def test_a_resume_keeps_the_paused_runs_own_settings(
+    server: Server, models: ScriptedOpenAI
+) -> None:
+    """Approval asked for by one run's context (not the assistant's); the client
+    resumes with the answer alone and the rejection still holds."""
+    client = server.client()
+    thread_id = (await client.threads.create())["thread_id"]
+    context = {
+        "approve_prompts": True,
+        "generator_model": f"openai:gen-none@{models.url}",
+        "optimizer_model": optimizer(models, "opt-per-run", "Per run. FIX"),
+        "budget": ONE_STEP,
+    }
+    _, _, errors = await stream(
+        client, thread_id, "sipdo", input={"prompt": INITIAL, "seed_tasks": SEED}, context=context
+    )
+    assert errors == []
+    assert (await client.threads.get_state(thread_id))["next"] == ["approve"]
+    _, values, errors = await stream(
+        client, thread_id, "sipdo", command={"resume": {"approved": False}}
+    )
+    assert errors == []
+    assert values["best_prompt"] == INITIAL
+    assert values["iteration"] == 1  # the run's own budget (one iteration) carried on
+    assert values["stop_reason"] == "iterations"
+
+
 async def test_killed_server_resumes_the_thread_from_its_checkpoint(
     server: Server, models: ScriptedOpenAI, approving: str
 ) -> None:
