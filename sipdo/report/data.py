@@ -113,6 +113,7 @@ def collect(store: BaseRunStore, run_id: str, *, checkpoint: Path | None = None)
         )
     table = _score_table(store, run_id)
     values = read_checkpoint(checkpoint, run_id) if checkpoint is not None else None
+    iterations = {v.version_id: v.iteration for v in lineage}
     return ReportData(
         run=run,
         versions=tuple(_version(v, table.get(v.version_id, {})) for v in lineage),
@@ -120,7 +121,7 @@ def collect(store: BaseRunStore, run_id: str, *, checkpoint: Path | None = None)
         score_table=table,
         costs=_costs(store, run_id),
         sandbox_seconds=_sandbox_seconds(values),
-        heldout=tuple(heldout_points(store, run_id, values)),
+        heldout=tuple(heldout_points(store, run_id, values, iterations)),
         requested_difficulty=_requested_difficulty(values),
         ratings=_last_note(values, "ratings", _ratings),
         front=_last_note(values, "front", _front),

@@ -73,23 +73,24 @@ def score_figure(data: ReportData) -> Figure:
             "hoverinfo": "skip",
         }
     )
-    if data.heldout:
+    placed = [p for p in data.heldout if p.iteration is not None]
+    if placed:
         traces.append(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
                 "name": "held-out pass@1",
-                "x": [p.iteration if p.iteration is not None else 0 for p in data.heldout],
-                "y": [p.score for p in data.heldout],
+                "x": [p.iteration for p in placed],
+                "y": [p.score for p in placed],
                 "line": {"color": INITIAL, "dash": "dash", "width": 2},
                 "marker": {"symbol": "diamond", "size": 10},
                 "text": [
                     esc(
                         f"{p.version_id}: "
                         + (f"{p.passed}/{p.total}" if p.total else f"{p.score:.3f}")
-                        + f" held-out ({p.source})"
+                        + f" held-out {p.benchmark} ({p.source})"
                     )
-                    for p in data.heldout
+                    for p in placed
                 ],
                 "hovertemplate": "%{text}<extra></extra>",
             }

@@ -9,7 +9,7 @@ then says that no held-out evaluation was recorded.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -21,21 +21,32 @@ class HeldOutPoint:
     iteration: int | None
     passed: int | None
     total: int | None
-    score: float  # pass@1, 0..1
+    score: float  # pass@1 under sipdo's full verification, 0..1
     source: str  # where it was read: "run store" or "checkpoint"
+    base_score: float | None = None  # pass@1 on the benchmark's own tests only
+    benchmark: str = ""
 
 
 def heldout_points(
-    store: Any, run_id: str, checkpoint: Mapping[str, Any] | None
+    store: Any,
+    run_id: str,
+    checkpoint: Mapping[str, Any] | None,
+    iterations: Mapping[str, int] | None = None,
 ) -> list[HeldOutPoint]:
-    """Every recorded held-out result of ``run_id``; the store's win over the checkpoint's
-    for the same version."""
+    """Every recorded held-out result of ``run_id``, by iteration; the store's win over
+    the checkpoint's for the same version. A point without an iteration (an eval of a
+    version made after the run) takes its version's from ``iterations``."""
     points: dict[str, HeldOutPoint] = {}
     for point in _from_checkpoint(checkpoint):
         points[point.version_id] = point
     for point in _from_store(store, run_id):
         points[point.version_id] = point
-    return sorted(points.values(), key=lambda p: (p.iteration is None, p.iteration or 0))
+    known = iterations or {}
+    placed = [
+        replace(p, iteration=known.get(p.version_id)) if p.iteration is None else p
+        for p in points.values()
+    ]
+    return sorted(placed, key=lambda p: (p.iteration is None, p.iteration or 0))
 
 
 def _from_checkpoint(values: Mapping[str, Any] | None) -> Iterator[HeldOutPoint]:
@@ -70,6 +81,7 @@ def _point(data: Mapping[str, Any], source: str) -> HeldOutPoint | None:
     if not isinstance(version, str) or not isinstance(score, int | float):
         return None
     iteration = data.get("iteration")
+    base = data.get("base_pass_at_1")
     return HeldOutPoint(
         version_id=version,
         iteration=iteration if isinstance(iteration, int) else None,
@@ -77,4 +89,6 @@ def _point(data: Mapping[str, Any], source: str) -> HeldOutPoint | None:
         total=total if isinstance(total, int) else None,
         score=float(score),
         source=source,
+        base_score=float(base) if isinstance(base, int | float) else None,
+        benchmark=str(data.get("benchmark") or ""),
     )

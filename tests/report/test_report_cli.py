@@ -82,3 +82,22 @@ def test_an_unwritable_output(recorded: str, tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "cannot write the report" in result.output
+
+
+def test_recorded_heldout_points_are_tabled_and_summed_up(recorded: str) -> None:
+    from dataclasses import replace
+
+    from sipdo.report import collect, render_html
+    from sipdo.report.heldout import heldout_points
+
+    history = [
+        {"kind": "holdout", "iteration": 0, "version_id": "v0", "passed": 3, "total": 8},
+        {"kind": "holdout", "iteration": 1, "version_id": "v1", "passed": 5, "total": 8},
+    ]
+    with RunStore(recorded) as store:
+        data = collect(store, "run-1")
+    points = tuple(heldout_points(None, "run-1", {"history": history}))
+    page = render_html(replace(data, heldout=points))
+    assert 'id="heldout-2"' in page
+    assert "37.5% → 62.5%" in page
+    assert "No held-out evaluation recorded" not in page

@@ -106,3 +106,25 @@ def test_heldout_points_come_from_the_graph_history_only_when_recorded() -> None
         ("v0", 0.3, "checkpoint"),
         ("v2", 0.5, "checkpoint"),
     ]
+
+
+def test_heldout_points_keep_both_gradings_and_place_late_evals_by_version() -> None:
+    values = {
+        "history": [
+            {
+                "kind": "holdout",
+                "iteration": 1,
+                "version_id": "v1",
+                "passed": 2,
+                "total": 4,
+                "pass_at_1": 0.5,
+                "base_pass_at_1": 0.75,
+            },
+            {"kind": "holdout", "version_id": "v3", "passed": 1, "total": 4},
+        ]
+    }
+    points = heldout_points(object(), "r", values, {"v1": 1, "v3": 2})
+    assert [(p.version_id, p.iteration) for p in points] == [("v1", 1), ("v3", 2)]
+    assert points[0].base_score == 0.75
+    assert points[1].score == 0.25
+    assert points[1].base_score is None
