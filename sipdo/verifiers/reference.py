@@ -5,14 +5,18 @@ input a candidate will be called on, grouped as ``test`` (arguments the tests
 passed), ``std`` (edge cases + Hypothesis examples) and ``ext`` (a wider
 set used by ``verify_task`` to tell equivalent mutants from surviving ones),
 each with the reference's record (result, post-call arguments, seconds).
+Generated inputs lie inside the task's input contract and the reference
+answers them (``contract.py``); the run also says which argument policy
+grades the task.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sipdo.verifiers.config import VerifierConfig
+from sipdo.verifiers.contract import ArgumentPolicy, argument_policy
 from sipdo.verifiers.harness import codec, files
 from sipdo.verifiers.runs import Flow, RunOutput, RunRequest, parse
 from sipdo.verifiers.signature import signature
@@ -54,6 +58,8 @@ class ReferenceRun:
     stderr: str = ""
     complete: bool = True
     ending: str = ""
+    contract: dict[str, Any] = field(default_factory=dict)
+    policy: ArgumentPolicy = "output"
 
     def group(self, *names: str) -> list[Case]:
         return [c for c in self.cases if c.group in names]
@@ -81,11 +87,12 @@ def reference_request(task: CodeTask, config: VerifierConfig) -> RunRequest:
         "params": list(sig.params),
         "specs": list(sig.specs),
         "strategy_source": task.input_strategy or None,
+        "precondition": task.precondition.strip() or None,
         "n_standard": config.n_standard,
         "n_extended": config.n_extended,
         "call_budget": config.reference_call_budget_s,
     }
-    run_files = files("codec", "call_driver", "gen", "reference_driver")
+    run_files = files("codec", "call_driver", "gen", "contract", "reference_driver")
     run_files |= {"solution.py": task.reference_solution, config.tests_file: task.tests}
     return RunRequest(run_files, "_sipdo_reference.py", request, config.reference_timeout_s)
 
@@ -95,6 +102,7 @@ def read_reference(out: RunOutput) -> ReferenceRun:
     tests: dict[str, tuple[str, str]] = {}
     cases: list[Case] = []
     exit_code, dropped, unencodable = -1, {}, 0
+    contract: dict[str, Any] = {}
     for rec in out.records:
         if "test" in rec:
             if tests.get(rec["test"], ("", ""))[0] != "failed":
@@ -111,9 +119,11 @@ def read_reference(out: RunOutput) -> ReferenceRun:
             )
         elif "dropped" in rec:
             dropped = rec["dropped"]
+        elif isinstance(rec.get("contract"), dict):
+            contract = rec["contract"]
     stderr = out.result.stderr[-2000:]
     return ReferenceRun(
-        tests, exit_code, cases, dropped, unencodable, stderr, out.done, out.ending()
+        tests, exit_code, cases, dropped, unencodable, stderr, out.done, out.ending(), contract
     )
 
 
@@ -123,4 +133,13 @@ def reference_flow(
     """Run the reference side ``copies`` times in one batch (``complete``: did each finish)."""
     reqs = [reference_request(task, config) for _ in range(copies)]
     results = yield reqs
-    return [read_reference(parse(req, res)) for req, res in zip(reqs, results, strict=True)]
+    runs = [read_reference(parse(req, res)) for req, res in zip(reqs, results, strict=True)]
+    return [
+        replace(run, policy=argument_policy(task, [(c.inp, c.expected) for c in run.group("test")]))
+        for run in runs
+    ]
+
+
+def agrees(answer: dict[str, Any] | None, case: Case, policy: ArgumentPolicy) -> bool:
+    """The candidate's ``answer`` to ``case`` agrees with the reference under ``policy``."""
+    return answer is not None and codec.same_result(answer, case.expected, policy, case.inp)

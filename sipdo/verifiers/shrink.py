@@ -6,7 +6,9 @@ smaller by ``codec.size``. ``shrink_flow`` greedily follows the smallest
 simpler input on which the candidate still disagrees with the reference,
 checking both in separate runs (the reference never shares a run with the
 candidate). Inputs on which the reference raises, while it did not on the
-original, are skipped: they are likely outside the task's domain.
+original, are skipped: they are likely outside the task's domain; so are
+inputs the task's inferred input contract does not admit (a task with a
+written contract is not shrunk: its predicate runs only in the sandbox).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 from sipdo.verifiers.candidate import call_request, candidate_request, read_calls
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec
-from sipdo.verifiers.reference import Case
+from sipdo.verifiers.harness import contract as contracts
+from sipdo.verifiers.reference import Case, ReferenceRun
 from sipdo.verifiers.runs import Flow, parse
 from sipdo.verifiers.types import CodeTask
 
@@ -86,12 +89,20 @@ def shrink_flow(
     answer: dict[str, Any] | None,
     config: VerifierConfig,
     rounds: int = 3,
+    *,
+    ref: ReferenceRun | None = None,
 ) -> Flow[tuple[Case, dict[str, Any] | None]]:
-    """The smallest failing input reachable from ``start`` and the candidate's answer to it."""
+    """The smallest failing input reachable from ``start`` and the candidate's answer to it
+    (inside the input contract and graded by the argument policy of ``ref``)."""
     best, best_answer = start, answer
     reference_raised = "raise" in start.expected.get("r", {})
+    policy = ref.policy if ref is not None else "output"
+    contract = ref.contract if ref is not None else {}
+    if contract.get("kind") == "written":
+        return best, best_answer
+    inferred = contract.get("inferred") or {}
     for _ in range(rounds):
-        cases = [Case("shrink", inp, {}) for inp in simpler(best.inp)]
+        cases = [Case("shrink", inp, {}) for inp in simpler(best.inp) if _admitted(inferred, inp)]
         if not cases:
             break
         ref_req = call_request(
@@ -109,10 +120,18 @@ def shrink_flow(
                 "ok" not in want["r"] and not ("raise" in want["r"] and reference_raised)
             ):
                 continue
-            if got.get(case.key) is None or not codec.same_result(got[case.key], want):
+            if got.get(case.key) is None or not codec.same_result(
+                got[case.key], want, policy, case.inp
+            ):
                 failing.append(Case("shrink", case.inp, want))
         if not failing:
             break
         best = failing[0]  # cases are sorted by size
         best_answer = got.get(best.key)
     return best, best_answer
+
+
+def _admitted(inferred: contracts.Contract, inp: dict[str, Any]) -> bool:
+    if not inferred.get("params") or inp.get("kwargs"):
+        return True
+    return contracts.holds(inferred, [codec.decode(a) for a in inp.get("args", [])])

@@ -24,7 +24,7 @@ from sipdo.verifiers.candidate import (
 )
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec
-from sipdo.verifiers.reference import Case, ReferenceRun
+from sipdo.verifiers.reference import Case, ReferenceRun, agrees
 from sipdo.verifiers.runs import Flow, parse, require_done
 from sipdo.verifiers.shrink import shrink_flow
 from sipdo.verifiers.types import Check, CodeTask, Verdict
@@ -103,7 +103,7 @@ def solution_flow(
     cases = sorted(ref.group("test", "std"), key=lambda c: c.size)
     run = yield from run_candidate(candidate, task, cases, config)
     answers = {} if run.tampered else run.results[0]
-    wrong = [c for c in cases if not _agrees(answers.get(c.key), c.expected)]
+    wrong = [c for c in cases if not agrees(answers.get(c.key), c, ref.policy)]
     test_cases = ref.group("test")
     import_error = run.import_errors[0]
     if import_error:
@@ -118,7 +118,13 @@ def solution_flow(
     shrunk = None
     if wrong and config.shrink_rounds and _answered(answers.get(wrong[0].key)):
         case, got = yield from shrink_flow(
-            task, candidate, wrong[0], answers[wrong[0].key], config, config.shrink_rounds
+            task,
+            candidate,
+            wrong[0],
+            answers[wrong[0].key],
+            config,
+            config.shrink_rounds,
+            ref=ref,
         )
         if case is not wrong[0]:
             shrunk = (case, got)
@@ -127,10 +133,6 @@ def solution_flow(
 
 def _answered(answer: dict[str, Any] | None) -> bool:
     return answer is not None and ("ok" in answer["r"] or "raise" in answer["r"])
-
-
-def _agrees(answer: dict[str, Any] | None, expected: dict[str, Any]) -> bool:
-    return answer is not None and codec.same_result(answer, expected)
 
 
 def build_verdict(

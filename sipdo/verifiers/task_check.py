@@ -27,9 +27,9 @@ from sipdo.verifiers.candidate import (
     replay_request,
 )
 from sipdo.verifiers.config import VerifierConfig
-from sipdo.verifiers.harness import codec
+from sipdo.verifiers.contract import ArgumentPolicy
 from sipdo.verifiers.mutation import Mutant, mutants
-from sipdo.verifiers.reference import Case, ReferenceRun, reference_flow
+from sipdo.verifiers.reference import Case, ReferenceRun, agrees, reference_flow
 from sipdo.verifiers.runs import Flow, parse, require_done
 from sipdo.verifiers.signature import signature
 from sipdo.verifiers.solution_check import identical, run_candidate, tests_flow
@@ -53,10 +53,12 @@ class MutantFate:
         return self.by_tests or self.by_differential
 
 
-def _first_diff(cases: list[Case], answers: dict[str, dict[str, Any]]) -> Case | None:
+def _first_diff(
+    cases: list[Case], answers: dict[str, dict[str, Any]], policy: ArgumentPolicy
+) -> Case | None:
     for c in cases:
         got = answers.get(c.key)
-        if got is not None and not codec.same_result(got, c.expected):
+        if got is not None and not agrees(got, c, policy):
             return c
     return None
 
@@ -78,6 +80,7 @@ def mutation_flow(
             floor=config.mutant_call_floor_s,
             expected=True,
             stop_from=len(tests),
+            policy=ref.policy,
         )
         for i, chunk in zip(range(0, len(found), _CHUNK), chunks, strict=True)
     ]
@@ -112,7 +115,7 @@ def mutation_flow(
             by_tests[k] = any(o == "failed" for o, _ in outcome.values())
     fates = []
     for k, m in enumerate(found):
-        d_test, d_std, d_ext = (_first_diff(g, answers[k]) for g in (tests, std, ext))
+        d_test, d_std, d_ext = (_first_diff(g, answers[k], ref.policy) for g in (tests, std, ext))
         witness = next((c.call_text(task.entry_point) for c in (d_test, d_std, d_ext) if c), "")
         killed_t = by_tests.get(k, False)
         fates.append(
@@ -180,6 +183,9 @@ def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Fl
             else "none",
         )
     )
+    contract = _contract_check(task, r1)
+    if contract is not None:
+        checks.append(contract)
     if ok_ref and same_runs and not slow:
         fates = yield from mutation_flow(task, r1, config)
         checks.append(_mutation_check(fates, config))
@@ -194,6 +200,39 @@ def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Fl
         else "task rejected: " + "\n".join(bad)
     )
     return Verdict(passed=passed, score=score, feedback=feedback, checks=checks)
+
+
+_NOT_RAISES = frozenset({"timeout", "outside contract", "RecursionError", "MemoryError"})
+
+
+def _contract_check(task: CodeTask, ref: ReferenceRun) -> Check | None:
+    """A written precondition must admit every test input, and inside it the reference
+    may raise only exception types its tests also see (the documented errors)."""
+    info = ref.contract
+    if info.get("kind") != "written":
+        return None
+    if info.get("error"):
+        return Check(name="contract", passed=False, detail=f"precondition: {info['error']}")
+    outside = info.get("outside_tests") or []
+    if outside:
+        first = Case("test", outside[0]["in"], {}).call_text(task.entry_point)
+        why = f" ({outside[0]['why']})" if outside[0].get("why") else ""
+        return Check(
+            name="contract",
+            passed=False,
+            detail=f"the precondition rejects {len(outside)} test input(s), e.g. {first}{why}",
+        )
+    expected = {c.expected["r"].get("raise") for c in ref.group("test")}
+    raised = {k: n for k, n in ref.dropped.items() if k not in _NOT_RAISES and k not in expected}
+    if raised:
+        named = ", ".join(f"{k} on {n}" for k, n in sorted(raised.items()))
+        return Check(
+            name="contract",
+            passed=False,
+            detail=f"the reference raises inside its precondition: {named} generated input(s); "
+            "narrow the precondition or handle those inputs",
+        )
+    return Check(name="contract", passed=True, score=1.0, detail="precondition holds")
 
 
 def _mutation_check(fates: list[MutantFate], config: VerifierConfig) -> Check:
@@ -239,11 +278,7 @@ def consensus_flow(
     cases = sorted(ref.group("test", "std", "ext"), key=lambda c: c.size)
     run = yield from run_candidate(checker, task, cases, config)
     answers = {} if run.tampered else run.results[0]
-    wrong = [
-        c
-        for c in cases
-        if (a := answers.get(c.key)) is None or not codec.same_result(a, c.expected)
-    ]
+    wrong = [c for c in cases if not agrees(answers.get(c.key), c, ref.policy)]
     failed: dict[str, str] = {}
     if not run.import_errors[0] and not all(
         identical(answers.get(c.key), c.expected) for c in ref.group("test")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,6 +36,22 @@ class CodeTask(BaseModel):
         description=(
             "Optional Python source run in the sandbox with `st` (hypothesis.strategies) in scope; "
             "it must bind `strategy` to a strategy of argument tuples for the differential tests."
+        ),
+    )
+    precondition: str = Field(
+        default="",
+        description=(
+            "Optional input contract: one boolean Python expression over the parameter names, "
+            "or source defining `precondition(<parameters>)`. Differential inputs must satisfy "
+            "it; empty: inferred from the arguments the tests pass (sipdo.verifiers.contract)."
+        ),
+    )
+    argument_policy: Literal["auto", "free", "frozen", "output"] = Field(
+        default="auto",
+        description=(
+            "Arguments after the call: `free` (not graded), `frozen` (must not change), "
+            "`output` (part of the result, e.g. an in-place sort); `auto` reads the prompt "
+            "and the reference (sipdo.verifiers.contract.argument_policy)."
         ),
     )
 

@@ -55,6 +55,11 @@ class GeneratedCodeTask(BaseModel):
     reference_solution: str = Field(description="Complete module source defining the function.")
     tests: str = Field(description="pytest source; imports the function from `solution`.")
     weakness: str = Field(default="", description="The weakness this task targets.")
+    precondition: str = Field(
+        default="",
+        description="Boolean Python expression over the parameters that every valid input "
+        "satisfies (the input contract; empty: inferred from the tests).",
+    )
 
 
 MARKDOWN_LAYOUT = """
@@ -62,6 +67,8 @@ MARKDOWN_LAYOUT = """
 Reply in exactly this layout, nothing else:
 
 WEAKNESS: <the weakness this task targets, one short line>
+PRECONDITION: <one Python boolean expression over the parameters that every valid input \
+satisfies, e.g. len(xs) == len(ys) and n > 1; True if every input is valid>
 
 ```python
 def function_name(arg: type) -> type:
@@ -83,6 +90,9 @@ MARKDOWN_RETRY = (
 
 _IMPORTED = re.compile(r"^\s*from\s+solution\s+import\s+\(?\s*([A-Za-z_]\w*)", re.MULTILINE)
 _WEAKNESS = re.compile(r"^[\s*#>_-]*weakness[\s*_]*:[\s*_]*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_PRECONDITION = re.compile(
+    r"^[\s*#>_-]*precondition[\s*_]*:[\s*_`]*(.+?)[\s`]*$", re.IGNORECASE | re.MULTILINE
+)
 
 
 def statement_of(source: str, entry_point: str) -> str:
@@ -155,12 +165,14 @@ def parse_generated_markdown(text: str) -> GeneratedCodeTask:
             "(the reference solution, with its docstring)"
         )
     weakness = _WEAKNESS.search(text)
+    precondition = _PRECONDITION.search(text)
     return GeneratedCodeTask(
         prompt=statement_of(reference, name),
         entry_point=name,
         reference_solution=reference.strip() + "\n",
         tests=tests.strip() + "\n",
         weakness=weakness.group(1).strip("*_ ") if weakness else "",
+        precondition=precondition.group(1).strip("*_ ") if precondition else "",
     )
 
 
@@ -194,6 +206,26 @@ def render_markdown(task: Mapping[str, Any]) -> str:
         f"WEAKNESS: {task.get('weakness') or 'edge cases'}\n\n"
         f"```python\n{source}\n```\n\n```python\n{str(task['tests']).rstrip()}\n```"
     )
+
+
+def _usable_precondition(text: str, reference: str, entry: str) -> str:
+    """The generator's precondition if it parses (``True`` means none); otherwise empty, so
+    the contract is inferred from the tests (a bad line never costs the task)."""
+    from sipdo.verifiers.contract import check_precondition_source
+
+    text = text.strip()
+    if not text or text in ("True", "None", "none", "-"):
+        return ""
+    try:
+        node = next(
+            n
+            for n in ast.parse(reference).body
+            if isinstance(n, ast.FunctionDef) and n.name == entry
+        )
+        params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+    except (SyntaxError, StopIteration):
+        return ""
+    return "" if check_precondition_source(text, params) else text
 
 
 def _normalize(text: str) -> str:
@@ -282,6 +314,7 @@ class CodeDomain(BaseDomain):
             difficulty=difficulty,
             weakness=gen.weakness.strip() or weakness,
             provenance=dict(provenance),
+            precondition=_usable_precondition(gen.precondition, gen.reference_solution, entry),
         )
         return task.model_dump(mode="json")
 

@@ -16,6 +16,7 @@ SCRIPT_NAMES: dict[str, str] = {
     "reference_driver": "_sipdo_reference.py",
     "replay_driver": "_sipdo_replay.py",
     "gen": "_sipdo_gen.py",
+    "contract": "_sipdo_contract.py",
 }
 
 

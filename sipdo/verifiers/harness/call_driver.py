@@ -2,7 +2,8 @@
 
 Request: ``entry``, ``modules`` (module names to load, default ``["solution"]``),
 ``inputs`` (``{"args": [...], "kwargs": {...}}`` encoded), ``budgets`` (seconds
-per call), optional ``expected`` records and ``stop_from`` (after the first
+per call), optional ``expected`` records, ``policy`` (how arguments after the
+call compare, ``codec.same_result``) and ``stop_from`` (after the first
 mismatch at an index >= ``stop_from`` the module is abandoned: used for
 batches of trusted mutants). Records: ``{"m", "i", "r", "post", "dt"}`` per call,
 ``{"m", "import"}`` when a module cannot load, ``{"m", "end"}``, ``{"done"}``.
@@ -78,6 +79,7 @@ def main() -> None:
     expected: list[dict[str, Any]] | None = request.get("expected")
     stop_from: int = request.get("stop_from", len(inputs))
     max_timeouts: int = request.get("max_timeouts", 2)
+    policy: str = request.get("policy", "output")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
     for m, name in enumerate(request.get("modules", ["solution"])):
         try:
@@ -97,7 +99,7 @@ def main() -> None:
             if (
                 expected is not None
                 and i >= stop_from
-                and not codec.same_result(record, expected[i])
+                and not codec.same_result(record, expected[i], policy, item)
             ):
                 break
         emit({"m": m, "end": True})

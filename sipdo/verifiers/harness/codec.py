@@ -189,8 +189,11 @@ def same(a: Any, b: Any, rel: float = 1e-6, abs_: float = 1e-9) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-def same_result(a: Any, b: Any) -> bool:
-    """Two call records agree: same outcome kind, value / exception type, post-call args."""
+def same_result(a: Any, b: Any, policy: str = "output", inp: Any = None) -> bool:
+    """Call record ``a`` agrees with ``b``: same outcome kind, value / exception type, and
+    arguments after the call as ``policy`` says: ``output`` (they are part of the
+    result: same as ``b``'s), ``frozen`` (unchanged from the input ``inp``) or
+    ``free`` (not looked at)."""
     ra, rb = a.get("r", {}), b.get("r", {})
     if "ok" in ra and "ok" in rb:
         ok = same(ra["ok"], rb["ok"])
@@ -198,7 +201,23 @@ def same_result(a: Any, b: Any) -> bool:
         ok = ra["raise"] == rb["raise"]
     else:
         ok = False
-    return ok and same(a.get("post", []), b.get("post", []))
+    if not ok or policy == "free":
+        return ok
+    if policy == "frozen":
+        return inp is not None and unchanged(a.get("post", []), inp)
+    return same(a.get("post", []), b.get("post", []))
+
+
+def unchanged(post: Any, inp: Any) -> bool:
+    """The post-call arguments ``post`` equal the encoded input ``inp`` (nothing mutated)."""
+    args, kwargs = inp.get("args", []), inp.get("kwargs", {})
+    if not isinstance(post, list) or len(post) < len(args):
+        return False
+    if not same(post[: len(args)], args):
+        return False
+    if len(post) > len(args):
+        return same(post[len(args)], {"d": [[k, v] for k, v in kwargs.items()]})
+    return True
 
 
 def size(data: Any) -> int:

@@ -3,10 +3,14 @@
 No candidate is present in this run. The reference is ``solution.py``; its
 entry point is wrapped so every top-level call the tests make is recorded
 (arguments encoded before the call). Then inputs are generated from the specs,
-refined by those recorded arguments (``_sipdo_gen``), and the reference is
-called on every input exactly as a candidate will be (``_sipdo_call.call_one``).
-Records: ``{"test", "o", "msg"}`` per test, ``{"exit"}``, ``{"g", "in", "r",
-"post", "dt"}`` per kept input, ``{"dropped"}``, ``{"done"}``.
+refined by those recorded arguments (``_sipdo_gen``) and derived from them
+(``_sipdo_contract.variants``), kept only when the task's input contract
+admits them (written, or inferred from the tests' arguments), and the
+reference is called on every input exactly as a candidate will be
+(``_sipdo_call.call_one``). A generated input on which the reference raises or
+times out is outside the task's domain: it is dropped, never compared.
+Records: ``{"test", "o", "msg"}`` per test, ``{"exit"}``, ``{"contract"}``,
+``{"g", "in", "r", "post", "dt"}`` per kept input, ``{"dropped"}``, ``{"done"}``.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from hypothesis import strategies as st
 if TYPE_CHECKING:
     from sipdo.verifiers.harness import call_driver as calls
     from sipdo.verifiers.harness import codec, gen
+    from sipdo.verifiers.harness import contract as contracts
 else:
     import _sipdo_call as calls
     import _sipdo_codec as codec
+    import _sipdo_contract as contracts
     import _sipdo_gen as gen
 
-_RESOURCE = ("timeout", "RecursionError", "MemoryError")
+_VARIANTS = 60
 
 
 class Recorder:
@@ -91,8 +97,11 @@ def observed_specs(request: dict[str, Any], inputs: list[dict[str, Any]]) -> lis
     return specs
 
 
-def generated(request: dict[str, Any], specs: list[gen.Spec]) -> tuple[list[Any], list[Any]]:
-    """Standard and extended argument lists, from the task's strategy or the specs."""
+def generated(
+    request: dict[str, Any], specs: list[gen.Spec], calls: list[list[Any]]
+) -> tuple[list[Any], list[Any]]:
+    """Standard and extended argument lists: from the task's strategy or the specs, plus
+    variants of the tests' own calls (``calls``)."""
     n_std, n_ext = request["n_standard"], request["n_extended"]
     source = request.get("strategy_source")
     if source:
@@ -105,11 +114,64 @@ def generated(request: dict[str, Any], specs: list[gen.Spec]) -> tuple[list[Any]
         wide = st.tuples(*(gen.strategy(s, wide=True) for s in specs))
         std = gen.edge_inputs(specs) + gen.draw(whole, n_std, 1)
         ext = gen.draw(wide, n_ext, 2)
+    std += contracts.variants(calls, min(_VARIANTS, n_std), 1)
+    ext += contracts.variants(calls, min(_VARIANTS, n_ext), 2)
     as_args = (
         [list(x) if isinstance(x, tuple | list) else [x] for x in std],
         [list(x) if isinstance(x, tuple | list) else [x] for x in ext],
     )
     return as_args
+
+
+def positional(request: dict[str, Any], item: dict[str, Any]) -> list[Any]:
+    """A recorded call's arguments in parameter order (keyword arguments placed)."""
+    args = [codec.decode(a) for a in item["args"]]
+    for name in request["params"][len(args) :]:
+        if name not in item["kwargs"]:
+            break
+        args.append(codec.decode(item["kwargs"][name]))
+    return args
+
+
+class Domain:
+    """The task's input contract as a check on argument lists (written or inferred)."""
+
+    def __init__(self, request: dict[str, Any], calls: list[list[Any]]) -> None:
+        self.source = request.get("precondition")
+        self.params: list[str] = request["params"]
+        self.error = ""
+        self.contract: dict[str, Any] = {}
+        self.pred: Any = None
+        if self.source:
+            try:
+                self.pred = contracts.written(self.source, self.params)
+            except Exception as exc:  # the task's own precondition is broken
+                self.error = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            self.contract = contracts.infer(calls, len(self.params))
+
+    def fit(self, args: list[Any]) -> list[Any]:
+        return args if self.source else contracts.repair(self.contract, args)
+
+    def admits(self, args: list[Any]) -> tuple[bool, str]:
+        """Whether ``args`` are inside the domain, and why not if the check failed."""
+        if self.error:
+            return False, self.error
+        if not self.source:
+            return contracts.holds(self.contract, args), ""
+        budget = 1.0
+        signal.signal(signal.SIGALRM, calls.alarm)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, budget)
+            try:
+                copies = codec.decode(codec.encode(args))
+                return bool(self.pred(*copies)), ""
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except calls.CallTimeout:
+            return False, "the precondition timed out"
+        except Exception as exc:  # a predicate that raises does not admit the input
+            return False, f"the precondition raised {type(exc).__name__}: {exc}"[:200]
 
 
 def main() -> None:
@@ -128,7 +190,24 @@ def main() -> None:
     emit({"exit": int(code), "unencodable_calls": recorder.unencodable})
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
     specs = observed_specs(request, recorder.inputs)
-    std, ext = generated(request, specs)
+    test_calls = [positional(request, item) for item in recorder.inputs]
+    domain = Domain(request, test_calls)
+    outside = []
+    for item, args in zip(recorder.inputs, test_calls, strict=True):
+        ok, why = domain.admits(args) if len(args) == len(request["params"]) else (True, "")
+        if not ok:
+            outside.append({"in": item, "why": why})
+    emit(
+        {
+            "contract": {
+                "kind": "written" if domain.source else "inferred",
+                "inferred": domain.contract,
+                "error": domain.error,
+                "outside_tests": outside[:20],
+            }
+        }
+    )
+    std, ext = generated(request, specs, test_calls)
     seen: set[str] = set()
     dropped: dict[str, int] = {}
     groups = [("test", recorder.inputs)]
@@ -138,13 +217,23 @@ def main() -> None:
     ]
     for group, items in groups:
         for item in items:
+            if group != "test":
+                try:
+                    args = domain.fit([codec.decode(a) for a in item["args"]])
+                    item = {"args": [codec.encode(a) for a in args], "kwargs": {}}
+                except codec.Unencodable:
+                    continue
             k = codec.key(item)
             if k in seen:
                 continue
             seen.add(k)
+            if group != "test" and not domain.admits(args)[0]:
+                dropped["outside contract"] = dropped.get("outside contract", 0) + 1
+                continue
             record = calls.call_one(impl, item, request["call_budget"])
             why = "timeout" if "timeout" in record["r"] else record["r"].get("raise")
-            if group != "test" and why in _RESOURCE:
+            if group != "test" and why:
+                # Outside the task's domain: the reference itself does not answer it.
                 dropped[why] = dropped.get(why, 0) + 1
                 continue
             emit({"g": group, "in": item, **record})
