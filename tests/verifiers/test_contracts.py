@@ -17,6 +17,7 @@ from sipdo.plugins.domains.code import CodeDomain, parse_generated_markdown
 from sipdo.sandbox import Sandbox
 from sipdo.verifiers import CodeTask, verify_solution, verify_task
 from sipdo.verifiers.contract import argument_policy, stated_policy
+from sipdo.verifiers.formats import RowError, task_from_row
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.harness import contract as contracts
 
@@ -260,3 +261,21 @@ def test_old_tasks_load_with_defaults(policy: str) -> None:
     }
     assert CodeTask.model_validate(old).argument_policy == "auto"
     assert CodeTask.model_validate(old | {"argument_policy": policy}).argument_policy == policy
+
+
+def test_user_rows_carry_a_contract() -> None:
+    row = {
+        "task_id": "user/1",
+        "prompt": "def half(n: int) -> int:\n    '''Half of n.'''\n",
+        "canonical_solution": "    return n // 2\n",
+        "test": "def check(candidate):\n    assert candidate(4) == 2\n",
+        "entry_point": "half",
+        "precondition": "n > 1",
+        "argument_policy": "frozen",
+    }
+    made = task_from_row(row)
+    assert made.precondition == "n > 1"
+    assert made.argument_policy == "frozen"
+    with pytest.raises(RowError, match="precondition must be a string"):
+        task_from_row(row | {"precondition": 3})
+    assert task_from_row({k: v for k, v in row.items() if k != "precondition"}).precondition == ""
