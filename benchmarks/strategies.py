@@ -20,6 +20,10 @@ the true expected pass rate of the final prompt, and false promotions (a
 promoted prompt whose true pass rate is not above the one it replaced).
 
     .venv/bin/python benchmarks/strategies.py [--seeds 5] [--calls 300] [--quick]
+
+``--learner SPEC [--optimizer SPEC]`` runs the same comparison with real models
+instead (code domain, real verifiers in a process sandbox, one short iteration
+on ``--tasks`` seed tasks): slow on a CPU — keep ``--calls`` small.
 """
 
 from __future__ import annotations
@@ -254,7 +258,64 @@ def row(results: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
+async def run_real(
+    strategy: str, gate: str, learner: str, optimizer: str, calls: int, tasks: int
+) -> dict[str, Any]:
+    """One run with real models on the code domain (real verifiers, process sandbox)."""
+    from sipdo.plugins.optimizers.scores import mean_score
+    from sipdo.sandbox.process import ProcessSandbox
+
+    with ProcessSandbox() as sandbox:
+        graph = create_sipdo_graph(
+            learner,
+            optimizer_model=optimizer,
+            strategy=load("sipdo.optimizers", strategy)(),
+            gate=gate,
+            sandbox=sandbox,
+            budget=Budget(
+                iterations=1, tasks_per_iteration=1, max_refinements=2, model_calls=calls
+            ),
+        )
+        started = time.perf_counter()
+        seeds = [dict(t) for t in list(SEEDS.values())[:tasks]]
+        out = await graph.ainvoke({"prompt": INITIAL, "seed_tasks": seeds})
+    accepted = [v["version_id"] for v in out["prompt_versions"] if v["accepted"]]
+    task_ids = list(out["verified_tasks"])
+    table = out["score_table"]
+    return {
+        "promoted": len(accepted) - 1,
+        "before": mean_score(table, accepted[0], task_ids),
+        "after": mean_score(table, accepted[-1], task_ids),
+        "tasks": len(task_ids),
+        "candidates": len(out["candidates"]),
+        "calls": dict(out["budget_used"].get("model_calls", {})),
+        "wall_s": time.perf_counter() - started,
+        "stop": out["stop_reason"],
+    }
+
+
+async def main_real(args: argparse.Namespace) -> None:
+    print(
+        f"REAL MODELS (learner {args.learner}, optimizer {args.optimizer}; code domain, "
+        f"process sandbox; {args.tasks} seed tasks, 1 iteration, 2 refinements, "
+        f"{args.calls} calls; pass rates on the run's own verified tasks, not held out)"
+    )
+    print("strategy | gate | promoted | pass before -> after | tasks | candidates | calls | wall")
+    for strategy in args.strategies.split(","):
+        for gate in args.gates.split(","):
+            r = await run_real(strategy, gate, args.learner, args.optimizer, args.calls, args.tasks)
+            calls = ", ".join(f"{k} {v}" for k, v in sorted(r["calls"].items()))
+            print(
+                f"{strategy} | {gate} | {r['promoted']} | {r['before']:.2f} -> {r['after']:.2f} | "
+                f"{r['tasks']} | {r['candidates']} | {calls} | {r['wall_s']:.0f} s ({r['stop']})",
+                flush=True,
+            )
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    if args.learner:
+        await main_real(args)
+        return
     gates = args.gates.split(",")
     strategies = args.strategies.split(",")
     head = ["strategy", "gate", "optimum", "calls→opt", "runs→opt", "calls", "final q", "false+"]
@@ -283,7 +344,11 @@ def main() -> None:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--gates", default=",".join(GATES))
     parser.add_argument("--quick", action="store_true", help="2 seeds, strict gate only")
+    parser.add_argument("--learner", help="a model spec: run with real models instead")
+    parser.add_argument("--optimizer", help="the optimizer's model spec (default: the learner)")
+    parser.add_argument("--tasks", type=int, default=4, help="seed tasks of a real run")
     args = parser.parse_args()
+    args.optimizer = args.optimizer or args.learner
     if args.quick:
         args.seeds, args.gates = 2, "strict"
     asyncio.run(main_async(args))

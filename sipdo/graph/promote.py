@@ -104,7 +104,12 @@ def conclude(
         parent_ids=parents,
         components=dict(cand.get("components", {})),
         operator=str(cand.get("operator", "")),
-        meta={"flags": list(cand.get("flags", [])), "decision": dict(decision)},
+        meta={
+            "flags": list(cand.get("flags", [])),
+            "decision": dict(decision),
+            # a strategy's lineage facts `sipdo show` prints (E-SPL ratings, GEPA fronts)
+            **{k: v for k, v in (cand.get("notes") or {}).items() if k in ("rating", "front")},
+        },
     )
     emit(
         "prompt_candidate",

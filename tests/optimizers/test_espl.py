@@ -128,6 +128,11 @@ def test_a_round_rates_by_rank_and_evolves_by_diff_edits() -> None:
     child = sel.state["ratings"][kids["mutation"].id]
     assert child[0] == pytest.approx(parent[0])
     assert child[1] == pytest.approx(math.sqrt(parent[1] ** 2 + 4))
+    assert kids["mutation"].notes["rating"] == {
+        "mu": round(child[0], 3),
+        "sigma": round(child[1], 3),
+    }
+    assert sel.notes["rating"] == kids["crossover"].notes["rating"]  # shown by `sipdo show`
     # population capped at 4, best by mu; the incumbent stays
     assert len(sel.state["population"]) == 4
     assert "p0" in sel.state["population"]

@@ -73,6 +73,7 @@ def test_reflective_mutation_is_kept_only_after_beating_the_parent_on_the_miniba
     assert sel.state["pool"] == ["p0", child.id]
     assert sel.state["merges_due"] == 1
     assert sel.notes["weights"] == {"p0": 1}
+    assert sel.notes["front"] == T4  # the child leads on every task (shown by `sipdo show`)
 
 
 def test_a_child_no_better_on_the_minibatch_is_rejected_without_full_evaluation() -> None:

@@ -9,16 +9,20 @@ uninterrupted run (the flow is replayed from its journal, not re-run).
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from typer.testing import CliRunner
 
+from sipdo.cli import app
 from sipdo.graph import Budget, create_sipdo_graph
 from sipdo.plugins.optimizers.gates import resolve_gate
 from sipdo.plugins.registry import available, load, load_target
 from sipdo.sandbox import Sandbox
+from sipdo.store import RunStore
 from sipdo.testing import RuleListStrategy, ScriptedChatModel
 from tests.graph import world
 from tests.optimizers.omni import TOKEN, omni_model, reply
@@ -128,3 +132,20 @@ async def test_crash_mid_step_resumes_to_the_same_outcome(sandbox: Sandbox, name
     assert set(out["candidates"]) == set(baseline["candidates"])
     assert out["score_table"] == baseline["score_table"]
     check_contract(out)
+
+
+@pytest.mark.parametrize(
+    ("name", "label"), [("espl", "rating: {'mu'"), ("gepa", "Pareto front: [")]
+)
+def test_sipdo_show_prints_ratings_and_front_membership(
+    process_sandbox: Sandbox, tmp_path: Path, name: str, label: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    cfg: Any = {"configurable": {"thread_id": "t", "run_id": f"run-{name}"}}
+    with RunStore(url) as store:
+        g = build(process_sandbox, BUILTIN[name], omni_model(), run_store=store)
+        out = g.invoke({"prompt": INITIAL, "seed_tasks": seeds()}, cfg)
+    assert TOKEN in out["best_prompt"]
+    shown = CliRunner().invoke(app, ["show", f"run-{name}", "--db", url], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert label in shown.output

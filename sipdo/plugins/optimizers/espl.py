@@ -86,6 +86,10 @@ def rate(
     return {p: (float(t[0].mu), float(t[0].sigma)) for p, t in zip(players, rated, strict=True)}
 
 
+def _shown(rating: Rating) -> dict[str, float]:
+    return {"mu": round(rating[0], 3), "sigma": round(rating[1], 3)}
+
+
 def optimistic(rating: Rating, lam: float) -> float:
     """Selection score ``mu + lam * sigma``."""
     return rating[0] + lam * rating[1]
@@ -181,18 +185,18 @@ class ESPLStrategy(Strategy):
                 rejected.append({"operator": kind, "reason": str(exc), "raw": text[-2000:]})
                 continue
             ids = [best] if kind == "mutation" else parents
+            weights = [1.0] if kind == "mutation" else [batch_score[p] + 1e-3 for p in parents]
+            inherited = inherit([ratings[p] for p in ids], weights, self.child_sigma)
             child = NewCandidate(
                 {**view.components(source), INSTRUCTIONS: new_text},
                 ids,
                 kind,
                 f"diff edit of {source}",
-                {"diff": text[-2000:], "edited": source},
+                {"diff": text[-2000:], "edited": source, "rating": _shown(inherited)},
             )
             if child.id in view.candidates or any(c.id == child.id for c in children):
                 rejected.append({"operator": kind, "reason": "the edit repeats a known prompt"})
                 continue
-            weights = [1.0] if kind == "mutation" else [batch_score[p] + 1e-3 for p in parents]
-            inherited = inherit([ratings[p] for p in ids], weights, self.child_sigma)
             children.append(child)
             child_ratings[child.id] = inherited
         notes: dict[str, Any] = {
@@ -227,6 +231,7 @@ class ESPLStrategy(Strategy):
             raw = rejected[-1].get("raw", "") if rejected else ""
             return Selection(None, state, error=error, raw=raw, notes=notes)
         pick = max(contenders, key=lambda c: (batch_score[c], ratings[c][0]))
+        notes["rating"] = _shown(ratings[pick])
         note = f"round {rounds + 1}: {len(children)} children, put forward {pick}"
         return Selection(pick, state, note=note, notes=notes)
 

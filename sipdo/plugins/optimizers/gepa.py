@@ -94,7 +94,7 @@ class GEPAStrategy(Strategy):
         survivors = [c for c in pool if c in weights]
         state.pool = list(dict.fromkeys([view.incumbent, *survivors]))
         notes: dict[str, Any] = {
-            "front": {t: list(f) for t, f in fronts.items()},
+            "fronts": {t: list(f) for t, f in fronts.items()},
             "weights": weights,
             "dominated": dominated,
             "pruned": [c for c in pool if c not in state.pool],
@@ -208,6 +208,8 @@ class GEPAStrategy(Strategy):
             turn = state.next_component.get(child.parent_ids[0], 1)
             state.next_component[child.id] = turn
         notes["pool"] = list(state.pool)
+        fronts = pareto.task_fronts(ledger.table, state.pool, view.task_ids)
+        notes["front"] = [t for t, front in fronts.items() if child.id in front]
         score = ledger.mean(child.id, view.task_ids)
         note = f"{child.operator} of {', '.join(child.parent_ids)}: {score:.3f} on all tasks"
         return Selection(child.id, state.dump(), note=note, notes=notes)
