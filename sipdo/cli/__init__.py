@@ -24,6 +24,7 @@ from sipdo.cli.common import (
     read_text_file,
     store_url,
 )
+from sipdo.cli.eval import eval_command, evals_app
 from sipdo.cli.report import report as report_command
 from sipdo.cli.verify import verify as verify_command
 
@@ -36,6 +37,8 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_commands.app, name="sandbox")
 app.command("verify")(verify_command)
+app.command("eval")(eval_command)
+app.add_typer(evals_app, name="evals")
 app.command("report")(report_command)
 app.command("train-prompt-model")(train_commands.train_prompt_model)
 

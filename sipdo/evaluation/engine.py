@@ -317,6 +317,7 @@ async def _evaluate(
         if owned and opened is not None:
             await opened.aclose()
     records = [*kept, *new]
+    wall = time.perf_counter() - started
     result = summarize(
         records,
         eval_id=eval_id,
@@ -325,8 +326,9 @@ async def _evaluate(
         settings=settings,
         ks=ks,
         order=order,
-        usage=usage_of(records, time.perf_counter() - started),
+        usage=usage_of(records, wall),
         kept=len(kept),
+        spent=usage_of(new, wall),
     )
     if store is not None:
         await asyncio.to_thread(store.finish_eval, eval_id, "finished", result.summary())

@@ -106,6 +106,7 @@ class EvalResult:
     usage: Usage
     kept: int = 0
     status: str = "finished"
+    spent: Usage | None = None  # what this call spent (``usage`` covers kept samples too)
 
     @property
     def pass_at_1(self) -> float | None:
@@ -156,6 +157,7 @@ def summarize(
     usage: Usage | None = None,
     kept: int = 0,
     status: str = "finished",
+    spent: Usage | None = None,
 ) -> EvalResult:
     """Fold sample records into an ``EvalResult`` (tasks listed in ``order``, then the rest)."""
     counted: dict[str, list[SampleRecord]] = {}
@@ -201,6 +203,7 @@ def summarize(
         usage=usage or Usage(),
         kept=kept,
         status=status,
+        spent=spent,
     )
 
 
