@@ -26,7 +26,7 @@ import time
 import weakref
 from typing import Any
 
-from sipdo.errors import SandboxUnavailableError
+from sipdo.errors import SandboxInputError, SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer
 from sipdo.sandbox._demux import stream_exec
 from sipdo.sandbox.base import ISOLATION_VOCABULARY, ExecResult, Job, Limits, Sandbox
@@ -148,8 +148,12 @@ class DockerSandbox(Sandbox):
         pool_size: int = 2,
         runtime: str | None = None,
         max_concurrency: int | None = None,
+        mode: str = "auto",
     ) -> None:
+        if mode not in ("auto", "fresh"):
+            raise SandboxInputError(f"unknown mode {mode!r}; available: auto, fresh")
         super().__init__(limits=limits, max_concurrency=max_concurrency or max(2, pool_size))
+        self.mode = "fresh"
         self.image = image
         self.runtime = runtime
         self.client = connect()

@@ -24,12 +24,20 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from typing import Any, Literal, Protocol
 
-from sipdo.errors import SandboxError, SandboxResourceError, SandboxUnavailableError
+from sipdo.errors import (
+    SandboxError,
+    SandboxInputError,
+    SandboxResourceError,
+    SandboxUnavailableError,
+)
 from sipdo.sandbox._capture import CappedBuffer, pump
 from sipdo.sandbox._cgroup import CgroupFactory
 from sipdo.sandbox._jail import WORKDIR, Jail, host_python
+from sipdo.sandbox._zygote import SETUP_FAILED, SETUP_MARK, Entry, python_entry
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
+from sipdo.sandbox.forkserver import ForkedRun, ForkServer
 
 # Without namespaces the program runs as the caller's user: it can read the
 # caller's /proc/<pid>/environ, so a scrubbed environment is no "env" claim.
@@ -51,6 +59,8 @@ JAILED_ISOLATION = frozenset(
 
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 log = logging.getLogger(__name__)
+Mode = Literal["auto", "forkserver", "fresh"]
+MODES = ("auto", "forkserver", "fresh")
 
 
 def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
@@ -133,6 +143,17 @@ class ProcessSandbox(Sandbox):
     kills the process group on timeout and caps output; ``isolation`` claims
     only ``wall_time`` and ``output``.
     ``command[0] == "python"`` is always ``sys.executable`` (by its real directory).
+
+    ``mode="forkserver"`` (what ``"auto"`` picks) runs ``python FILE``,
+    ``python -m MOD`` and ``python -c CODE`` in a child forked from a
+    long-lived server that has pytest and Hypothesis imported already (see
+    ``_procserver``): the child is jailed exactly as a fresh run is (same
+    namespaces, root, uid, cgroup, rlimits, environment), so every
+    ``isolation`` claim is the same in both modes; it only skips the
+    interpreter start and those imports. Other commands, and ``python`` with
+    other options, run fresh. ``mode="fresh"`` starts every run as a new
+    process. Should the server die, it is started again, and a run it held is
+    run once more.
     """
 
     kind = "process"
@@ -144,8 +165,13 @@ class ProcessSandbox(Sandbox):
         limits: Limits | None = None,
         max_concurrency: int = 2,
         namespaces: bool | None = None,
+        mode: Mode = "auto",
     ) -> None:
+        if mode not in MODES:
+            raise SandboxInputError(f"unknown mode {mode!r}; available: {', '.join(MODES)}")
         super().__init__(limits=limits, max_concurrency=max_concurrency)
+        self.mode: Mode = "fresh"
+        self._server: ForkServer | None = None
         self._jail: Jail | None = None
         self._cgroups: CgroupFactory | None = None
         self._finalizer: weakref.finalize[..., ProcessSandbox] | None = None
@@ -167,6 +193,25 @@ class ProcessSandbox(Sandbox):
                 self.isolation = JAILED_ISOLATION | CGROUP_ISOLATION
             except (SandboxUnavailableError, OSError) as exc:
                 log.info("process sandbox: no per-run cgroups (%s); memory/CPU per process", exc)
+        if mode != "fresh":
+            self._open_server()
+            self.mode = "forkserver"
+
+    def _open_server(self) -> None:
+        env = scrubbed_env(WORKDIR, "/tmp") if self._jail else scrubbed_env("/", "/tmp")
+        server = ForkServer(host_python(), self._root, env)
+        server.start()  # in the background: runs go fresh until it serves
+        self._server = server
+        self._server_finalizer = weakref.finalize(self, server.close)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> bool:
+        """Wait until the fork server serves (``mode="forkserver"``); False if it cannot."""
+        return self._server is not None and self._server.wait_ready(timeout_s)
+
+    @property
+    def server_pid(self) -> int | None:
+        """The fork server's pid while it runs (``mode="forkserver"``), else None."""
+        return self._server.pid if self._server is not None else None
 
     @property
     def namespaces(self) -> bool:
@@ -200,19 +245,23 @@ class ProcessSandbox(Sandbox):
         return jail
 
     def _release(self) -> None:
+        if self._server is not None:
+            self._server_finalizer()
         if self._finalizer is not None:
             self._finalizer()
 
     def _execute(self, job: Job) -> ExecResult:
         started = time.monotonic()
-        if self._jail is not None:
+        entry = self._entry(job)
+        if self._jail is not None or entry is not None:
             try:
-                return self._execute_jailed(self._jail, job, started)
+                return self._execute_once(job, entry, started)
             except SandboxError as exc:
                 # A rare transient set-up failure was seen once under a loaded test
-                # suite; one retry with fresh namespaces, then the error stands.
+                # suite, and a fork server may die (it is restarted): one retry with
+                # fresh namespaces, then the error stands.
                 log.warning("process sandbox: set-up failed (%s); retrying once", exc)
-                return self._execute_jailed(self._jail, job, time.monotonic())
+                return self._execute_once(job, self._entry(job), time.monotonic())
         base = tempfile.mkdtemp(prefix="sipdo-run-")
 
         try:
@@ -222,22 +271,72 @@ class ProcessSandbox(Sandbox):
             write_files(workdir, job)
             env = scrubbed_env(workdir, tmp)
             preexec = _apply_rlimits(rlimits(job.limits, per_uid=False))
-            return self._spawn(job, workdir, env, preexec, started)
+            return self._spawn(job, _popen(job, workdir, env, preexec), started)
         except OSError as exc:
             raise SandboxResourceError(f"cannot prepare the working directory: {exc}") from exc
         finally:
             shutil.rmtree(base, ignore_errors=True)
 
-    def _execute_jailed(self, jail: Jail, job: Job, started: float) -> ExecResult:
+    def _entry(self, job: Job) -> Entry | None:
+        """How the fork server runs ``job``, or None to run it fresh (also while it starts)."""
+        if self._server is None or job.command[0] != "python":
+            return None
+        entry = python_entry(job.command[1:])
+        return entry if entry is not None and self._server.ready() else None
+
+    def _execute_once(self, job: Job, entry: Entry | None, started: float) -> ExecResult:
+        if self._jail is not None:
+            return self._execute_jailed(self._jail, job, started, entry)
+        base = tempfile.mkdtemp(prefix="sipdo-run-")
+        try:
+            workdir, tmp = os.path.join(base, "work"), os.path.join(base, "tmp")
+            os.mkdir(workdir)
+            os.mkdir(tmp)
+            write_files(workdir, job)
+            run = {
+                "entry": entry,
+                "env": scrubbed_env(workdir, tmp),
+                "cwd": workdir,
+                "rlimits": rlimits(job.limits, per_uid=False),
+            }
+            return self._spawn(job, self._forked(run, None), started)
+        except OSError as exc:
+            raise SandboxResourceError(f"cannot prepare the working directory: {exc}") from exc
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+
+    def _forked(self, run: dict[str, Any], netns: int | None) -> Launcher:
+        server = self._server
+        if server is None:
+            raise SandboxError("this sandbox has no fork server")
+
+        def launch(stdio: tuple[int, int, int]) -> Started:
+            # A forked run starts with the server's mappings (shared, copy-on-write):
+            # its address-space limit counts from there, as a fresh one counts from
+            # an empty interpreter. The cgroup still caps the memory the run uses.
+            base = server.address_space
+            limits = [(k, v + base if k == resource.RLIMIT_AS else v) for k, v in run["rlimits"]]
+            return _Forked(server.spawn({**run, "rlimits": limits}, stdio, netns))
+
+        return launch
+
+    def _execute_jailed(
+        self, jail: Jail, job: Job, started: float, entry: Entry | None = None
+    ) -> ExecResult:
         netns = jail.netns.take()
         cgroup = self._cgroups.create(job.limits) if self._cgroups else None
         try:
             with self._uids.lease() as uid:
                 env = scrubbed_env(WORKDIR, "/tmp")
                 limits = rlimits(job.limits, per_uid=True)
-                join = cgroup.join if cgroup else None
-                preexec = jail.preexec(job, uid, limits, netns, join)
-                result = self._spawn(job, "/", env, preexec, started)
+                if entry is not None:
+                    run = {"entry": entry, "env": env, "job": job, "uid": uid}
+                    run |= {"rlimits": limits, "cgroup": cgroup}
+                    launch = self._forked(run, netns)
+                else:
+                    join = cgroup.join if cgroup else None
+                    launch = _popen(job, "/", env, jail.preexec(job, uid, limits, netns, join))
+                result = self._spawn(job, launch, started)
             if cgroup is not None and cgroup.oom_killed():
                 result = dataclasses.replace(result, oom_killed=True)
             return result
@@ -247,30 +346,13 @@ class ProcessSandbox(Sandbox):
             if cgroup is not None:
                 cgroup.remove()
 
-    def _spawn(
-        self,
-        job: Job,
-        cwd: str,
-        env: dict[str, str],
-        preexec: Callable[[], None],
-        started: float,
-    ) -> ExecResult:
+    def _spawn(self, job: Job, launch: Launcher, started: float) -> ExecResult:
         limits = job.limits
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            proc = subprocess.Popen(
-                resolve_command(job.command),
-                cwd=cwd,
-                env=env,
-                stdin=in_r,
-                stdout=out_w,
-                stderr=err_w,
-                start_new_session=True,
-                preexec_fn=preexec,
-                close_fds=True,
-            )
+            proc = launch((in_r, out_w, err_w))
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(err_w)
             err_w = -1
@@ -281,36 +363,105 @@ class ProcessSandbox(Sandbox):
                 raise SandboxError(f"could not start the sandboxed process: {exc} {cause}") from exc
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             return ExecResult(code, "", f"cannot execute {job.command[0]!r}: {exc}")
+        except BaseException:
+            for fd in (in_w, out_r, err_r):
+                os.close(fd)
+            raise
         finally:
             for fd in (in_r, out_w, err_w):
                 if fd >= 0:
                     os.close(fd)
-        buffer = CappedBuffer(limits.output_bytes)
-
-        def kill() -> None:
-            # The session leader is PID 1's parent in namespace mode: its death
-            # takes the whole PID namespace with it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-        streams = {"stdout": out_r, "stderr": err_r}
-        deadline = started + limits.timeout_s
-        timed_out = pump(streams, in_w, job.stdin or b"", buffer, deadline, kill)
-        if not timed_out:
-            try:  # the pipes are closed; the program may still be running
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-        kill()  # nothing of the run outlives it, even a child that kept no pipe open
-        code = proc.wait()
+        try:
+            buffer = CappedBuffer(limits.output_bytes)
+            streams = {"stdout": out_r, "stderr": err_r}
+            deadline = started + limits.timeout_s
+            timed_out = pump(streams, in_w, job.stdin or b"", buffer, deadline, proc.kill)
+            if not timed_out:  # the pipes are closed; the program may still be running
+                timed_out = proc.wait(max(0.0, deadline - time.monotonic())) is None
+            proc.kill()  # nothing of the run outlives it, even a child that kept no pipe open
+            status = proc.wait(None)
+        finally:
+            proc.close()
+        code = -signal.SIGKILL if status is None else status
+        stderr = buffer.text("stderr")
+        if isinstance(proc, _Forked) and code == SETUP_FAILED and SETUP_MARK in stderr:
+            raise SandboxError(f"could not start the sandboxed process: {stderr.strip()[-500:]}")
         return ExecResult(
             exit_code=code if code >= 0 else 128 - code,
             stdout=buffer.text("stdout"),
-            stderr=buffer.text("stderr"),
+            stderr=stderr,
             timed_out=timed_out,
             output_truncated=buffer.truncated,
             duration_s=time.monotonic() - started,
         )
+
+
+class Started(Protocol):
+    """A started run: killed as a group, waited for (None: still running at the timeout)."""
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+Launcher = Callable[[tuple[int, int, int]], Started]
+
+
+class _Popened:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    def kill(self) -> None:
+        # The session leader is PID 1's parent in namespace mode: its death
+        # takes the whole PID namespace with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float | None) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self) -> None:
+        pass
+
+
+class _Forked:
+    """A run in the fork server's hands; a server lost mid-run raises ``ForkServerLost``."""
+
+    def __init__(self, run: ForkedRun) -> None:
+        self.run = run
+
+    def kill(self) -> None:
+        self.run.kill()
+
+    def wait(self, timeout: float | None) -> int | None:
+        return self.run.wait(timeout)
+
+    def close(self) -> None:
+        self.run.close()
+
+
+def _popen(job: Job, cwd: str, env: dict[str, str], preexec: Callable[[], None]) -> Launcher:
+    def launch(stdio: tuple[int, int, int]) -> Started:
+        stdin, stdout, stderr = stdio
+        proc = subprocess.Popen(
+            resolve_command(job.command),
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=preexec,
+            close_fds=True,
+        )
+        return _Popened(proc)
+
+    return launch
 
 
 def _drain(fd: int, limit: int = 4096) -> str:

@@ -239,10 +239,14 @@ def test_memory_cap_holds_for_the_whole_run(sandbox: Sandbox) -> None:
         held = b"x" * (48 * 1024 * 1024)
         print("held", flush=True)
         time.sleep(2)
+        print("still", flush=True)
     """,
         limits=limits,
     )
-    assert 48 * result.stdout.count("held") <= limits.memory_mb
+    # Counted at the end, not at "held": the OOM killer may end a process that
+    # already held its share, after which another one's allocation succeeds.
+    assert 48 * result.stdout.count("still") <= limits.memory_mb
+    assert result.stdout.count("still") <= result.stdout.count("held")
 
 
 def test_cpu_use_is_capped(sandbox: Sandbox) -> None:
@@ -482,10 +486,11 @@ def test_writes_outside_the_workdir_do_not_reach_the_host(sandbox: Sandbox, tmp_
 def test_caller_secret_env_is_invisible(sandbox: Sandbox, tmp_path: Path) -> None:
     require_claim(sandbox, "env")
     secret = uuid.uuid4().hex
+    kw: dict[str, object] = {"mode": getattr(sandbox, "mode", "fresh")}
     if isinstance(sandbox, ProcessSandbox):
-        kw: dict[str, object] = {"namespaces": sandbox.namespaces}
+        kw["namespaces"] = sandbox.namespaces
     else:
-        kw = {"pool_size": 0}
+        kw["pool_size"] = 0
     program = textwrap.dedent("""
         import os, glob
         print(dict(os.environ))
@@ -500,6 +505,8 @@ def test_caller_secret_env_is_invisible(sandbox: Sandbox, tmp_path: Path) -> Non
         from sipdo.sandbox import open_sandbox
         kw = {kw!r}
         with open_sandbox({sandbox.kind!r}, **kw) as sb:
+            if getattr(sb, "mode", "fresh") == "forkserver":
+                assert sb.wait_ready()
             result = sb.run({{'main.py': {program!r}}}, ['python', 'main.py'])
         sys.stdout.write(result.stdout + result.stderr)
     """)

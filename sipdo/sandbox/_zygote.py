@@ -1,0 +1,266 @@
+"""What a fork-server child runs: ``python FILE`` / ``-m MOD`` / ``-c CODE``, no new interpreter.
+
+Standard library only: the Docker backend sends this module's source into
+its containers, where sipdo is not installed.
+
+A fork server imports what runs need (pytest, Hypothesis) once, then forks
+one child per run. The child is a copy-on-write copy of the server: whatever
+a run changes (``sys.modules``, builtins, pytest or Hypothesis internals,
+globals) changes only its own copy and dies with it, and nothing flows back
+to the server (no shared writable memory, no pipe the child can write to the
+server through). ``run_python`` makes the copy look like a fresh interpreter
+started as ``python ARGS``: a new ``__main__``, ``sys.argv`` and
+``sys.path[0]`` as the interpreter would set them, reseeded ``random``, the
+default signal handlers, and at the end the interpreter's own shutdown
+(non-daemon threads joined, ``atexit`` handlers, streams flushed).
+What differs, documented: modules the server preloaded are already in
+``sys.modules``, and the hash seed is the server's for every run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import types
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+PRELOAD = ("pytest", "_pytest.python", "_pytest.main", "_pytest.terminal", "_pytest.fixtures")
+REWRITTEN = ("hypothesis", "hypothesis.strategies")
+SETUP_FAILED = 125
+SETUP_MARK = "sipdo fork-server set-up failed: "
+
+# Python's own options that the emulation supports; any other option runs fresh.
+Entry = tuple[str, str, list[str]]
+
+
+def python_entry(args: Sequence[str]) -> Entry | None:
+    """``(kind, target, argv)`` for ``python ARGS`` if a fork child can emulate it, else None.
+
+    Supported: ``FILE args…``, ``-m MODULE args…``, ``-c CODE args…``. Anything
+    else (other interpreter options, a program read from stdin) needs a real
+    interpreter start and is run fresh.
+    """
+    if not args:
+        return None
+    first = args[0]
+    if first in ("-m", "-c"):
+        if len(args) < 2:
+            return None
+        kind = "module" if first == "-m" else "code"
+        return kind, args[1], [first, *args[2:]]
+    if first.startswith("-"):
+        return None
+    return "file", first, list(args)
+
+
+def preload(names: Sequence[str] = PRELOAD) -> list[str]:
+    """Import what runs will need; return the names that failed (they are imported per run).
+
+    pytest's plugins (installed ``pytest11`` entry points, Hypothesis's among
+    them) are imported through pytest's own assertion-rewriting import hook,
+    as a fresh pytest run would: pytest warns about a plugin module that
+    another loader imported first.
+    """
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            missing.append(name)
+    try:
+        plugins, marked = _pytest_plugins()
+        hook = _rewriting_hook(marked)
+    except Exception:
+        return [*missing, *REWRITTEN]
+    sys.meta_path.insert(0, hook)
+    try:
+        for name in (*REWRITTEN, *plugins):
+            try:
+                importlib.import_module(name)
+            except Exception:
+                missing.append(name)
+    finally:
+        sys.meta_path.remove(hook)
+    return missing
+
+
+def _pytest_plugins() -> tuple[list[str], set[str]]:
+    """Modules of the installed pytest plugins, and the names pytest marks for rewriting."""
+    import importlib.metadata
+
+    from _pytest.config import _iter_rewritable_modules
+
+    plugins: list[str] = []
+    marked: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        points = [ep for ep in dist.entry_points if ep.group == "pytest11"]
+        if points:
+            marked |= set(_iter_rewritable_modules(str(f) for f in dist.files or []))
+            plugins += [ep.value.split(":")[0] for ep in points]
+    return plugins, marked
+
+
+def _rewriting_hook(marked: set[str]) -> Any:
+    """pytest's ``AssertionRewritingHook`` with the little of a ``Config`` it reads."""
+    from _pytest.assertion import assertstate_key  # type: ignore[attr-defined]
+    from _pytest.assertion.rewrite import AssertionRewritingHook
+    from _pytest.stash import Stash
+
+    class State:
+        mode = "rewrite"
+        hook = None
+
+        def trace(self, *args: object) -> None:
+            return None
+
+    class Config:
+        def __init__(self) -> None:
+            self.stash = Stash()
+            self.stash[assertstate_key] = State()  # type: ignore[misc]
+
+        def getini(self, name: str) -> object:
+            return ["test_*.py", "*_test.py"] if name == "python_files" else False
+
+    hook = AssertionRewritingHook(Config())  # type: ignore[arg-type]
+    hook.mark_rewrite(*marked)
+    return hook
+
+
+def reset_signals() -> None:
+    """The signal dispositions of a fresh interpreter (a server may have changed some)."""
+    with _suppress():
+        signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python sets it at start-up
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def run_python(entry: Entry) -> NoReturn:
+    """Run ``entry`` in this (forked, already jailed) process as ``python`` would; never returns."""
+    kind, target, argv = entry
+    code = 0
+    try:
+        _fresh_main()
+        sys.argv = list(argv)
+        # What a re-exec of "the same command" reads (the server's own is its boot line).
+        given = [target, *argv[1:]] if kind == "file" else [argv[0], target, *argv[1:]]
+        sys.orig_argv = [sys.executable, *given]
+        if kind == "file":
+            sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+            _run_file(target)
+        elif kind == "module":
+            sys.path.insert(0, os.getcwd())
+            import runpy
+
+            runpy._run_module_as_main(target, alter_argv=True)  # type: ignore[attr-defined]
+        else:
+            sys.path.insert(0, "")
+            exec(compile(target, "<string>", "exec"), sys.modules["__main__"].__dict__)
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException as exc:
+        _print_exception(exc)
+        code = 1
+    os._exit(_shutdown(code))
+
+
+def _fresh_main() -> None:
+    """A new, empty ``__main__`` and the per-process state a fresh start would compute here."""
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = __builtins__
+    sys.modules["__main__"] = main
+    if "random" in sys.modules:  # a forked copy would repeat the server's sequence
+        sys.modules["random"].seed()
+    config = sys.modules.get("hypothesis.configuration")
+    if config is not None:  # Hypothesis keeps its database under the cwd at import
+        from pathlib import Path
+
+        setattr(config, "__hypothesis_home_directory_default", Path.cwd() / ".hypothesis")
+
+
+def _run_file(path: str) -> None:
+    if not os.path.isfile(path):
+        import runpy  # a directory or zip with __main__.py, or the interpreter's own error
+
+        if not os.path.exists(path):
+            sys.stderr.write(
+                f"{sys.executable}: can't open file {os.path.abspath(path)!r}: "
+                f"[Errno 2] No such file or directory\n"
+            )
+            raise SystemExit(2)
+        runpy.run_path(path, run_name="__main__")
+        return
+    path = os.path.abspath(path)  # as the interpreter sets __main__.__file__ since 3.9
+    with open(path, "rb") as handle:
+        source = handle.read()
+    main = sys.modules["__main__"]
+    main.__file__ = path
+    main.__dict__["__cached__"] = None
+    exec(compile(source, path, "exec"), main.__dict__)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    value = exc.code
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    with _suppress():
+        sys.stderr.write(f"{value}\n")
+    return 1
+
+
+def _print_exception(exc: BaseException) -> None:
+    """The traceback the interpreter would print, without this module's and runpy's frames."""
+    tb = exc.__traceback__
+    skip = {__file__, getattr(sys.modules.get("runpy"), "__file__", None)}
+    while tb is not None and tb.tb_frame.f_code.co_filename in skip:
+        tb = tb.tb_next
+    with _suppress():
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+    if isinstance(exc, KeyboardInterrupt):
+        os._exit(130)
+
+
+def _shutdown(code: int) -> int:
+    """The interpreter's exit: join non-daemon threads, run ``atexit``, flush the streams."""
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException as exc:
+        _print_exception(exc)
+    try:
+        atexit._run_exitfuncs()
+    except BaseException as exc:
+        _print_exception(exc)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except BaseException:
+            code = code or 120  # as the interpreter does when flushing fails
+    return code
+
+
+def setup_failed(exc: BaseException) -> NoReturn:
+    """Report a failure of the run's set-up (ours, not the program's) and exit."""
+    with _suppress():
+        os.write(2, f"{SETUP_MARK}{exc!r}\n".encode())
+    os._exit(SETUP_FAILED)
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True

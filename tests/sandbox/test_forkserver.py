@@ -1,0 +1,253 @@
+"""The process backend's fork server: runs are forked, hostile runs do not reach the next one.
+
+The conformance suite proves every isolation claim in both modes; these tests
+attack what only a shared server has: state a run could leave in it, the
+server process itself, and its death mid-run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import threading
+import time
+import uuid
+
+import pytest
+
+from sipdo.sandbox import Limits
+from sipdo.sandbox.process import ProcessSandbox
+
+from .helpers import marker, wait_until_gone
+
+FAST = Limits(timeout_s=10, memory_mb=256, pids=32, output_bytes=100_000, disk_mb=16)
+
+
+def run_py(sandbox: ProcessSandbox, source: str, *args: str, limits: Limits = FAST):
+    files = {"main.py": textwrap.dedent(source)}
+    return sandbox.run(files, ["python", "main.py", *args], limits=limits)
+
+
+@pytest.fixture(params=["process_forkserver_sandbox", "basic_forkserver_sandbox"])
+def forked(request: pytest.FixtureRequest) -> ProcessSandbox:
+    sandbox: ProcessSandbox = request.getfixturevalue(request.param)
+    return sandbox
+
+
+def test_runs_are_forked_from_a_warm_server(
+    forked: ProcessSandbox, process_fresh_sandbox: ProcessSandbox
+) -> None:
+    probe = "import sys; print('hypothesis' in sys.modules, __name__, sys.argv)"
+    assert run_py(forked, probe, "x").stdout == "True __main__ ['main.py', 'x']\n"
+    assert run_py(process_fresh_sandbox, probe, "x").stdout == "False __main__ ['main.py', 'x']\n"
+    assert forked.server_pid is not None
+
+
+@pytest.mark.parametrize(
+    ("command", "stdin"),
+    [
+        (["python", "main.py", "a b"], "in"),
+        (["python", "-c", "import sys; print(sys.argv, input())", "arg"], "line"),
+        (["python", "-m", "main", "z"], ""),
+        (["python", "-c", "raise SystemExit('bye')"], ""),
+        (["python", "-c", "import sys; sys.exit(7)"], ""),
+        (["python", "-c", "import sys; print(sys.orig_argv[1:], sys.executable)", "a"], ""),
+        (["python", "-c", "def f():\n    1 / 0\nf()"], ""),
+        (["python", "missing.py"], ""),
+        (["python", "-m", "no_such_module"], ""),
+        (["python", "-c", "import threading, time, atexit\n"
+          "atexit.register(print, 'atexit ran')\n"
+          "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()"], ""),
+    ],
+)  # fmt: skip
+def test_forked_runs_behave_like_a_fresh_interpreter(
+    process_forkserver_sandbox: ProcessSandbox,
+    process_fresh_sandbox: ProcessSandbox,
+    command: list[str],
+    stdin: str,
+) -> None:
+    source = "import sys\nprint(__name__, sys.argv[1:], sys.path[0], sys.stdin.read())\n"
+    files = {"main.py": source}
+    forked = process_forkserver_sandbox.run(files, command, stdin=stdin, limits=FAST)
+    fresh = process_fresh_sandbox.run(files, command, stdin=stdin, limits=FAST)
+    assert (forked.exit_code, forked.stdout) == (fresh.exit_code, fresh.stdout)
+    assert (
+        forked.stderr.replace("/.venv/bin/python", "")
+        == fresh.stderr.replace("/.venv/bin/python", "")
+        or forked.stderr.splitlines()[-1:] == fresh.stderr.splitlines()[-1:]
+    )
+
+
+def test_pollution_of_the_server_state_does_not_reach_the_next_run(forked: ProcessSandbox) -> None:
+    polluted = run_py(
+        forked,
+        """
+        import builtins, os, random, signal, sys, atexit
+        import pytest, _pytest.python, hypothesis, hypothesis.strategies as st
+        builtins.EVIL = 1
+        builtins.len = lambda x: 42
+        sys.modules['json'] = None
+        sys.path.insert(0, '/evil')
+        pytest.main = None
+        _pytest.python.EVIL = 1
+        hypothesis.given = None
+        st.integers = None
+        os.environ['EVIL'] = '1'
+        random.seed(0)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        atexit.register(print, 'EVIL atexit')
+        globals()['EVIL'] = 1
+        print('polluted', random.random())
+    """,
+    )
+    assert polluted.stdout.startswith("polluted")
+    check = run_py(
+        forked,
+        """
+        import builtins, os, random, signal, sys
+        import json, pytest, _pytest.python, hypothesis, hypothesis.strategies as st
+        bad = []
+        if hasattr(builtins, 'EVIL') or len('ab') != 2: bad.append('builtins')
+        if '/evil' in sys.path: bad.append('sys.path')
+        if not callable(pytest.main) or hasattr(_pytest.python, 'EVIL'): bad.append('pytest')
+        if not callable(hypothesis.given) or not callable(st.integers): bad.append('hypothesis')
+        if 'EVIL' in os.environ: bad.append('environ')
+        if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL: bad.append('signals')
+        if 'EVIL' in globals(): bad.append('globals')
+        print(bad, random.random())
+    """,
+    )
+    assert check.ok, check.stderr
+    assert check.stdout.startswith("[] ")
+    assert check.stdout.split()[1] != polluted.stdout.split()[1]  # not the seeded sequence
+    assert "EVIL" not in check.stdout + check.stderr
+
+
+def test_a_run_cannot_signal_trace_or_read_its_server(
+    process_forkserver_sandbox: ProcessSandbox,
+) -> None:
+    sandbox = process_forkserver_sandbox
+    server = sandbox.server_pid
+    assert server is not None
+    result = run_py(
+        sandbox,
+        f"""
+        import ctypes, os, signal
+        libc = ctypes.CDLL(None, use_errno=True)
+        report = []
+        for pid in ({server}, 1, os.getppid()):
+            try:
+                os.kill(pid, signal.SIGKILL); report.append(f'killed {{pid}}')
+            except OSError as exc:
+                report.append(f'kill {{pid}} {{type(exc).__name__}}')
+            if libc.ptrace(16, pid, 0, 0) == 0:  # PTRACE_ATTACH
+                report.append(f'traced {{pid}}')
+            try:
+                open(f'/proc/{server}/environ').read(); report.append('read server')
+            except OSError:
+                pass
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        print(report)
+    """,
+    )
+    assert "traced" not in result.stdout
+    assert "read server" not in result.stdout
+    assert f"killed {server}" not in result.stdout
+    assert sandbox.server_pid == server
+    assert run_py(sandbox, "print('next')").stdout == "next\n"
+
+
+def test_fork_bomb_and_threads_leave_nothing_for_the_next_run(
+    process_forkserver_sandbox: ProcessSandbox,
+) -> None:
+    sandbox = process_forkserver_sandbox
+    server = sandbox.server_pid
+    tag = marker()
+    bomb = run_py(
+        sandbox,
+        """
+        import os, threading, time
+        for _ in range(4):
+            threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(0.01)
+    """,
+        tag,
+        limits=FAST.replace(timeout_s=2),
+    )
+    assert bomb.timed_out
+    assert wait_until_gone(tag) == []
+    after = run_py(sandbox, "import threading, os; print(threading.active_count(), os.getcwd())")
+    assert after.ok, after.stderr
+    assert after.stdout == "1 /sandbox\n"
+    assert sandbox.server_pid == server
+
+
+def test_concurrent_runs_cannot_see_each_other(process_forkserver_sandbox: ProcessSandbox) -> None:
+    sandbox = process_forkserver_sandbox
+    secret = uuid.uuid4().hex
+    holder: dict[str, object] = {}
+
+    def hold() -> None:
+        holder["result"] = sandbox.run(
+            {"secret.txt": secret, "main.py": "import time; time.sleep(3); print('held')"},
+            ["python", "main.py"],
+            limits=FAST,
+        )
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    time.sleep(1.0)
+    spy = run_py(
+        sandbox,
+        """
+        import glob
+        found = []
+        for pattern in ('/proc/*/root/sandbox/*', '/proc/*/cwd/*', '/sandbox/*', '/tmp/*'):
+            for path in glob.glob(pattern):
+                try:
+                    found.append(open(path).read())
+                except OSError:
+                    pass
+        print(found)
+    """,
+    )
+    thread.join()
+    assert secret not in spy.stdout
+    assert holder["result"].stdout == "held\n"  # type: ignore[attr-defined]
+
+
+def test_server_holds_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = uuid.uuid4().hex
+    monkeypatch.setenv("SIPDO_TEST_SECRET", secret)
+    with ProcessSandbox(mode="forkserver") as sandbox:
+        assert sandbox.wait_ready()
+        pid = sandbox.server_pid
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            assert secret.encode() not in handle.read()
+        with open(f"/proc/{pid}/status") as handle:
+            assert "Threads:\t1\n" in handle.read()  # safe to fork: nothing else runs in it
+
+
+def test_killed_server_is_restarted_and_the_run_completes() -> None:
+    with ProcessSandbox(mode="forkserver") as sandbox:
+        assert sandbox.wait_ready()
+        first = sandbox.server_pid
+        assert first is not None
+        killer = threading.Timer(1.0, os.kill, (first, signal.SIGKILL))
+        killer.start()
+        result = run_py(sandbox, "import time; time.sleep(2.5); print('done')")
+        killer.join()
+        assert result.ok, result
+        assert result.stdout == "done\n"  # run again (fresh) after the server died under it
+        assert sandbox.wait_ready()
+        assert sandbox.server_pid not in (None, first)
+        again = run_py(sandbox, "import sys; print('hypothesis' in sys.modules)")
+        assert again.stdout == "True\n"
