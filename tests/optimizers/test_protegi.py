@@ -163,3 +163,33 @@ def test_parse_prompts_and_config_errors() -> None:
         parse_prompts("nothing")
     with pytest.raises(ConfigurationError):
         ProTeGiStrategy(selector="greedy")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("judged", [False, True])
+def test_the_best_arm_not_yet_judged_is_put_forward(judged: bool) -> None:
+    strong = "Solve it.\nRULE-A RULE-B"
+    cands = [candidate("p0", "Solve it."), candidate("b1", strong, ["p0"])]
+    decisions = [{"candidate_id": "b1", "promoted": False}] if judged else []
+    view = world(
+        cands,
+        {"p0": "000000", "b1": "111100"},
+        TASKS,
+        state={"beam": ["p0", "b1"]},
+        decisions=decisions,
+    )
+    model = ScriptedChatModel(
+        [
+            {"critiques": ["misses rule A"]},
+            {"critiques": ["misses rule C"]},
+            "<prompt>Solve it.\nRULE-A</prompt>",
+            "<prompt>RULE-C only</prompt>",
+        ]
+    )
+    strategy = ProTeGiStrategy(gradients=1, paraphrases=0, rounds=0, eval_batch=6)
+    out = run(strategy.step(view), view, model, verdict)
+    assert "b1" in out.selection.state["beam"]  # 4 of 6: a survivor of the earlier beam
+    assert out.selection.state["beam"][0] == "b1"
+    # b1 leads; once the gate has judged it, the best new arm (2 of 6) goes instead
+    best_new = next(a for a in out.selection.state["beam"] if a != "b1")
+    assert out.new[best_new].text in ("Solve it.\nRULE-A", "RULE-C only")
+    assert out.selection.candidate == (best_new if judged else "b1")

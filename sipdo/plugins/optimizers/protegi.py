@@ -14,7 +14,7 @@ already in the score table cost nothing). ``selector="ucb"`` runs UCB1 for
 ``rounds`` rounds of ``pulls_per_round`` pulls; ``"successive_rejects"`` drops
 the worst arm after each phase until ``beam_width`` survive. The best
 ``beam_width`` arms are the next step's beam (kept in the strategy state); the
-best new arm is put forward for promotion.
+best arm the gate has not judged yet is put forward for promotion.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class ProTeGiStrategy(Strategy):
             paras = yield [Ask(self._paraphrase_messages(c), PROMPTS_FORMAT) for c in new]
             for edit, result in zip(list(new), paras, strict=True):
                 for text in (result.value.prompts if result.value else [])[: self.paraphrases]:
-                    para = self._child(view, edit, text, "protegi_paraphrase", "paraphrase")
+                    para = self._child(view, edit, text, "protegi_paraphrase", edit.rationale)
                     if para is not None and text.strip() not in seen:
                         seen.add(text.strip())
                         new.append(para)
@@ -189,9 +189,9 @@ class ProTeGiStrategy(Strategy):
         else:
             ranked = yield from self._successive_rejects(view, ledger, rng, pulls)
         next_beam = ranked[: self.beam_width]
-        decided = {d.get("candidate_id") for d in view.decisions}
-        fresh = {c.id for c in new}
-        pick = next((a for a in ranked if a in fresh and a not in decided), None)
+        # The best arm the gate has not yet judged: a new one, or a survivor of earlier beams.
+        decided = {d.get("candidate_id") for d in view.decisions} | {view.incumbent}
+        pick = next((a for a in ranked if a not in decided), None)
         notes: dict[str, Any] = {
             "gradients": [g for _, g in critiques],
             "selector": self.selector,
