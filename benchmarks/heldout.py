@@ -13,6 +13,8 @@ solving anything again.
     python benchmarks/heldout.py --model local:qwen2.5-coder-1.5b --limit 40
     python benchmarks/heldout.py --model local:qwen2.5-coder-0.5b \
         --samples-out humaneval-0.5b-samples.jsonl      # per-task answers and both verdicts
+    python benchmarks/heldout.py --from-store --model local:qwen2.5-coder-0.5b \
+        --model local:qwen2.5-coder-1.5b                # the table from what is stored so far
 
 Published numbers: Qwen2.5-Coder Technical Report (Hui et al., 2024,
 arXiv:2409.12186v3), the instruct-model table for the 0.5B-3B models,
@@ -33,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from sipdo.cli.run import DEFAULT_PROMPT
-from sipdo.evaluation import EvalResult, evaluate_prompt, load_benchmark
+from sipdo.evaluation import EvalResult, evaluate_prompt, load_benchmark, summarize
+from sipdo.evaluation.engine import usage_of
+from sipdo.evaluation.results import SampleRecord
 from sipdo.store import RunStore, default_url
 
 # HumanEval pass@1 (%) of the instruct models, Qwen2.5-Coder Technical Report, arXiv:2409.12186.
@@ -80,6 +84,7 @@ def row(result: EvalResult, spec: str) -> dict[str, Any]:
     return {
         "model": spec,
         "tasks": n,
+        "of": result.settings.get("tasks", n),
         "base_passed": base,
         "base_pass@1": round(100 * base / n, 1) if n else None,
         "full_passed": full,
@@ -88,20 +93,21 @@ def row(result: EvalResult, spec: str) -> dict[str, Any]:
         "full_only": sum(1 for d in result.disagreements if d.full_passed),
         "published_pass@1": published.get("humaneval"),
         "eval_id": result.eval_id,
-        "wall_s": result.usage.wall_seconds,
+        "status": result.status,
+        "model_s_per_task": round(result.usage.model_seconds / n, 1) if n else None,
     }
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
-        f"{'model':28} {'tasks':>5} {'base pass@1':>14} {'full pass@1':>14} "
+        f"{'model':28} {'tasks':>9} {'base pass@1':>14} {'full pass@1':>14} "
         f"{'base-only':>9} {'published':>9}"
     )
     print(head)
     for r in rows:
         pub = f"{r['published_pass@1']:.1f}" if r["published_pass@1"] is not None else "-"
         print(
-            f"{r['model']:28} {r['tasks']:>5} "
+            f"{r['model']:28} {str(r['tasks']) + '/' + str(r['of']):>9} "
             f"{r['base_passed']:>4} ({r['base_pass@1']:>5}%) "
             f"{r['full_passed']:>4} ({r['full_pass@1']:>5}%) "
             f"{r['base_only']:>9} {pub:>9}"
@@ -132,6 +138,34 @@ def write_samples(store: RunStore, result: EvalResult, path: Path) -> int:
     return len(records)
 
 
+def stored_result(store: RunStore, spec: str) -> EvalResult | None:
+    """The stored eval of ``spec`` under the default prompt on HumanEval with the most
+    graded samples (finished or not), summarized as it stands."""
+    found = [
+        ev
+        for ev in store.list_evals()
+        if ev.model == spec
+        and ev.prompt == DEFAULT_PROMPT
+        and ev.benchmark.startswith("humaneval")
+        and ev.config.get("samples_per_task") == 1
+    ]
+    if not found:
+        return None
+    ev = max(found, key=lambda e: (e.results, e.created_at))
+    records = [SampleRecord.from_stored(r) for r in store.eval_results(ev.eval_id)]
+    wall = float(((ev.summary or {}).get("usage") or {}).get("wall_seconds", 0.0))
+    return summarize(
+        records,
+        eval_id=ev.eval_id,
+        model=ev.model,
+        benchmark=ev.benchmark,
+        settings=ev.config,
+        ks=(1,),
+        usage=usage_of(records, wall),
+        status=ev.status,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", help="model spec (repeatable)")
@@ -141,22 +175,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=None, help="run store URL (default: sipdo's)")
     parser.add_argument("--samples-out", type=Path, default=None, help="write per-task answers")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
+    parser.add_argument(
+        "--from-store", action="store_true", help="solve nothing: the table from what is stored"
+    )
     args = parser.parse_args(argv)
     models = args.model or ["local:qwen2.5-coder-0.5b"]
     tasks = load_benchmark("humaneval", limit=args.limit)
     rows = []
     with RunStore(args.db or default_url()) as store:
         for spec in models:
-            result = evaluate_prompt(
-                DEFAULT_PROMPT,
-                spec,
-                tasks,
-                sandbox=args.sandbox,
-                store=store,
-                jobs=args.jobs,
-                benchmark=f"humaneval:{len(tasks)}",
-                progress=_progress(spec),
-            )
+            if args.from_store:
+                found = stored_result(store, spec)
+                if found is None:
+                    print(f"{spec}: nothing stored", file=sys.stderr)
+                    continue
+                result = found
+            else:
+                result = evaluate_prompt(
+                    DEFAULT_PROMPT,
+                    spec,
+                    tasks,
+                    sandbox=args.sandbox,
+                    store=store,
+                    jobs=args.jobs,
+                    benchmark=f"humaneval:{len(tasks)}",
+                    progress=_progress(spec),
+                )
             rows.append(row(result, spec))
             if args.samples_out is not None:
                 count = write_samples(store, result, args.samples_out)
