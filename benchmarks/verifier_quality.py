@@ -139,15 +139,19 @@ def run_alternatives(
     """(e): how many reviewed correct alternatives ``verify_solution`` rejects."""
     rejected: list[str] = []
     errors: list[str] = []
+    by_origin: dict[str, list[int]] = {}
     with open_backend(name) as sandbox:
         for n, row in enumerate(rows):
+            origin = by_origin.setdefault(str(row["id"]).split("-")[0], [0, 0])
             task = humaneval_task(problems[row["task_id"]])
             try:
                 verdict = verify_solution(task, row["solution"], sandbox=sandbox)
             except SipdoError as exc:
                 errors.append(f"{row['task_id']}: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
+            origin[1] += 1
             if not verdict.passed:
+                origin[0] += 1
                 rejected.append(f"{row['task_id']} ({row.get('id', n)}): {verdict.feedback[:300]}")
             if log:
                 print(
@@ -163,6 +167,7 @@ def run_alternatives(
         "e_problems": len({r["task_id"] for r in rows}),
         "e_false_rejections": len(rejected),
         "e_false_rejection_rate": len(rejected) / graded if graded else None,
+        "e_rejected_of_graded_by_origin": {k: f"{r}/{t}" for k, (r, t) in by_origin.items()},
         "e_rejected": rejected,
         "e_errors": errors,
     }

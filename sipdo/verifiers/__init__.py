@@ -31,7 +31,11 @@ Inputs are generated in the trusted run (Hypothesis, derandomized with fixed
 seeds and ``PYTHONHASHSEED=0``), refined by the arguments the tests pass, and
 the differential comparison, not the tests' own assertions, is the authority
 for values; tasks with several correct outputs per input need their own
-``input_strategy`` or tests that pin the output.
+``input_strategy`` or tests that pin the output. Generated inputs stay inside
+the task's input contract, inputs the reference itself does not answer are
+never compared, and the argument policy says whether arguments after a call
+are graded (``contract.py``): a correct answer is not failed for what the task
+did not ask.
 
 Public API: ``verify_solution`` / ``averify_solution``, ``verify_task`` /
 ``averify_task``, ``verify_dataset`` / ``averify_dataset`` (whole files of
