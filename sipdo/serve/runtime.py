@@ -48,7 +48,7 @@ class ServeRuntime:
         self.sandboxes_opened = 0
         self.graphs_built = 0
         self._sandbox: Sandbox | None = None
-        self._models: dict[str, BaseChatModel] = {}
+        self._models: dict[tuple[str, str], BaseChatModel] = {}  # (role, spec)
         self._graphs: OrderedDict[str, CompiledStateGraph[Any, Any, Any, Any]] = OrderedDict()
         self._lock = threading.RLock()
         self._started = False
@@ -80,9 +80,11 @@ class ServeRuntime:
             return self._sandbox
 
     def model(self, role: str, spec: str, *, at_start: bool = False) -> BaseChatModel:
-        """The chat model for ``spec``, resolved once per process and shared by runs."""
+        """The chat model for ``spec`` in ``role``, resolved once per process and shared by
+        runs (per role: a local model's output cap depends on the role; its weights are
+        loaded once per file whatever the roles)."""
         with self._lock:
-            found = self._models.get(spec)
+            found = self._models.get((role, spec))
             if found is not None:
                 return found
             local = spec.startswith("local:") or spec.endswith(".gguf")
@@ -96,14 +98,15 @@ class ServeRuntime:
                     when,
                 )
             model = resolve_model(spec, role=role)
-            self._models[spec] = model
+            self._models[role, spec] = model
             return model
 
     def register_model(self, spec: str, model: BaseChatModel) -> None:
         """Serve ``model`` under the name ``spec`` (a custom or in-house chat model, or a
         scripted one in tests); requests may then name it."""
         with self._lock:
-            self._models[spec] = model
+            for role in ROLE_FIELDS:
+                self._models[role, spec] = model
             if spec not in self.settings.allowed_models:
                 self.settings = replace(
                     self.settings, allowed_models=(*self.settings.allowed_models, spec)

@@ -1,4 +1,4 @@
-"""A served sipdo on the Docker sandbox: concurrent runs share the server's one warm
+"""A served sipdo on the Docker sandbox: two concurrent runs share the server's one warm
 pool, and stopping the server removes every container it started."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from sipdo.sandbox.engine import LABEL_PID
 from tests.conftest import require_docker
 from tests.serve.harness import INITIAL, ONE_STEP, SEED, Server, add_roles, optimizer, server_env
 from tests.serve.scripted_server import ScriptedOpenAI, scripted_openai
+
+pytest.importorskip("langgraph_api", reason="needs the serve extra (langgraph-cli[inmem])")
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(300)]
 
@@ -41,7 +43,7 @@ async def test_runs_share_one_pool_and_stop_removes_it(
         assert server.proc is not None
         pid = server.proc.pid
         client = server.client()
-        threads = [(await client.threads.create())["thread_id"] for _ in range(3)]
+        threads = [(await client.threads.create())["thread_id"] for _ in range(2)]
         runs = []
         for n, thread_id in enumerate(threads):
             context = {
@@ -56,7 +58,7 @@ async def test_runs_share_one_pool_and_stop_removes_it(
         finals = [
             await client.runs.join(t, r["run_id"]) for t, r in zip(threads, runs, strict=True)
         ]
-        assert [f["best_prompt"] for f in finals] == [f"Docker {n}. FIX" for n in range(3)]
+        assert [f["best_prompt"] for f in finals] == [f"Docker {n}. FIX" for n in range(2)]
         status = await asyncio.to_thread(server.status)
         assert status["sandbox"] == "DockerSandbox"
         assert status["sandboxes_opened"] == 1

@@ -167,3 +167,27 @@ def test_middleware_rejects_bad_settings_and_passes_good_bodies(served: None) ->
     # another graph's settings are not ours to judge
     other = {"graph_id": "agent", "context": {"budget": "lots"}}
     assert client.post("/assistants", json=other).status_code == 200
+
+
+async def test_a_registered_model_serves_a_run_with_its_budget(served: None) -> None:
+    from tests.graph import world
+
+    get_runtime().register_model("scripted:learner", world.learner_model())
+    graph = await make_graph(
+        {"configurable": {"model": "scripted:learner", "budget": {"model_calls": 1}}}
+    )
+    seed = world.SEEDS["chunk"]
+    out = await graph.ainvoke({"prompt": "You write Python functions.", "seed_tasks": [seed]})
+    assert out["stop_reason"] == "budget:model_calls"
+    assert out["budget_used"]["model_calls"] == {"learner": 1}
+
+
+def test_bad_server_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPDO_MODEL", f"openai:served@{URL}")
+    monkeypatch.setenv("SIPDO_SANDBOX", "vm")
+    with pytest.raises(ConfigurationError, match="SIPDO_SANDBOX='vm'"):
+        ServerSettings.from_env()
+    monkeypatch.setenv("SIPDO_SANDBOX", "docker")
+    monkeypatch.setenv("SIPDO_SANDBOX_POOL", "0")
+    with pytest.raises(ConfigurationError, match="SIPDO_SANDBOX_POOL"):
+        ServerSettings.from_env()

@@ -30,6 +30,8 @@ from tests.serve.harness import (
 )
 from tests.serve.scripted_server import ScriptedOpenAI, scripted_openai
 
+pytest.importorskip("langgraph_api", reason="needs the serve extra (langgraph-cli[inmem])")
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
