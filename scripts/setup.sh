@@ -3,11 +3,13 @@
 # system packages, the Docker engine, a virtualenv with the package, the
 # offline sandbox image, and (optionally) the local models and PostgreSQL.
 #
-#   scripts/setup.sh [--models] [--postgres] [--train]
+#   scripts/setup.sh [--models] [--postgres] [--train] [--ray]
 #
 # --train (implied by CI=true) adds the `train` extra for `sipdo
 # train-prompt-model`: torch's CPU build (~750 MB installed, ~20 s from a local
 # wheel) installed first, so pip never picks the multi-GB CUDA build.
+# --ray (implied by CI=true) adds the `ray` extra for `sipdo verify --engine
+# ray` and its cluster tests (measured: 28 s to install, ~30 s to start a head).
 #
 # Every step says what it does and is skipped when already done.
 set -euo pipefail
@@ -17,12 +19,14 @@ cd "$ROOT"
 WANT_MODELS=0
 WANT_POSTGRES=0
 WANT_TRAIN=0
-[ "${CI:-}" = true ] && WANT_TRAIN=1
+WANT_RAY=0
+[ "${CI:-}" = true ] && WANT_TRAIN=1 && WANT_RAY=1
 for arg in "$@"; do
   case "$arg" in
     --models) WANT_MODELS=1 ;;
     --postgres) WANT_POSTGRES=1 ;;
     --train) WANT_TRAIN=1 ;;
+    --ray) WANT_RAY=1 ;;
     *) echo "setup: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -76,6 +80,7 @@ fi
 extras="dev"
 [ "$WANT_MODELS" = 1 ] && extras="dev,local"
 [ "$WANT_TRAIN" = 1 ] && extras="$extras,train"
+[ "$WANT_RAY" = 1 ] && extras="$extras,ray"
 stamp=".venv/.sipdo-installed"
 want="$(sha256sum pyproject.toml | cut -c1-16) $extras"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then

@@ -90,7 +90,7 @@ def verify(
         typer.Option(min=1, help="Sandbox workers (default: the cores).", show_default=False),
     ] = None,
     engine: Annotated[
-        str, typer.Option(help="local, or ray (pip install 'sipdo[ray]').")
+        str, typer.Option(help="local, or ray (pip install 'sipdo\\[ray]').")
     ] = "local",
     ray_address: Annotated[
         str | None,

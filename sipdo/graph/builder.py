@@ -22,6 +22,7 @@ from sipdo.graph import routing
 from sipdo.graph.approve import approve
 from sipdo.graph.budget import Budget
 from sipdo.graph.checker import checker
+from sipdo.graph.compiled import SipdoGraph
 from sipdo.graph.events import emit
 from sipdo.graph.generator import generator
 from sipdo.graph.learner import learner
@@ -208,6 +209,7 @@ def create_sipdo_graph(
     )
     graph.add_edge("finish", END)
     compiled = graph.compile(checkpointer=checkpointer, store=store, name=name)
+    compiled.__class__ = SipdoGraph  # keeps its own recursion limit inside a parent graph
     return compiled.with_config(recursion_limit=recursion_limit(deps.budget))
 
 

@@ -39,7 +39,11 @@ def canonical(data: Any) -> str:
 
 
 def row_from_line(index: int, line: bytes | str) -> Row:
-    """Parse one JSONL line (not blank) into a ``Row``."""
+    """Parse one JSONL line (not blank) into a ``Row``.
+
+    The line terminator is not part of the row (the Ray engine's reader drops it), so
+    an unreadable row has the same text, and content id, whichever engine read it."""
+    line = line.rstrip(b"\r\n") if isinstance(line, bytes) else line.rstrip("\r\n")
     try:
         text = line.decode("utf-8") if isinstance(line, bytes) else line
     except UnicodeDecodeError as exc:

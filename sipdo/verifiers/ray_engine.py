@@ -93,9 +93,11 @@ class VerifyWorker:
 def _dataset(path: Path) -> Any:
     import ray.data
 
+    # Reading takes no CPU slot: with every CPU held by a worker actor (``--jobs`` = the
+    # cluster's CPUs) a read task that needs one would wait for ever.
     if is_parquet(path):
-        return ray.data.read_parquet(str(path.resolve()))
-    return ray.data.read_text(str(path.resolve()), drop_empty_lines=True)
+        return ray.data.read_parquet(str(path.resolve()), num_cpus=0)
+    return ray.data.read_text(str(path.resolve()), drop_empty_lines=True, num_cpus=0)
 
 
 def run_ray(
@@ -134,7 +136,7 @@ def run_ray(
         },
         batch_size=BATCH_ROWS,
         batch_format="pyarrow",
-        concurrency=jobs,
+        compute=ray.data.ActorPoolStrategy(size=jobs),
         num_cpus=1,
         max_restarts=-1,
         max_task_retries=-1,

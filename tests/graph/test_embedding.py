@@ -142,3 +142,14 @@ def test_compile_and_invoke_sync(sandbox: Sandbox) -> None:
         "prompt_versions",
     }
     assert "failures" not in out  # working state stays inside
+
+
+@pytest.mark.parametrize("limit", [5, 25])
+def test_a_parent_recursion_limit_does_not_cut_the_run_off(sandbox: Sandbox, limit: int) -> None:
+    # The sub-run needs more steps than either limit; it keeps its own budget-sized one.
+    sub = sipdo_sub(sandbox, approve=False, prompts=("Be exact. FIX",))
+    parent = parent_graph(sub)
+    cfg: Any = {"configurable": {"thread_id": f"limit-{limit}"}, "recursion_limit": limit}
+    out = parent.invoke({"prompt": INITIAL, "seed_tasks": SEEDS}, cfg)
+    assert out["best_prompt"] == "Be exact. FIX"
+    assert sub.config["recursion_limit"] > limit
