@@ -56,7 +56,7 @@ class _Cdp:
         self.ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
 
-    def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
+    def call(self, method: str, timeout: float = 120.0, **params: Any) -> dict[str, Any]:
         call_id = next(self.ids)
         self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
         deadline = time.monotonic() + timeout
@@ -99,7 +99,7 @@ COUNTS_JS = """JSON.stringify({
 
 
 def visit(
-    page: Path, *, width: int = 1280, timeout: float = 90.0, screenshot_height: int | None = None
+    page: Path, *, width: int = 1280, timeout: float = 300.0, screenshot_height: int | None = None
 ) -> PageVisit:
     """Load ``page`` in headless Chromium and report what it saw (see ``PageVisit``)."""
     binary = chromium_binary()

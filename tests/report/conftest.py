@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import ROOT, SIPDO, cli_env
+from tests.conftest import in_ci
 from tests.report import world
+from tests.report.chromium import chromium_binary
 
 
 @dataclass(frozen=True)
@@ -42,3 +44,13 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
     done = run.sipdo(*world.run_args(base / "scripts", run.db_url, run.run_id), timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return run
+
+
+@pytest.fixture(scope="session")
+def browser() -> None:
+    """Skip (locally) or fail (under CI=true) without Debian's chromium."""
+    if chromium_binary() is None:
+        message = "no chromium binary (scripts/setup.sh installs Debian's chromium)"
+        if in_ci():
+            pytest.fail(message + " (CI=true: browser tests must run)", pytrace=False)
+        pytest.skip(message)

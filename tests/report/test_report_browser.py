@@ -12,23 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import in_ci
 from tests.report import world
-from tests.report.chromium import chromium_binary, visit
+from tests.report.chromium import visit
 from tests.report.conftest import RecordedRun
 
 pytestmark = pytest.mark.slow  # a real `sipdo run`, then Chromium
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def browser() -> None:
-    if chromium_binary() is None:
-        message = "no chromium binary (scripts/setup.sh installs Debian's chromium)"
-        if in_ci():
-            pytest.fail(message + " (CI=true: browser tests must run)", pytrace=False)
-        pytest.skip(message)
 
 
 def test_report_of_a_real_run_draws_every_plot_without_errors(
