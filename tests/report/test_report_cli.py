@@ -10,7 +10,10 @@ from typer.testing import CliRunner
 
 from sipdo.cli import app
 from sipdo.store import RunStore
+from tests.store.conftest import fresh_postgres, postgres_url
 from tests.store.runkit import populate
+
+__all__ = ["fresh_postgres", "postgres_url"]  # fixtures shared with the store tests
 
 runner = CliRunner()
 
@@ -101,3 +104,15 @@ def test_recorded_heldout_points_are_tabled_and_summed_up(recorded: str) -> None
     assert 'id="heldout-2"' in page
     assert "37.5% → 62.5%" in page
     assert "No held-out evaluation recorded" not in page
+
+
+@pytest.mark.postgres
+def test_a_run_on_postgresql_gives_a_page(fresh_postgres: str, tmp_path: Path) -> None:
+    with RunStore(fresh_postgres) as store:
+        populate(store, "pg-run")
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", "pg-run", "--db", fresh_postgres, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text("utf-8")
+    assert "regressed: breaks add" in page
+    assert "pg-run" in page
