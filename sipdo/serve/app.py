@@ -61,32 +61,31 @@ def check_settings(config: ServeConfig) -> None:
     config.budget.to_budget()
 
 
-def _ours(assistant: Any) -> bool | None:
-    """Whether an assistant id / graph id names a sipdo graph (None: cannot tell)."""
-    if not isinstance(assistant, str):
+def _ours_by_name(ref: Any) -> bool | None:
+    """Whether a graph id / assistant id names a sipdo graph, from the name alone
+    (None: an assistant created through the API, to look up)."""
+    if not isinstance(ref, str):
         return None
-    if assistant in GRAPH_IDS:
+    if ref in GRAPH_IDS:
         return True
     try:
-        uid = UUID(assistant)
+        uid = UUID(ref)
     except ValueError:
-        return False
+        return False  # another graph's name
     if any(uid == uuid5(NAMESPACE_GRAPH, g) for g in GRAPH_IDS):
         return True
-    return None  # an assistant created through the API: check settings, not key names
+    return None
 
 
-def problems(body: Any, *, assistant: Any) -> str | None:
+def problems(body: Any, *, ours: bool | None) -> str | None:
     """The bad sipdo settings in a request body, or None.
 
-    ``context`` of a sipdo graph must hold settings only (the server would drop an
-    unknown key without a word); ``config.configurable`` also carries the server's
-    own keys, so only the sipdo settings in it are checked.
+    ``ours``: the request is for a sipdo graph (None: it could not be told). Its
+    ``context`` must hold settings only (the server would drop an unknown key
+    without a word); ``config.configurable`` also carries the server's own keys,
+    so only the sipdo settings in it are checked.
     """
-    if not isinstance(body, dict):
-        return None
-    ours = _ours(assistant)
-    if ours is False:
+    if not isinstance(body, dict) or ours is False:
         return None
     try:
         context = body.get("context")
@@ -132,18 +131,20 @@ class SettingsCheck:
             body = None  # the server answers malformed JSON itself
         if isinstance(body, dict):
             if runs:
-                ref = body.get("assistant_id")
-            elif scope["method"] == "POST" and assistant.group(1) is None:  # type: ignore[union-attr]
-                ref = body.get("graph_id")
-            else:
-                ref = None  # PATCH /assistants/{id}
-            detail = await asyncio.to_thread(problems, body, assistant=ref)
+                ours = await self._ours(scope, body.get("assistant_id"))
+            elif scope["method"] == "POST" and assistant and assistant.group(1) is None:
+                ours = _ours_by_name(body.get("graph_id"))
+            elif scope["method"] == "PATCH" and assistant and assistant.group(1):
+                ours = await self._ours(scope, assistant.group(1)[1:])
+            else:  # /assistants/search, /assistants/count
+                ours = False
+            detail = await asyncio.to_thread(problems, body, ours=ours)
             if detail is not None:
                 response = JSONResponse({"detail": detail}, status_code=422)
                 await response(scope, receive, send)
                 return
             resume = (body.get("command") or {}).get("resume") if runs else None
-            if runs and runs.group(1) and resume is not None and _ours(ref) is not False:
+            if runs and runs.group(1) and resume is not None and ours is not False:
                 body = await self._paused_settings(scope, runs.group(1), body)
                 raw = json.dumps(body).encode()
                 messages = [{"type": "http.request", "body": raw, "more_body": False}]
@@ -160,27 +161,35 @@ class SettingsCheck:
 
         await self.app(scope, replayed, send)
 
+    async def _get(self, scope: Scope, path: str, **params: Any) -> Any:
+        """``GET path`` on the server's own API, in process, with the caller's
+        credentials; the JSON answer, or None when it is not a 200."""
+        keep = (b"authorization", b"x-api-key", b"cookie")
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.lower() in keep]
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sipdo.internal") as http:
+            response = await http.get(path, params=params, headers=headers)
+        return response.json() if response.status_code == 200 else None
+
+    async def _ours(self, scope: Scope, ref: Any) -> bool | None:
+        """Whether the assistant ``ref`` (id or graph name) serves a sipdo graph."""
+        by_name = _ours_by_name(ref)
+        if by_name is not None or not isinstance(ref, str):
+            return by_name
+        found = await self._get(scope, f"/assistants/{ref}")
+        return None if not isinstance(found, dict) else found.get("graph_id") in GRAPH_IDS
+
     async def _paused_settings(
         self, scope: Scope, thread: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         """``body`` (a resume) with the sipdo settings of the thread's last run beneath its
         own: a resumed run is built as the paused one was (the approval it answers is
         only asked with ``approve_prompts``, and its models and budget carry on), even
-        when the client sends only the answer. The server's API is asked in process,
-        with the caller's credentials."""
-        prefix = scope["path"][: scope["path"].index(thread)]
-        keep = (b"authorization", b"x-api-key", b"cookie")
-        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.lower() in keep]
-        transport = httpx.ASGITransport(app=self.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sipdo.internal") as http:
-            response = await http.get(
-                f"{prefix}{thread}/runs",
-                params={"limit": 1, "select": ["kwargs"]},
-                headers=headers,
-            )
-        if response.status_code != 200 or not response.json():
+        when the client sends only the answer."""
+        found = await self._get(scope, f"{thread}/runs", limit=1, select=["kwargs"])
+        if not found:
             return body  # the server answers an unknown thread itself
-        kwargs = response.json()[0].get("kwargs") or {}
+        kwargs = found[0].get("kwargs") or {}
         last = ((kwargs.get("config") or {}).get("configurable") or {}) | (
             kwargs.get("context") or {}
         )

@@ -135,13 +135,25 @@ def test_no_model_configured_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -
         reset_runtime()
 
 
+CREATED = "0b6c5c2e-0000-4000-8000-000000000001"  # an assistant of the sipdo graph
+OTHER = "0b6c5c2e-0000-4000-8000-000000000002"  # an assistant of another graph
+
+
 def _echo_app() -> SettingsCheck:
     async def echo(request: Request) -> JSONResponse:
         return JSONResponse({"got": await request.json()})
 
+    async def assistant(request: Request) -> JSONResponse:
+        graph = {CREATED: "sipdo", OTHER: "agent"}.get(request.path_params["aid"])
+        if graph is None:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return JSONResponse({"assistant_id": request.path_params["aid"], "graph_id": graph})
+
     routes = [
         Route("/threads/{tid}/runs/stream", echo, methods=["POST"]),
         Route("/assistants", echo, methods=["POST"]),
+        Route("/assistants/{aid}", assistant, methods=["GET"]),
+        Route("/assistants/{aid}", echo, methods=["PATCH"]),
     ]
     return SettingsCheck(Starlette(routes=routes))
 
@@ -167,6 +179,17 @@ def test_middleware_rejects_bad_settings_and_passes_good_bodies(served: None) ->
     # another graph's settings are not ours to judge
     other = {"graph_id": "agent", "context": {"budget": "lots"}}
     assert client.post("/assistants", json=other).status_code == 200
+    run = {"assistant_id": OTHER, "context": {"budget": "lots"}}
+    assert client.post("/threads/t1/runs/stream", json=run).status_code == 200
+    # an assistant created through the API is looked up: its graph is sipdo
+    run = {"assistant_id": CREATED, "context": {"budgett": {}}}
+    response = client.post("/threads/t1/runs/stream", json=run)
+    assert response.status_code == 422
+    assert "unknown sipdo setting(s) budgett" in response.json()["detail"]
+    patch = {"context": {"gate": "lenient"}}
+    response = client.patch(f"/assistants/{CREATED}", json=patch)
+    assert response.status_code == 422
+    assert "unknown gate 'lenient'" in response.json()["detail"]
 
 
 async def test_a_registered_model_serves_a_run_with_its_budget(served: None) -> None:
