@@ -36,7 +36,7 @@ from typing import Any
 
 from sipdo.cli.run import DEFAULT_PROMPT
 from sipdo.evaluation import EvalResult, evaluate_prompt, load_benchmark, summarize
-from sipdo.evaluation.engine import usage_of
+from sipdo.evaluation.plan import usage_of
 from sipdo.evaluation.results import SampleRecord
 from sipdo.store import RunStore, default_url
 

@@ -368,7 +368,7 @@ def show_eval(
 ) -> None:
     """Show an eval's settings, pass@k both ways, disagreements and problems (from the store)."""
     from sipdo.evaluation import summarize
-    from sipdo.evaluation.engine import usage_of
+    from sipdo.evaluation.plan import usage_of
     from sipdo.evaluation.results import SampleRecord
     from sipdo.store import RunStore
 

@@ -65,15 +65,9 @@ from sipdo.evaluation.benchmarks import (
     select,
     task_key,
 )
-from sipdo.evaluation.engine import (
-    Estimate,
-    aevaluate_prompt,
-    agrade_samples,
-    estimate,
-    evaluate_prompt,
-    grade_samples,
-)
+from sipdo.evaluation.engine import aevaluate_prompt, evaluate_prompt
 from sipdo.evaluation.grading import BaseResult, Grade, agrade, grade_base
+from sipdo.evaluation.plan import Estimate, estimate
 from sipdo.evaluation.results import (
     Disagreement,
     EvalResult,
@@ -82,6 +76,7 @@ from sipdo.evaluation.results import (
     Usage,
     summarize,
 )
+from sipdo.evaluation.samples import agrade_samples, grade_samples
 
 __all__ = [
     "BENCHMARKS",

@@ -1,7 +1,7 @@
 """Running an eval: answer every (task, sample) once, grade it both ways, keep it.
 
-The decisions are pure and live elsewhere (``results``: folding records into
-pass@k; ``plan`` below: which samples are still missing); this module only
+The decisions are pure and live elsewhere (``plan``: the jobs, which are
+still missing, the cost; ``results``: folding records into pass@k); this module only
 drives them: model calls, sandbox runs and store writes, overlapped up to
 ``jobs`` samples at a time. Each graded sample is written to the run store
 as soon as it is graded, so a killed eval resumes where it stopped (the
@@ -12,13 +12,8 @@ again).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
@@ -26,15 +21,8 @@ from langchain_core.language_models import BaseChatModel
 from sipdo.errors import ConfigurationError, ModelOutputError
 from sipdo.evaluation.benchmarks import task_key
 from sipdo.evaluation.grading import agrade
-from sipdo.evaluation.results import (
-    EvalResult,
-    SampleRecord,
-    Usage,
-    default_ks,
-    derive_eval_id,
-    summarize,
-)
-from sipdo.evaluation.samples import SampleRow, read_samples
+from sipdo.evaluation.plan import Job, estimate, model_label, plan, tasks_digest, usage_of
+from sipdo.evaluation.results import EvalResult, SampleRecord, default_ks, derive_eval_id, summarize
 from sipdo.sandbox.base import Sandbox
 from sipdo.structured import CallStats, message_text
 from sipdo.verifiers.config import VerifierConfig
@@ -46,71 +34,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[dict[str, Any]], None]
 DEFAULT_SAMPLING_TEMPERATURE = 0.8  # Chen et al. 2021's setting for pass@k with k > 1
-
-
-@dataclass(frozen=True)
-class Job:
-    """One sample to produce: solve (or take ``answer``) and grade; or a row that is a
-    ``problem`` (status, reason) and is recorded as such."""
-
-    task_id: str
-    sample: int
-    task: CodeTask | None
-    answer: str | None = None
-    problem: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What an eval will cost before it starts: model calls and tokens (approximate)."""
-
-    calls: int
-    input_tokens: int
-    max_output_tokens: int | None
-
-    def describe(self) -> str:
-        out = f"up to {self.max_output_tokens}" if self.max_output_tokens else "unbounded"
-        return f"{self.calls} model calls, ~{self.input_tokens} input tokens, {out} output tokens"
-
-
-def plan(jobs: Sequence[Job], done: Mapping[tuple[str, int], SampleRecord]) -> list[Job]:
-    """The jobs whose (task, sample) has no stored record yet."""
-    return [j for j in jobs if (j.task_id, j.sample) not in done]
-
-
-def model_label(model: str | BaseChatModel) -> str:
-    """A model's name for the record: the spec as given, else its ``model_name``."""
-    if isinstance(model, str):
-        return model
-    for attr in ("model_name", "model"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(model).__name__
-
-
-def tasks_digest(tasks: Sequence[CodeTask]) -> str:
-    """Digest of the task set's content (ids, statements, references, tests)."""
-    h = hashlib.sha256()
-    for t in tasks:
-        h.update(json.dumps(t.model_dump(mode="json"), sort_keys=True).encode("utf-8"))
-    return h.hexdigest()[:16]
-
-
-def estimate(
-    prompt: str, tasks: Sequence[CodeTask], samples: int, domain: Domain, model: Any = None
-) -> Estimate:
-    """Calls = tasks x samples; input tokens from the messages' length (4 chars a token)."""
-    chars = sum(
-        len(str(m.content))
-        for t in tasks
-        for m in domain.solve_messages(t.model_dump(mode="json"), prompt)
-    )
-    cap = getattr(model, "max_tokens", None)
-    calls = len(tasks) * samples
-    return Estimate(
-        calls, chars * samples // 4, cap * calls if isinstance(cap, int) and cap > 0 else None
-    )
 
 
 def _call_params(model: BaseChatModel, temperature: float, seed: int) -> dict[str, Any]:
@@ -129,22 +52,6 @@ async def _ask(
     except ModelOutputError:
         return "", CallStats(1, 0, 0, time.perf_counter() - started)
     return message_text(reply), CallStats.of(reply, time.perf_counter() - started)
-
-
-def usage_of(records: Sequence[SampleRecord], wall_seconds: float) -> Usage:
-    """Model and sandbox usage summed over the records' ``data``."""
-
-    def total(key: str) -> float:
-        return sum(float(r.data.get(key, 0) or 0) for r in records)
-
-    return Usage(
-        calls=int(total("calls")),
-        input_tokens=int(total("input_tokens")),
-        output_tokens=int(total("output_tokens")),
-        model_seconds=round(total("model_seconds"), 3),
-        sandbox_seconds=round(total("grade_seconds"), 3),
-        wall_seconds=round(wall_seconds, 3),
-    )
 
 
 AnswerOf = Callable[[Job], Awaitable[tuple[str, dict[str, Any]]]]
@@ -230,7 +137,7 @@ async def _run(
     return finished
 
 
-async def _evaluate(
+async def run_eval(
     *,
     jobs_list: list[Job],
     answer_of: AnswerOf,
@@ -415,7 +322,7 @@ async def aevaluate_prompt(
         }
 
     cost = estimate(prompt, tasks, samples_per_task, domain, chat)
-    return await _evaluate(
+    return await run_eval(
         jobs_list=jobs_list,
         answer_of=answer_of,
         identity=identity,
@@ -438,92 +345,7 @@ async def aevaluate_prompt(
     )
 
 
-def sample_jobs(rows: Sequence[SampleRow], tasks: Sequence[CodeTask]) -> list[Job]:
-    """One job per samples row: unreadable rows and unknown task ids become problems."""
-    by_id = {task_key(t.id): t for t in tasks}
-    seen: Counter[str] = Counter()
-    out: list[Job] = []
-    for row in rows:
-        if row.error is not None or row.task_id is None:
-            out.append(
-                Job(f"line-{row.line}", 0, None, problem=("bad_row", row.error or "bad row"))
-            )
-            continue
-        task = by_id.get(row.task_id)
-        sample = seen[row.task_id]
-        seen[row.task_id] += 1
-        if task is None:
-            reason = f"line {row.line}: unknown task id {row.task_id!r} (not in the task set)"
-            out.append(
-                Job(
-                    row.task_id,
-                    sample,
-                    None,
-                    answer=row.solution or row.completion,
-                    problem=("unknown_task", reason),
-                )
-            )
-            continue
-        answer = row.solution if row.solution is not None else task.prompt + (row.completion or "")
-        out.append(Job(row.task_id, sample, task, answer=answer))
-    return out
-
-
-async def agrade_samples(
-    samples: str | Path,
-    tasks: Sequence[CodeTask],
-    *,
-    sandbox: Sandbox | str = "auto",
-    store: EvalRuns | None = None,
-    eval_id: str | None = None,
-    ks: Sequence[int] | None = None,
-    jobs: int = 2,
-    config: VerifierConfig | None = None,
-    benchmark: str = "tasks",
-    progress: Progress | None = None,
-) -> EvalResult:
-    """Grade a samples file against ``tasks`` without a model (both gradings)."""
-    rows, digest = read_samples(samples)
-    jobs_list = sample_jobs(rows, tasks)
-    per_task = Counter(j.task_id for j in jobs_list if j.problem is None)
-    ks = tuple(ks) if ks else default_ks(min(per_task.values(), default=1))
-    settings = {
-        "mode": "samples",
-        "samples_file": str(samples),
-        "samples_digest": digest[:16],
-        "rows": len(rows),
-        "ks": list(ks),
-        "tasks": len(per_task),
-        "tasks_digest": tasks_digest(tasks),
-    }
-    identity = {**settings, "samples_file": None, "ks": None}
-
-    async def answer_of(job: Job) -> tuple[str, dict[str, Any]]:
-        return job.answer or "", {}
-
-    return await _evaluate(
-        jobs_list=jobs_list,
-        answer_of=answer_of,
-        identity=identity,
-        settings=settings,
-        prompt="",
-        model="(samples file)",
-        benchmark=benchmark,
-        order=[task_key(t.id) for t in tasks],
-        ks=ks,
-        sandbox=sandbox,
-        store=store,
-        eval_id=eval_id,
-        jobs=jobs,
-        config=config,
-        progress=progress,
-        source_run_id=None,
-        source_version=None,
-        start_event={"estimate": Estimate(0, 0, 0)},
-    )
-
-
-def _outside_loop() -> None:
+def outside_loop() -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -535,11 +357,5 @@ def evaluate_prompt(
     prompt: str, model: str | BaseChatModel | None, tasks: Sequence[CodeTask], **kw: Any
 ) -> EvalResult:
     """Blocking twin of ``aevaluate_prompt`` (same arguments); not for use inside a loop."""
-    _outside_loop()
+    outside_loop()
     return asyncio.run(aevaluate_prompt(prompt, model, tasks, **kw))
-
-
-def grade_samples(samples: str | Path, tasks: Sequence[CodeTask], **kw: Any) -> EvalResult:
-    """Blocking twin of ``agrade_samples`` (same arguments); not for use inside a loop."""
-    _outside_loop()
-    return asyncio.run(agrade_samples(samples, tasks, **kw))

@@ -9,13 +9,26 @@ are several samples of it (pass@k). A row that cannot be read is kept as a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sipdo.errors import ConfigurationError
 from sipdo.evaluation.benchmarks import task_key
+from sipdo.evaluation.engine import Progress, outside_loop, run_eval
+from sipdo.evaluation.plan import Estimate, Job, tasks_digest
+from sipdo.evaluation.results import EvalResult, default_ks
+from sipdo.sandbox.base import Sandbox
+from sipdo.verifiers.config import VerifierConfig
+from sipdo.verifiers.types import CodeTask
+
+if TYPE_CHECKING:
+    from sipdo.store.evals import EvalRuns
 
 
 @dataclass(frozen=True)
@@ -67,3 +80,94 @@ def read_samples(path: str | Path) -> tuple[list[SampleRow], str]:
     if not rows:
         raise ConfigurationError(f"{file}: no samples in the file")
     return rows, hashlib.sha256(data).hexdigest()
+
+
+def sample_jobs(rows: Sequence[SampleRow], tasks: Sequence[CodeTask]) -> list[Job]:
+    """One job per samples row: unreadable rows and unknown task ids become problems."""
+    by_id = {task_key(t.id): t for t in tasks}
+    seen: Counter[str] = Counter()
+    out: list[Job] = []
+    for row in rows:
+        if row.error is not None or row.task_id is None:
+            out.append(
+                Job(f"line-{row.line}", 0, None, problem=("bad_row", row.error or "bad row"))
+            )
+            continue
+        task = by_id.get(row.task_id)
+        sample = seen[row.task_id]
+        seen[row.task_id] += 1
+        if task is None:
+            reason = f"line {row.line}: unknown task id {row.task_id!r} (not in the task set)"
+            out.append(
+                Job(
+                    row.task_id,
+                    sample,
+                    None,
+                    answer=row.solution or row.completion,
+                    problem=("unknown_task", reason),
+                )
+            )
+            continue
+        answer = row.solution if row.solution is not None else task.prompt + (row.completion or "")
+        out.append(Job(row.task_id, sample, task, answer=answer))
+    return out
+
+
+async def agrade_samples(
+    samples: str | Path,
+    tasks: Sequence[CodeTask],
+    *,
+    sandbox: Sandbox | str = "auto",
+    store: EvalRuns | None = None,
+    eval_id: str | None = None,
+    ks: Sequence[int] | None = None,
+    jobs: int = 2,
+    config: VerifierConfig | None = None,
+    benchmark: str = "tasks",
+    progress: Progress | None = None,
+) -> EvalResult:
+    """Grade a samples file against ``tasks`` without a model (both gradings)."""
+    rows, digest = read_samples(samples)
+    jobs_list = sample_jobs(rows, tasks)
+    per_task = Counter(j.task_id for j in jobs_list if j.problem is None)
+    ks = tuple(ks) if ks else default_ks(min(per_task.values(), default=1))
+    settings = {
+        "mode": "samples",
+        "samples_file": str(samples),
+        "samples_digest": digest[:16],
+        "rows": len(rows),
+        "ks": list(ks),
+        "tasks": len(per_task),
+        "tasks_digest": tasks_digest(tasks),
+    }
+    identity = {**settings, "samples_file": None, "ks": None}
+
+    async def answer_of(job: Job) -> tuple[str, dict[str, Any]]:
+        return job.answer or "", {}
+
+    return await run_eval(
+        jobs_list=jobs_list,
+        answer_of=answer_of,
+        identity=identity,
+        settings=settings,
+        prompt="",
+        model="(samples file)",
+        benchmark=benchmark,
+        order=[task_key(t.id) for t in tasks],
+        ks=ks,
+        sandbox=sandbox,
+        store=store,
+        eval_id=eval_id,
+        jobs=jobs,
+        config=config,
+        progress=progress,
+        source_run_id=None,
+        source_version=None,
+        start_event={"estimate": Estimate(0, 0, 0)},
+    )
+
+
+def grade_samples(samples: str | Path, tasks: Sequence[CodeTask], **kw: Any) -> EvalResult:
+    """Blocking twin of ``agrade_samples`` (same arguments); not for use inside a loop."""
+    outside_loop()
+    return asyncio.run(agrade_samples(samples, tasks, **kw))

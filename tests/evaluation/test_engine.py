@@ -172,3 +172,28 @@ def test_eval_on_the_docker_backend(docker_sandbox: Sandbox) -> None:
     model = ScriptedChatModel(responder=by_entry(ANSWERS))
     result = evaluate_prompt("P", model, [ABS, DOUBLE], sandbox=docker_sandbox)
     assert result.pass_at_k == {"base": {1: 1.0}, "full": {1: 0.5}}
+
+
+class SeededModel(ScriptedChatModel):
+    """A scripted model that takes a seed, like the local and OpenAI models."""
+
+    seed: int = 0
+
+
+def test_each_sample_gets_its_own_seed_where_the_model_takes_one(
+    process_sandbox: Sandbox,
+) -> None:
+    model = SeededModel(responder=by_entry(ANSWERS))
+    result = evaluate_prompt(
+        "P",
+        model,
+        [DOUBLE],
+        sandbox=process_sandbox,
+        samples_per_task=2,
+        seed=7,
+        jobs=1,
+        temperature=0.3,
+    )
+    assert sorted(c.kwargs["seed"] for c in model.calls) == [7, 8]
+    assert {c.kwargs["temperature"] for c in model.calls} == {0.3}
+    assert (result.settings["seed"], result.settings["temperature"]) == (7, 0.3)
