@@ -111,7 +111,8 @@ def print_result(result: Any, spent: Any) -> None:
     console.print(
         f"spent: {spent.calls} model calls, {spent.input_tokens} input + "
         f"{spent.output_tokens} output tokens, model {spent.model_seconds:.0f}s, "
-        f"sandbox {spent.sandbox_seconds:.0f}s, wall {u.wall_seconds:.0f}s"
+        f"sandbox {spent.sandbox_seconds:.0f}s"
+        + (f", wall {u.wall_seconds:.0f}s" if u.wall_seconds else "")
         + (
             f" (this eval in all: {u.calls} calls, {u.input_tokens + u.output_tokens} tokens; "
             f"{result.kept} sample(s) kept from an earlier run)"

@@ -19,6 +19,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from sipdo.errors import SandboxInputError, VerificationError
@@ -60,6 +61,7 @@ class Grade:
     seconds: float
 
 
+@cache
 def _driver_source() -> str:
     return (Path(__file__).parent / "base_driver.py").read_text(encoding="utf-8")
 
