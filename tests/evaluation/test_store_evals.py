@@ -1,4 +1,8 @@
-"""The eval tables of the run store: idempotent writes, reads, retry wrapping (real SQLite)."""
+"""The eval tables of the run store: idempotent writes, reads, retry wrapping.
+
+On every store: a real SQLite file and a real PostgreSQL database (the store
+suite's fixtures).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ from sipdo.errors import RunNotFoundError
 from sipdo.report.heldout import heldout_points
 from sipdo.store import RunStore
 from sipdo.store.evals import EVAL_RETRIED
+from tests.store.conftest import fresh_postgres, postgres_url, store_url
+
+__all__ = ["fresh_postgres", "postgres_url", "store_url"]  # fixtures of the store suite
 
 
-def test_eval_rows_round_trip_and_repeat_idempotently(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
+def test_eval_rows_round_trip_and_repeat_idempotently(store_url: str) -> None:
+    url = store_url
     with RunStore(url) as store:
         store.create_eval(
             "e1",
