@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sipdo.store.evals import EvalRuns
 
 Progress = Callable[[dict[str, Any]], None]
+RETRIED_ON_RESUME = ("task_error",)
 DEFAULT_SAMPLING_TEMPERATURE = 0.8  # Chen et al. 2021's setting for pass@k with k > 1
 
 
@@ -182,7 +183,10 @@ async def run_eval(
                 "samples, temperature or seed); use another --eval-id"
             )
         for row in await asyncio.to_thread(store.eval_results, eval_id):
-            done[(row.task_id, row.sample)] = SampleRecord.from_stored(row)
+            # A task that could not be graded may have met a passing fault (a reference
+            # run timed out on a loaded machine): a resume tries it again.
+            if row.status not in RETRIED_ON_RESUME:
+                done[(row.task_id, row.sample)] = SampleRecord.from_stored(row)
     wanted = {(j.task_id, j.sample) for j in jobs_list}
     kept = [rec for key, rec in done.items() if key in wanted]
     todo = plan(jobs_list, done)
