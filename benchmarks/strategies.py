@@ -188,7 +188,12 @@ class ControlledDomain(CodeDomain):
         self.world = world
 
     async def averify_task(
-        self, task: Task, *, checker_answer: str | None, sandbox: SandboxProvider
+        self,
+        task: Task,
+        *,
+        checker_answer: str | None,
+        sandbox: SandboxProvider,
+        checker_answers: Sequence[str] = (),
     ) -> VerdictDict:
         return {"passed": True, "score": 1.0, "feedback": "accepted"}
 
@@ -291,6 +296,9 @@ async def run_real(
         "calls": dict(out["budget_used"].get("model_calls", {})),
         "wall_s": time.perf_counter() - started,
         "stop": out["stop_reason"],
+        "ungradable": sum(
+            len(h.get("ungradable", [])) for h in out["history"] if h["kind"] == "learner"
+        ),
     }
 
 
@@ -307,7 +315,8 @@ async def main_real(args: argparse.Namespace) -> None:
             calls = ", ".join(f"{k} {v}" for k, v in sorted(r["calls"].items()))
             print(
                 f"{strategy} | {gate} | {r['promoted']} | {r['before']:.2f} -> {r['after']:.2f} | "
-                f"{r['tasks']} | {r['candidates']} | {calls} | {r['wall_s']:.0f} s ({r['stop']})",
+                f"{r['tasks']} ({r['ungradable']} ungradable) | {r['candidates']} | {calls} | "
+                f"{r['wall_s']:.0f} s ({r['stop']})",
                 flush=True,
             )
 
