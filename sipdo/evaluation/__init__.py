@@ -39,8 +39,9 @@ source_version=None, source_iteration=None, progress=None) -> EvalResult``:
   (``store.get_eval(eval_id).summary``). ``eval_id`` defaults to a digest of
   the settings (prompt, model, task contents, samples, temperature, seed), so
   the same call after a kill, or a resumed graph node repeating it, grades only
-  the samples still missing. ``source_run_id`` / ``source_version`` tie the eval
-  (and ``source_iteration``) to a run's prompt version:
+  the samples still missing (and again those whose task could not be graded:
+  that may have been a passing fault). ``source_run_id`` / ``source_version``
+  (and ``source_iteration``) tie the eval to a run's prompt version:
   ``store.heldout_curve(run_id)`` is that run's held-out curve, oldest first
   (what ``sipdo report`` plots); ``store.list_evals(source_run_id=run_id)`` the
   full records.
