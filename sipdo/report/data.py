@@ -38,6 +38,8 @@ class VersionView:
     recorded_scores: Mapping[str, float]
     passed: int  # training tasks this version's learner attempts passed (score table)
     graded: int  # training tasks it was graded on
+    rating: tuple[float, float] | None = None  # E-SPL's (mu, sigma) when put forward
+    front: tuple[str, ...] = ()  # GEPA: the tasks on whose Pareto front it stands
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,8 @@ def collect(store: BaseRunStore, run_id: str, *, checkpoint: Path | None = None)
         sandbox_seconds=_sandbox_seconds(values),
         heldout=tuple(heldout_points(store, run_id, values, iterations)),
         requested_difficulty=_requested_difficulty(values),
-        ratings=_last_note(values, "ratings", _ratings),
-        front=_last_note(values, "front", _front),
+        ratings=_last_note(values, ("ratings",), _ratings),
+        front=_last_note(values, ("fronts", "front"), _front),
     )
 
 
@@ -163,7 +165,19 @@ def _version(p: PromptVersionRecord, row: Mapping[str, Mapping[str, Any]]) -> Ve
         recorded_scores=dict(p.scores),
         passed=sum(1 for cell in row.values() if cell.get("passed")),
         graded=len(row),
+        rating=_rating(p.meta.get("rating")),
+        front=tuple(str(t) for t in p.meta.get("front") or () if isinstance(t, str)),
     )
+
+
+def _rating(value: Any) -> tuple[float, float] | None:
+    """``{"mu", "sigma"}`` (or a pair) as ``(mu, sigma)``."""
+    if isinstance(value, dict):
+        value = (value.get("mu"), value.get("sigma"))
+    pair = isinstance(value, list | tuple) and len(value) == 2
+    if pair and all(isinstance(x, int | float) for x in value):
+        return float(value[0]), float(value[1])
+    return None
 
 
 def _task(t: TaskRecord) -> TaskView:
@@ -223,22 +237,28 @@ def _requested_difficulty(values: CheckpointValues | None) -> dict[int, int]:
     return out
 
 
-def _last_note(values: CheckpointValues | None, key: str, parse: Any) -> Any:
-    """``key`` of the notes of the last optimizer step that left one (GEPA's Pareto
-    front, E-SPL's ratings: the strategies keep them in the graph's history only)."""
+def _last_note(values: CheckpointValues | None, keys: tuple[str, ...], parse: Any) -> Any:
+    """The first of ``keys`` that parses to something in the notes of the last optimizer
+    step that left one (E-SPL's ratings of the whole population, GEPA's Pareto front
+    per task: the strategies keep these in the graph's history only)."""
     history: Sequence[Any] = (values or {}).get("history") or ()
     for entry in reversed(history):
-        notes = as_dict(entry.get("notes")) if isinstance(entry, Mapping) else {}
-        if entry.get("kind") == "prompt_attempt" and key in notes:
-            return parse(notes[key])
+        if not isinstance(entry, Mapping) or entry.get("kind") != "prompt_attempt":
+            continue
+        notes = as_dict(entry.get("notes"))
+        for key in keys:
+            found = parse(notes.get(key))
+            if found:
+                return found
     return parse(None)
 
 
 def _ratings(value: Any) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
     for cid, pair in as_dict(value).items():
-        if isinstance(pair, list | tuple) and len(pair) == 2:
-            out[str(cid)] = (float(pair[0]), float(pair[1]))
+        rating = _rating(pair)
+        if rating is not None:
+            out[str(cid)] = rating
     return out
 
 

@@ -63,6 +63,10 @@ async def test_espl_ratings_are_shown(tmp_path: Path, process_sandbox: Sandbox) 
     assert set(data.ratings) <= versions | set(data.score_table)
     assert all(sigma > 0 for _, sigma in data.ratings.values())
     assert 'id="ratings"' in page
+    rated = [v for v in data.versions if v.rating is not None]
+    assert rated  # each candidate E-SPL put forward carries its rating into the store
+    assert all(v.rating[1] > 0 for v in rated if v.rating)
+    assert "(TrueSkill, when put forward)" in page
 
 
 @pytest.mark.slow
@@ -75,3 +79,7 @@ async def test_gepa_front_is_shown(tmp_path: Path, process_sandbox: Sandbox) -> 
     assert all(cands for cands in data.front.values())
     assert set(data.front) <= {t.task_id for t in data.tasks}
     assert 'id="front"' in page
+    on_front = [v for v in data.versions if v.front]
+    assert on_front  # GEPA records where each candidate it put forward stands
+    assert all(set(v.front) <= {t.task_id for t in data.tasks} for v in on_front)
+    assert "on the Pareto front of" in page
