@@ -149,6 +149,15 @@ def run(
             show_default=False,
         ),
     ] = None,
+    allow_specific: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-specific",
+            help="Promote candidates whose instructions name or paraphrase a training task, "
+            "repeat its test values or carry a worked example (kept back by default).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the SIPDO loop on a prompt (or resume a run) with a live progress display."""
     from sipdo.cli.limits import parse_model_timeouts
@@ -179,6 +188,7 @@ def run(
         "strategy": strategy,
         "gate": gate,
         "seed": seed,
+        "allow_specific": allow_specific,
         "seed_tasks": read_seeds(seeds) if seeds is not None else None,
         "model_timeout": parse_model_timeouts(model_timeout or []),
         "model_retry_for": model_retry_for,

@@ -60,6 +60,7 @@ class RunOptions:
     strategy: str = "sipdo"
     gate: str = "strict"
     seed: int = 0
+    allow_specific: bool = False
     seed_tasks: list[dict[str, Any]] | None = None
     model_timeout: dict[str, float] | None = None  # role (or "*") -> seconds per call
     model_retry_for: float | None = None
@@ -205,6 +206,7 @@ async def _drive(
                 budget=_budget(opts),
                 gate=opts.gate,
                 seed=opts.seed,
+                allow_specific=opts.allow_specific,
             )
             view.iterations = _budget(opts).iterations
             snapshot = await graph.aget_state(config)

@@ -134,6 +134,7 @@ def create_sipdo_graph(
     gate: str | PromotionPolicy = "strict",
     seed: int = 0,
     context_schema: type[Any] | None = None,
+    allow_specific: bool = False,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
@@ -150,6 +151,10 @@ def create_sipdo_graph(
     seeds the strategies' randomness (same seed, same run with deterministic models).
     ``context_schema`` goes to the ``StateGraph`` (LangGraph Server shows it as the
     graph's configuration form; ``sipdo.serve`` passes ``ServeConfig``).
+    A candidate whose instructions are specific to the training tasks (they name
+    or paraphrase a task's function, repeat a test value, carry a worked example
+    of one function) is never promoted unless ``allow_specific``: such rules
+    rarely hold on unseen problems, and a weak optimizer writes many of them.
     """
     learner_model = resolve_model(model, role="learner")
     shared = model is not None
@@ -168,6 +173,7 @@ def create_sipdo_graph(
         approve_prompts=approve_prompts,
         gate=resolve_gate(gate),
         seed=seed,
+        allow_specific=allow_specific,
     )
     maxd = deps.domain.max_difficulty
 

@@ -17,6 +17,7 @@ from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.scoring import overlay, score
 from sipdo.graph.state import PromptAttemptEntry, SipdoState
+from sipdo.plugins.optimizers.gates import counterfactuals
 from sipdo.plugins.optimizers.scores import Table, mean_score, value
 
 EVIDENCE_ROUNDS = 3
@@ -174,6 +175,16 @@ async def promote(state: SipdoState, deps: Deps) -> dict[str, Any]:
                 table = overlay(table, cells)
                 update["score_table"] = overlay(update["score_table"], cells)
         decision = deps.gate.decide(table, cid, inc, task_ids, others=list(candidates))
+        decision["others"] = counterfactuals(
+            deps.gate.name,
+            table,
+            cid,
+            inc,
+            task_ids,
+            others=list(candidates),
+            stochastic=deps.stochastic,
+        )
+        decision = _veto_specific(decision, candidates[cid], allowed=deps.allow_specific)
     notes = {
         **selection.get("notes", {}),
         **({"raw_reply": selection["raw"]} if selection.get("raw") else {}),
@@ -225,6 +236,20 @@ async def promote(state: SipdoState, deps: Deps) -> dict[str, Any]:
     versions.append(conclude(deps, state, cand, False, feedback, scores, decision))
     entry = attempt_entry(state, update["step"], cid, decision, feedback, evaluated, notes, scores)
     return update | {"history": [entry], "decisions": [decision]}
+
+
+def _veto_specific(
+    decision: dict[str, Any], cand: Mapping[str, Any], *, allowed: bool
+) -> dict[str, Any]:
+    """A candidate the policy promotes is kept back when it is specific to the training tasks."""
+    flags = list(cand.get("flags", []))
+    if not decision["promoted"] or not flags or allowed:
+        return decision
+    reason = (
+        f"{decision['reason']}; but not promoted: specific to the training tasks "
+        f"({'; '.join(flags[:3])}); run with allow_specific to promote such candidates"
+    )
+    return {**decision, "promoted": False, "reason": reason, "vetoed": flags}
 
 
 def _also_ran(

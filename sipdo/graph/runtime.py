@@ -63,6 +63,7 @@ class Deps:
     retries: int = 2
     gate: PromotionPolicy = field(default_factory=lambda: StrictGate())
     seed: int = 0
+    allow_specific: bool = False
 
     @property
     def stochastic(self) -> bool:

@@ -94,6 +94,9 @@ class Decision(TypedDict, total=False):
     wins: list[str]  # tasks the candidate passes and the incumbent fails
     losses: list[str]  # tasks the incumbent passes and the candidate fails
     stats: dict[str, float]
+    # what the other shipped gates decide on the same evidence (None: they would want more)
+    others: dict[str, dict[str, Any]]
+    vetoed: list[str]  # specificity flags that kept a policy-approved candidate back
 
 
 class LearnerEntry(TypedDict):

@@ -236,3 +236,33 @@ async def test_generator_sees_the_verifiers_rejections(sandbox: Sandbox) -> None
     # no task accepted in iteration 1, so iteration 2 aims at the same level
     assert [e["difficulty"] for e in starts] == [2, 2]
     assert [t["entry_point"] for t in out["accepted_tasks"]] == ["clamp"]
+
+
+@pytest.mark.parametrize("allow", [False, True])
+async def test_a_candidate_naming_a_training_task_is_kept_back_unless_allowed(
+    sandbox: Sandbox, allow: bool
+) -> None:
+    # Fixes every failure and breaks nothing, but is written for one seed task.
+    specific = "FIX: rotate the list with rotate_left before returning."
+    g = build(
+        sandbox,
+        optimizer_model=world.optimizer_model(specific),
+        budget=Budget(iterations=1, tasks_per_iteration=2, max_refinements=1),
+        allow_specific=allow,
+    )
+    out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")})
+
+    attempt = next(h for h in out["history"] if h["kind"] == "prompt_attempt")
+    decision = next(d for d in out["decisions"] if d["candidate_id"] == attempt["version_id"])
+    # What the other gates decide on the same evidence is kept beside the decision.
+    assert set(decision["others"]) == {"statistical", "pareto"}
+    assert decision["others"]["pareto"]["promoted"] is True
+    assert "names the task function 'rotate_left'" in attempt["feedback"]
+    if allow:
+        assert attempt["accepted"]
+        assert out["best_prompt"] == specific
+    else:
+        assert not attempt["accepted"]
+        assert out["best_prompt"] == INITIAL
+        assert "specific to the training tasks" in attempt["reason"]
+        assert decision["vetoed"] == ["names the task function 'rotate_left'"]

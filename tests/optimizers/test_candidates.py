@@ -52,6 +52,24 @@ def test_specificity_flags_name_functions_and_test_values_only() -> None:
     assert specificity_flags("", [TASK]) == []
 
 
+def test_specificity_flags_see_paraphrases_and_worked_examples() -> None:
+    # What the local 1.5B wrote in a real run: the seed task, reworded.
+    reworded = "The intervals are sorted before merging them. Handle empty input."
+    assert specificity_flags(reworded, [TASK]) == [
+        "paraphrases the task function 'merge_intervals'"
+    ]
+    # Both words, but in different sentences: a general rule may say that.
+    apart = "Merge duplicate keys. Keep the intervals open at the ends."
+    assert specificity_flags(apart, [TASK]) == []
+    example = "Example:\n```python\n>>> sum_pairs([1, 2, 3])\n[1, 3, 5]\n```"
+    assert specificity_flags(example, []) == [
+        "carries a worked example of the function 'sum_pairs'"
+    ]
+    assert specificity_flags("def f(x): ...", []) == [
+        "carries a worked example of the function 'f'"
+    ]
+
+
 def test_cells_combine_samples() -> None:
     ok = cell_of({"passed": True, "score": 1.0}, "code")
     bad = cell_of({"passed": False, "score": 0.5, "feedback": "wrong on []"}, "code2")

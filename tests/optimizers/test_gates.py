@@ -12,6 +12,7 @@ from sipdo.plugins.optimizers.gates import (
     ParetoGate,
     StatisticalGate,
     StrictGate,
+    counterfactuals,
     resolve_gate,
     sign_test_p,
 )
@@ -152,3 +153,18 @@ def test_resolve_gate() -> None:
         StatisticalGate(alpha=1.5)
     with pytest.raises(ConfigurationError, match="not a promotion policy"):
         resolve_gate(42)  # type: ignore[arg-type]
+
+
+def test_counterfactuals_say_what_the_other_gates_decide_on_the_same_evidence() -> None:
+    t = table(BIG_INC, BIG_CAND)
+    seen = counterfactuals("pareto", t, "cand", "inc", tasks(40), others=[], stochastic=False)
+    assert set(seen) == {"strict", "statistical"}
+    assert seen["strict"]["promoted"] is False
+    assert "breaks 1" in seen["strict"]["reason"]
+    assert seen["statistical"]["promoted"] is True
+    # A stochastic learner: the statistical gate would resample the 31 differing
+    # tasks first, so the table cannot say what it would decide.
+    later = counterfactuals("strict", t, "cand", "inc", tasks(40), others=[], stochastic=True)
+    assert set(later) == {"statistical", "pareto"}
+    assert later["statistical"]["promoted"] is None
+    assert later["pareto"]["promoted"] is True

@@ -125,12 +125,41 @@ def _test_literals(tests: str) -> set[str]:
     return found
 
 
+def _stem(word: str) -> str:
+    """A crude stem, enough to see "merging" in ``merge`` and "intervals" in ``interval``."""
+    return word.lower()[: max(4, len(word) - 3)]
+
+
+def _paraphrases(name: str, text: str) -> bool:
+    """Whether one sentence of ``text`` holds every content word of a snake_case ``name``.
+
+    Only names of two or more content words count: "rotate" alone is a fair word
+    for a general rule, "merge ... intervals" in one sentence is the task itself.
+    """
+    parts = [p for p in name.split("_") if len(p) >= 4 and p.lower() not in _COMMON]
+    if len(parts) < 2:
+        return False
+    stems = [_stem(p) for p in parts]
+    for sentence in re.split(r"(?<=[.!?;])\s+|\n+", text):
+        words = [w.lower() for w in _IDENT.findall(sentence)]
+        if all(any(w.startswith(stem) for w in words) for stem in stems):
+            return True
+    return False
+
+
+# A worked example in the instructions: a definition or a doctest call of one function.
+_EXAMPLE = re.compile(r"(?:\bdef\s+|>>>\s*)([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
 def specificity_flags(text: str, tasks: Iterable[Mapping[str, Any]]) -> list[str]:
     """What makes ``text`` (instructions) specific to the training tasks, not general.
 
-    A rule that names a task's function (``merge_intervals``) or repeats a value
-    from its tests is one an optimizer wrote for that task: it rarely transfers to
-    unseen problems, so the flag joins the candidate's textual reward.
+    A rule that names a task's function (``merge_intervals``), paraphrases it in
+    one sentence ("sort the intervals before merging"), repeats a value from its
+    tests, or carries a worked example of one particular function (``>>>
+    sum_pairs([1, 2])``) is one an optimizer wrote for a task: it rarely
+    transfers to unseen problems, so the flag joins the candidate's textual
+    reward (and, unless the run allows it, keeps it from being promoted).
     """
     if not text:
         return []
@@ -140,8 +169,12 @@ def specificity_flags(text: str, tasks: Iterable[Mapping[str, Any]]) -> list[str
         name = str(task.get("entry_point") or "")
         if len(name) >= 4 and name.lower() not in _COMMON and name in words:
             flags.append(f"names the task function {name!r}")
+        elif _paraphrases(name, text):
+            flags.append(f"paraphrases the task function {name!r}")
         for literal in sorted(_test_literals(str(task.get("tests") or ""))):
             pattern = rf"(?<!\w)(?<!\d\.){re.escape(literal)}(?!\w)(?!\.\d)"
             if re.search(pattern, text):
                 flags.append(f"repeats the test value {literal!r} of {name or task.get('id')}")
+    for example in _EXAMPLE.findall(text):
+        flags.append(f"carries a worked example of the function {example!r}")
     return list(dict.fromkeys(flags))

@@ -246,6 +246,36 @@ def resolve_gate(gate: str | PromotionPolicy) -> PromotionPolicy:
     return gate
 
 
+def counterfactuals(
+    chosen: str,
+    table: Table,
+    cand: str,
+    inc: str,
+    task_ids: Sequence[str],
+    *,
+    others: Sequence[str],
+    stochastic: bool,
+) -> dict[str, dict[str, Any]]:
+    """What every other shipped gate decides on the evidence the chosen one gathered.
+
+    Recorded beside each decision so one run answers "would ``strict`` have
+    promoted this?" without paying for three runs. A gate that would first ask
+    for more evidence (a second sample, say) gets ``promoted: None``: the table
+    cannot say what it would have done.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, make in GATES.items():
+        if name == chosen:
+            continue
+        gate: PromotionPolicy = make()
+        if gate.evidence(table, cand, inc, task_ids, stochastic=stochastic):
+            out[name] = {"promoted": None, "reason": "would ask for more evidence first"}
+            continue
+        verdict = gate.decide(table, cand, inc, task_ids, others=others)
+        out[name] = {"promoted": bool(verdict["promoted"]), "reason": str(verdict["reason"])}
+    return out
+
+
 def values(table: Table, cid: str, task_ids: Sequence[str]) -> dict[str, float]:
     """Per-task pass rates of ``cid`` (for reports)."""
     cells = table.get(cid, {})
