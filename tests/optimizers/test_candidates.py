@@ -68,6 +68,15 @@ def test_specificity_flags_see_paraphrases_and_worked_examples() -> None:
     assert specificity_flags("def f(x): ...", []) == [
         "carries a worked example of the function 'f'"
     ]
+    # A one-word name is an English word too: only its use as code is specific.
+    clamp = {"entry_point": "clamp", "tests": ""}
+    assert specificity_flags("Clamp values into the closed range; clamp ends.", [clamp]) == []
+    assert specificity_flags("Call `clamp` on the ends.", [clamp]) == [
+        "names the task function 'clamp'"
+    ]
+    assert specificity_flags("Use clamp(x, lo, hi).", [clamp]) == [
+        "names the task function 'clamp'"
+    ]
 
 
 def test_cells_combine_samples() -> None:

@@ -130,6 +130,19 @@ def _stem(word: str) -> str:
     return word.lower()[: max(4, len(word) - 3)]
 
 
+def _names(name: str, text: str, words: set[str]) -> bool:
+    """Whether ``text`` names the function ``name``.
+
+    A one-word lower-case name ("clamp", "rotate") is also an English word a
+    general rule may use, so it counts only written as code: in backticks or called.
+    """
+    if name not in words:
+        return False
+    if "_" in name or not name.islower() or not name.isalpha():
+        return True
+    return re.search(rf"`{name}`|(?<!\w){name}\s*\(", text) is not None
+
+
 def _paraphrases(name: str, text: str) -> bool:
     """Whether one sentence of ``text`` holds every content word of a snake_case ``name``.
 
@@ -167,7 +180,7 @@ def specificity_flags(text: str, tasks: Iterable[Mapping[str, Any]]) -> list[str
     flags: list[str] = []
     for task in tasks:
         name = str(task.get("entry_point") or "")
-        if len(name) >= 4 and name.lower() not in _COMMON and name in words:
+        if len(name) >= 4 and name.lower() not in _COMMON and _names(name, text, words):
             flags.append(f"names the task function {name!r}")
         elif _paraphrases(name, text):
             flags.append(f"paraphrases the task function {name!r}")
