@@ -158,6 +158,23 @@ def run(
             show_default=False,
         ),
     ] = None,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out set graded for the initial prompt and each promoted version: "
+            "humaneval[:N] or a task JSONL file. Never shown to the loop.",
+            show_default=False,
+        ),
+    ] = None,
+    stop_on_holdout_drop: Annotated[
+        bool | None,
+        typer.Option(
+            "--stop-on-holdout-drop",
+            help="End the run when a promoted version scores below the best held-out "
+            "pass@1 so far.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the SIPDO loop on a prompt (or resume a run) with a live progress display."""
     from sipdo.cli.limits import parse_model_timeouts
@@ -189,6 +206,8 @@ def run(
         "gate": gate,
         "seed": seed,
         "allow_specific": allow_specific,
+        "holdout": holdout,
+        "stop_on_holdout_drop": stop_on_holdout_drop,
         "seed_tasks": read_seeds(seeds) if seeds is not None else None,
         "model_timeout": parse_model_timeouts(model_timeout or []),
         "model_retry_for": model_retry_for,

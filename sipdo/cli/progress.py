@@ -197,4 +197,10 @@ def describe(event: Mapping[str, Any]) -> str:
         return "budget: " + budget_line(event.get("used") or {}, event.get("limits") or {})
     if kind == "run_end":
         return f"run ended: {event.get('stop_reason')}"
+    if kind == "holdout_result":
+        return (
+            f"held-out {event.get('version_id')}: {event.get('passed')}/{event.get('total')} "
+            f"pass@1 {float(event.get('pass_at_1', 0.0)):.3f} "
+            f"(own tests only {float(event.get('base_pass_at_1', 0.0)):.3f})"
+        )
     return f"event {kind}"

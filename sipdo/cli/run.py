@@ -61,6 +61,8 @@ class RunOptions:
     gate: str = "strict"
     seed: int = 0
     allow_specific: bool = False
+    holdout: str | None = None
+    stop_on_holdout_drop: bool = False
     seed_tasks: list[dict[str, Any]] | None = None
     model_timeout: dict[str, float] | None = None  # role (or "*") -> seconds per call
     model_retry_for: float | None = None
@@ -123,6 +125,10 @@ def check_plugins(opts: RunOptions) -> tuple[Any, Any]:
     domain = resolve_plugin("sipdo.domains", opts.domain, Domain)  # type: ignore[type-abstract]
     strategy = resolve_plugin("sipdo.optimizers", opts.strategy, Strategy)  # type: ignore[type-abstract]
     resolve_gate(opts.gate)
+    if opts.holdout is not None:
+        from sipdo.evaluation import holdout_tasks
+
+        holdout_tasks(opts.holdout)  # an unknown benchmark or unreadable file fails now
     for number, task in enumerate(opts.seed_tasks or [], start=1):
         try:
             domain.validate_task(task)
@@ -143,6 +149,16 @@ def print_estimate(opts: RunOptions, domain: Any, strategy: Any) -> None:
     if budget.model_calls is not None:
         line += f"; capped by --max-model-calls {budget.model_calls}"
     console.print(line + f"; promotion policy: {opts.gate}", markup=False)
+    if opts.holdout is not None:
+        from sipdo.evaluation import holdout_tasks
+
+        n = len(holdout_tasks(opts.holdout))
+        console.print(
+            f"held-out {opts.holdout}: {n} tasks graded for the initial prompt and each "
+            f"promoted version, at most {n * (budget.iterations + 1)} more learner calls "
+            "(not counted against the budget)",
+            markup=False,
+        )
 
 
 def new_run_id() -> str:
@@ -207,6 +223,8 @@ async def _drive(
                 gate=opts.gate,
                 seed=opts.seed,
                 allow_specific=opts.allow_specific,
+                holdout=opts.holdout,
+                stop_on_holdout_drop=opts.stop_on_holdout_drop,
             )
             view.iterations = _budget(opts).iterations
             snapshot = await graph.aget_state(config)
@@ -312,6 +330,24 @@ def execute(
     return final
 
 
+def holdout_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """The held-out curve as closing lines: the initial prompt, each promoted version."""
+    lines = []
+    for i, entry in enumerate(entries):
+        label = "initial prompt" if i == 0 else f"promoted {entry['version_id']}"
+        lines.append(
+            f"held-out {label}: {entry.get('passed', 0)}/{entry.get('total', 0)} "
+            f"pass@1 {float(entry['pass_at_1']):.3f} "
+            f"(own tests only {float(entry.get('base_pass_at_1', 0.0)):.3f})"
+        )
+    if len(entries) > 1:
+        delta = float(entries[-1]["pass_at_1"]) - float(entries[0]["pass_at_1"])
+        lines.append(f"held-out change since the initial prompt: {delta:+.3f} pass@1")
+    elif entries:
+        lines.append("held-out: no version was promoted, the initial prompt stands")
+    return lines
+
+
 def summarize(run_id: str, final: dict[str, Any], view: ProgressView) -> None:
     """The closing lines: why it stopped, counts, the best prompt."""
     accepted = len(final.get("accepted_tasks") or [])
@@ -323,6 +359,8 @@ def summarize(run_id: str, final: dict[str, Any], view: ProgressView) -> None:
         markup=False,
         highlight=False,
     )
+    for line in holdout_lines(final.get("holdout") or []):
+        console.print(line, markup=False, highlight=False)
     best = final.get("best_prompt")
     if best:
         console.print(Panel(Text(str(best)), title="best prompt", expand=False))

@@ -11,6 +11,7 @@ from typing import Any
 
 from langgraph.types import interrupt
 
+from sipdo.graph.holdout import grade_version
 from sipdo.graph.promote import attempt_entry, conclude
 from sipdo.graph.runtime import Deps
 from sipdo.graph.state import SipdoState
@@ -84,4 +85,7 @@ async def approve(state: SipdoState, deps: Deps) -> dict[str, Any]:
             "best_prompt": cand["text"],
             "version_id": cand["id"],
         }
+        graded = await grade_version(deps, state, cand["id"], cand["text"])
+        if graded:
+            update |= graded | {"history": update["history"] + graded["history"]}
     return update

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import Overwrite
 
-from sipdo.errors import PluginError
+from sipdo.errors import ConfigurationError, PluginError
 from sipdo.graph import routing
 from sipdo.graph.approve import approve
 from sipdo.graph.budget import Budget
@@ -25,6 +25,7 @@ from sipdo.graph.checker import checker
 from sipdo.graph.compiled import SipdoGraph
 from sipdo.graph.events import emit
 from sipdo.graph.generator import generator
+from sipdo.graph.holdout import Holdout, resolve_holdout
 from sipdo.graph.learner import learner
 from sipdo.graph.lifecycle import finish, setup
 from sipdo.graph.optimizer import MAX_BATCHES, optimizer
@@ -135,6 +136,8 @@ def create_sipdo_graph(
     seed: int = 0,
     context_schema: type[Any] | None = None,
     allow_specific: bool = False,
+    holdout: str | Sequence[Any] | Holdout | None = None,
+    stop_on_holdout_drop: bool = False,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
@@ -155,6 +158,10 @@ def create_sipdo_graph(
     or paraphrase a task's function, repeat a test value, carry a worked example
     of one function) is never promoted unless ``allow_specific``: such rules
     rarely hold on unseen problems, and a weak optimizer writes many of them.
+    ``holdout`` (``"humaneval:40"``, a task file, a list of tasks or a ``Holdout``)
+    grades the initial prompt and every promoted version on tasks the loop never
+    sees (``state["holdout"]``); ``stop_on_holdout_drop`` ends the run when a
+    promoted version scores below the best held-out number so far.
     """
     learner_model = resolve_model(model, role="learner")
     shared = model is not None
@@ -174,7 +181,12 @@ def create_sipdo_graph(
         gate=resolve_gate(gate),
         seed=seed,
         allow_specific=allow_specific,
+        holdout=resolve_holdout(holdout, stop_on_drop=stop_on_holdout_drop),
     )
+    if deps.holdout is not None and deps.domain.name != "code":
+        raise ConfigurationError(
+            f"held-out evaluation grades code tasks; the {deps.domain.name!r} domain has none"
+        )
     maxd = deps.domain.max_difficulty
 
     def route(fn: Callable[..., str]) -> Callable[[SipdoState], str]:

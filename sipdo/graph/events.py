@@ -7,7 +7,9 @@ reason, difficulty, weakness), ``learner_result`` (task_id, passed, score),
 ``budget`` (used, limits), ``run_end`` (stop_reason, best_prompt),
 ``model_call`` (role, phase ``"start"`` or ``"end"``; at the end also calls,
 output_tokens, seconds and ok: one per structured or text request, retries
-included, so a display moves during long local generations).
+included, so a display moves during long local generations),
+``holdout_result`` (iteration, version_id, eval_id, passed, total, pass_at_1,
+base_pass_at_1, problems: a version graded on the held-out set).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ EVENTS = frozenset(
         "budget",
         "run_end",
         "model_call",
+        "holdout_result",
     }
 )
 

@@ -7,6 +7,7 @@ from typing import Any
 from sipdo.errors import ConfigurationError
 from sipdo.graph.budget import empty_usage
 from sipdo.graph.events import emit
+from sipdo.graph.holdout import grade_version
 from sipdo.graph.promote import commit_flow
 from sipdo.graph.routing import stop_reason
 from sipdo.graph.runtime import Deps, run_id
@@ -98,7 +99,7 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "iteration": 0,
         "step": 0,
     }
-    return {
+    update: dict[str, Any] = {
         "seed_tasks": None,
         "seeds": seeds,
         "phase": "seed",
@@ -117,6 +118,7 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "last_approved": False,
         "strategy_state": {},
         "holdout": [],
+        "stop_requested": None,
         "accepted_tasks": fresh([]),
         "rejected_tasks": fresh([]),
         "history": fresh([]),
@@ -129,6 +131,10 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "difficulty": max((int(t.get("difficulty", 1)) for t in seeds), default=1),
         "stop_reason": "",
     }
+    graded = await grade_version(deps, update, vid, prompt)
+    if graded:
+        update |= {"holdout": graded["holdout"], "history": fresh(graded["history"])}
+    return update
 
 
 async def finish(state: SipdoState, deps: Deps) -> dict[str, Any]:

@@ -16,12 +16,15 @@ Next = Literal[
 def stop_reason(state: Mapping[str, Any], budget: Budget, max_difficulty: int) -> str | None:
     """Why the run should stop now, or None to go on.
 
-    ``budget:<name>`` when a budget is spent; ``no_errors`` when no failure remains
+    ``budget:<name>`` when a budget is spent; a node's ``stop_requested`` (e.g.
+    ``holdout_drop``); ``no_errors`` when no failure remains
     at the top difficulty; ``iterations`` when the last iteration is done.
     """
     spent = budget.exceeded(state.get("budget_used", {}))
     if spent:
         return spent
+    if state.get("stop_requested"):
+        return str(state["stop_requested"])
     iteration = int(state.get("iteration", 0))
     if iteration >= 1 and not failures_of(state) and state.get("difficulty", 1) >= max_difficulty:
         return "no_errors"

@@ -64,6 +64,7 @@ class Deps:
     gate: PromotionPolicy = field(default_factory=lambda: StrictGate())
     seed: int = 0
     allow_specific: bool = False
+    holdout: Any = None  # a sipdo.graph.holdout.Holdout, or None
 
     @property
     def stochastic(self) -> bool:

@@ -149,7 +149,10 @@ class HoldoutEntry(TypedDict, total=False):
     version_id: Required[str]
     passed: int
     total: int
-    pass_at_1: float
+    pass_at_1: float  # under sipdo's full verification
+    base_pass_at_1: float  # under the tasks' own tests only
+    eval_id: str  # the eval in the run store (``sipdo eval`` results)
+    problems: int  # tasks that could not be graded
 
 
 HistoryEntry = (
@@ -255,6 +258,7 @@ class OutputState(TypedDict, total=False):
     score_table: Annotated[ScoreTable, merge_scores]  # candidate x verified task
     candidates: Annotated[dict[str, CandidateState], merge_candidates]
     decisions: Annotated[list[Decision], operator.add]
+    holdout: list[HoldoutEntry]  # held-out results: the initial and each promoted version
 
 
 class SipdoState(InputState, OutputState, total=False):
@@ -276,7 +280,7 @@ class SipdoState(InputState, OutputState, total=False):
     pending_decision: Decision | None
     last_approved: bool
     strategy_state: dict[str, Any]  # the strategy's own JSON state (pool, ratings, front)
-    holdout: list[dict[str, Any]]  # held-out results per evaluated version
+    stop_requested: str | None  # a node's reason to end the run (e.g. "holdout_drop")
 
 
 def incumbent_row(state: Mapping[str, Any]) -> dict[str, ScoreCell]:
