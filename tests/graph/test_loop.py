@@ -78,7 +78,8 @@ async def test_learner_fails_then_prompt_accepted(sandbox: Sandbox) -> None:
     assert used["model_calls"] == {"learner": 8, "generator": 2, "checker": 2, "optimizer": 3}
     assert used["sandbox_seconds"] > 0
     kinds = [e["event"] for e in events]
-    assert set(kinds) == EVENTS  # every documented event kind shows up in this run
+    # every documented event kind shows up in this run (held-out results: test_holdout.py)
+    assert set(kinds) == EVENTS - {"holdout_result"}
     assert kinds[-1] == "run_end"
     cand = next(e for e in events if e["event"] == "prompt_candidate")
     assert cand["accepted"]
