@@ -64,6 +64,7 @@ def run_backend(
     warm: list[float] = []
     warm_ok: list[float] = []
     live = by_tests = by_verifier = tail = tail_caught = 0
+    survivors: list[str] = []
     agree = disagree = 0
     with open_backend(name) as sandbox:
         for n, problem in enumerate(problems):
@@ -88,6 +89,7 @@ def run_backend(
             missed = [f for f in distinct if not f.by_tests]
             tail += len(missed)
             tail_caught += sum(f.killed for f in missed)
+            survivors += [f"{task.id}: {f.mutant.description}" for f in missed if not f.killed]
             for fate in distinct[:crosscheck]:
                 start = time.perf_counter()
                 v = verify_solution(task, fate.mutant.source, sandbox=sandbox)
@@ -117,6 +119,7 @@ def run_backend(
         "b_crosscheck_agreement": f"{agree}/{agree + disagree}",
         "d_mutants_base_tests_miss": tail,
         "d_of_those_caught_by_verify_solution": tail_caught / tail if tail else None,
+        "d_survivors": survivors,
         "c_median_s_cold": statistics.median(cold) if cold else None,
         "c_median_s_warm_correct": statistics.median(warm_ok) if warm_ok else None,
         "c_median_s_warm_failing": statistics.median(warm) if warm else None,
