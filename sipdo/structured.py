@@ -34,12 +34,18 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOT
 
 @dataclass(frozen=True)
 class CallStats:
-    """Model usage of one or more calls: counts, tokens from ``usage_metadata``, latency."""
+    """Model usage of one or more calls: counts, tokens from ``usage_metadata``, latency.
+
+    ``wait_s`` is the part of ``latency_s`` spent queued before generation started,
+    as far as the backend reports it (``response_metadata["queue_wait_s"]``: the
+    local models' inference lock); tokens per second are of the rest.
+    """
 
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     latency_s: float = 0.0
+    wait_s: float = 0.0
 
     def __add__(self, other: CallStats) -> CallStats:
         return CallStats(
@@ -47,14 +53,20 @@ class CallStats:
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.latency_s + other.latency_s,
+            self.wait_s + other.wait_s,
         )
 
     @classmethod
     def of(cls, message: BaseMessage, latency_s: float) -> CallStats:
         """Stats of one reply (tokens are 0 when the backend reports none)."""
         usage = getattr(message, "usage_metadata", None) or {}
+        waited = (getattr(message, "response_metadata", None) or {}).get("queue_wait_s", 0.0)
         return cls(
-            1, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), latency_s
+            1,
+            int(usage.get("input_tokens", 0)),
+            int(usage.get("output_tokens", 0)),
+            latency_s,
+            min(float(waited), latency_s) if isinstance(waited, int | float) else 0.0,
         )
 
 

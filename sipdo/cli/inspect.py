@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -31,27 +32,44 @@ def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def runs_table(store: RunStore) -> Table | Text:
-    """Every run, newest first."""
+def runs_table(store: RunStore, width: int | None = None) -> Table | Text:
+    """Every run, newest first, readable at ``width`` columns (default: the console's).
+
+    Below 100 columns: no start time, one ``tasks`` column (accepted/rejected), no
+    vertical rules, and the stop reason cut to 60 characters and wrapped (``sipdo
+    show`` has it whole); headers are never cut.
+    """
     records = store.list_runs()
     if not records:
         return Text("no runs yet (start one with `sipdo run --prompt ...`)")
-    table = Table(title="runs")
-    for name in ("run", "status", "started", "prompts", "accepted", "rejected", "best"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("stop", overflow="fold")
+    wide = (width or console.width) >= 100
+    if wide:
+        table = Table(title="runs")
+        names = ["run", "status", "started", "prompts", "accepted", "rejected", "best"]
+    else:
+        table = Table(
+            title="runs",
+            caption="tasks: accepted/rejected",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        names = ["run", "status", "prompts", "tasks", "best"]
+    for name in names:
+        table.add_column(name, no_wrap=True, min_width=len(name))
+    table.add_column("stop", overflow="fold", min_width=4, ratio=1)
     for r in records:
         status = shown_status(r)
         style = {"finished": "green", "failed": "red", "running": "yellow"}.get(status, "")
+        stop = r.stop_reason or "-"
+        if wide:
+            counts = [_when(r.created_at, "%m-%d %H:%M"), str(r.prompt_versions)]
+            counts += [str(r.accepted_tasks), str(r.rejected_tasks)]
+        else:
+            counts = [str(r.prompt_versions), f"{r.accepted_tasks}/{r.rejected_tasks}"]
+            stop = stop if len(stop) <= 60 else stop[:59] + "…"
         table.add_row(
-            Text(r.run_id),
-            Text(status, style),
-            _when(r.created_at, "%m-%d %H:%M"),
-            str(r.prompt_versions),
-            str(r.accepted_tasks),
-            str(r.rejected_tasks),
-            _score(r.best_score),
-            Text(r.stop_reason or "-"),
+            Text(r.run_id), Text(status, style), *counts, _score(r.best_score), Text(stop)
         )
     return table
 

@@ -189,9 +189,14 @@ def describe(event: Mapping[str, Any]) -> str:
         if event.get("phase") == "start":
             return f"model {role}: working..."
         failed = "" if event.get("ok", True) else ", unusable"
+        tokens = int(event.get("output_tokens", 0))
+        waited = float(event.get("wait_seconds", 0.0))
+        generating = max(0.0, float(event.get("seconds", 0.0)) - waited)
+        rate = f", {tokens / generating:.1f} tok/s" if tokens and generating > 0 else ""
+        queued = f", {waited:.1f}s waiting for the model" if waited >= 0.05 else ""
         return (
-            f"model {role}: {event.get('output_tokens', 0)} tokens out in "
-            f"{float(event.get('seconds', 0.0)):.1f}s ({event.get('calls', 1)} call(s){failed})"
+            f"model {role}: {tokens} tokens out in {generating:.1f}s{rate}{queued}"
+            f" ({event.get('calls', 1)} call(s){failed})"
         )
     if kind == "budget":
         return "budget: " + budget_line(event.get("used") or {}, event.get("limits") or {})

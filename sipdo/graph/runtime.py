@@ -19,9 +19,11 @@ from pydantic import BaseModel
 from sipdo.errors import ConfigurationError
 from sipdo.graph.budget import Budget, usage_delta
 from sipdo.graph.events import emit
+from sipdo.graph.infra import WatchedProvider, patiently, sandbox_retry_policy
 from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.optimizers.base import Strategy
 from sipdo.plugins.optimizers.gates import PromotionPolicy, StrictGate
+from sipdo.retry import RetryPolicy
 from sipdo.structured import (
     CallStats,
     ReplyFormat,
@@ -65,6 +67,10 @@ class Deps:
     seed: int = 0
     allow_specific: bool = False
     holdout: Any = None  # a sipdo.graph.holdout.Holdout, or None
+    sandbox_retry: RetryPolicy = field(default_factory=sandbox_retry_policy)
+
+    def __post_init__(self) -> None:
+        self._watched = WatchedProvider(self.sandbox)
 
     @property
     def stochastic(self) -> bool:
@@ -96,20 +102,28 @@ class Deps:
     async def verify_task(
         self, tally: Tally, task: dict[str, Any], checker_answers: Sequence[str]
     ) -> dict[str, Any]:
-        """The domain's verdict on a generated task (``sipdo.verifiers.grading`` rules)."""
+        """The domain's verdict on a generated task (``sipdo.verifiers.grading`` rules);
+        sandbox engine trouble is waited out (``sipdo.graph.infra``)."""
         started = time.perf_counter()
         try:
-            return await agrade_task(self.domain, task, checker_answers, sandbox=self.sandbox)
+            return await patiently(
+                lambda: agrade_task(self.domain, task, checker_answers, sandbox=self._watched),
+                self.sandbox_retry,
+            )
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 
     async def verify_answer(
         self, tally: Tally, task: dict[str, Any], answer: str
     ) -> dict[str, Any]:
-        """The domain's verdict on an answer (``sipdo.verifiers.grading`` rules)."""
+        """The domain's verdict on an answer (``sipdo.verifiers.grading`` rules);
+        sandbox engine trouble is waited out (``sipdo.graph.infra``)."""
         started = time.perf_counter()
         try:
-            return await agrade_answer(self.domain, task, answer, sandbox=self.sandbox)
+            return await patiently(
+                lambda: agrade_answer(self.domain, task, answer, sandbox=self._watched),
+                self.sandbox_retry,
+            )
         finally:
             tally.sandbox_seconds += time.perf_counter() - started
 
@@ -158,6 +172,7 @@ def _call_ended(role: str, stats: CallStats, *, ok: bool) -> None:
         calls=stats.calls,
         output_tokens=stats.output_tokens,
         seconds=round(stats.latency_s, 2),
+        wait_seconds=round(stats.wait_s, 2),
         ok=ok,
     )
 

@@ -14,7 +14,10 @@ is in flight):
   (waited out: the run finishes) or past ``SIPDO_STORE_RETRY_S`` (exit 75, resumed
   once the lock is gone);
 - the disk holding the run store and checkpoints (a small tmpfs) filling up: exit 75
-  at once, resumed once space is freed.
+  at once, resumed once space is freed;
+- the Docker engine under the sandbox (a private ``dockerd``) SIGKILLed with its
+  containerd: verifications in flight are waited out and made again once it is
+  back (the run finishes), or, past ``SIPDO_SANDBOX_RETRY_S``, exit 75 and resumed.
 
 Each resumed run must end exactly as an uninterrupted one: the same prompt
 lineage (ids and acceptance, no duplicates), the same accepted tasks, and the
@@ -42,9 +45,11 @@ from sipdo.cli.run import checkpoint_path
 from sipdo.store import RunStore
 from tests.cli.conftest import ROOT, SIPDO, cli_env
 from tests.cli.scriptworld import PROMPT, PROMPT_1, PROMPT_2, PROMPT_BAD, write_world
+from tests.dockerd import PrivateDockerd, private_dockerd, running_private_dockerd
 from tests.store.test_store_faults import fill
 
 pytestmark = pytest.mark.slow
+__all__ = ["private_dockerd", "running_private_dockerd"]  # fixtures, used by name
 
 ROLES = ("learner", "generator", "checker", "optimizer")
 ROLE_FLAGS = ("--model", "--generator-model", "--checker-model", "--optimizer-model")
@@ -393,3 +398,87 @@ def test_full_disk_mid_run_stops_at_once_then_resumes(
         )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert outcome(db, "d1") == reference
+
+
+def _sandbox_containers(engine: PrivateDockerd) -> list[str]:
+    client = engine.client()
+    try:
+        return [c.id for c in client.containers.list(all=True)]
+    finally:
+        client.close()
+
+
+@pytest.mark.docker
+def test_docker_engine_killed_mid_run_is_waited_out(
+    reference: dict[str, object],
+    running_private_dockerd: PrivateDockerd,
+    home: Path,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    engine = running_private_dockerd
+    world = tmp_path / "world"
+    write_world(world, delay_s=0.2)
+    port = _free_port()
+    log = tmp_path / "run.log"
+    env = {**cli_env(home), "DOCKER_HOST": engine.host, "SIPDO_SANDBOX_RETRY_S": "120"}
+    args = [*http_run_args(world, port, db_url, "e1"), "--sandbox", "docker"]
+    with model_server(world, port):
+        proc = start_run(args, env, log)
+        try:
+            wait_for(proc, lambda: accepted_versions(db_url, "e1") >= 2, log)
+            engine.stop(kill=True)  # a crash: dockerd and its containerd, mid-iteration 2
+            time.sleep(6)
+            assert proc.poll() is None, log.read_text()  # waiting, not failing
+            engine.start()
+            proc.wait(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert "verifying again in" in text  # it met the dead engine and waited for it
+    assert outcome(db_url, "e1") == reference  # nothing graded as wrong code
+    assert _sandbox_containers(engine) == []  # the dead engine's containers are gone too
+
+
+@pytest.mark.docker
+def test_docker_engine_down_past_the_limit_stops_then_resumes(
+    reference: dict[str, object],
+    running_private_dockerd: PrivateDockerd,
+    home: Path,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    engine = running_private_dockerd
+    world = tmp_path / "world"
+    write_world(world, delay_s=0.2)
+    port = _free_port()
+    log = tmp_path / "run.log"
+    env = {**cli_env(home), "DOCKER_HOST": engine.host, "SIPDO_SANDBOX_RETRY_S": "3"}
+    args = [*http_run_args(world, port, db_url, "e2"), "--sandbox", "docker"]
+    with model_server(world, port):
+        proc = start_run(args, env, log)
+        try:
+            wait_for(proc, lambda: accepted_versions(db_url, "e2") >= 2, log)
+            engine.stop(kill=True)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            engine.start()
+        text = log.read_text()
+        assert proc.returncode == 75, text
+        assert "sandbox engine still failing" in text
+        with RunStore(db_url) as store:
+            assert store.get_run("e2").status == "stopped"
+        resumed = subprocess.run(
+            resume_command(text, "e2"),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=env,
+            cwd=ROOT,
+        )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert outcome(db_url, "e2") == reference

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sipdo.cli import app
+from sipdo.cli.common import console
 from sipdo.store import RunStore
 from tests.store.runkit import ADD, REV, RIGHT_ADD, V1, V2, WRONG_ADD, WRONG_REV, populate
 
@@ -23,7 +24,8 @@ def recorded(db_url: str) -> str:
     return db_url
 
 
-def test_runs_lists_every_run_with_counts(recorded: str) -> None:
+def test_runs_lists_every_run_with_counts(recorded: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console, "width", 120)
     result = runner.invoke(app, ["runs", "--db", recorded])
     assert result.exit_code == 0, result.output
     assert "run-1" in result.stdout
@@ -33,6 +35,21 @@ def test_runs_lists_every_run_with_counts(recorded: str) -> None:
     # run, status, started (date part), prompts, accepted, rejected, best, stop
     assert cells[1] == "completed"
     assert cells[3:7] == ["3", "1", "1", "0.50"]
+
+
+def test_runs_is_readable_at_80_columns(recorded: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console, "width", 80)
+    with RunStore(recorded) as store:
+        store.finish_run("run-2", "stopped", "p", "stopped: model backend down " + "x" * 200)
+    result = runner.invoke(app, ["runs", "--db", recorded])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if line.lstrip().startswith("run "))
+    assert header.split() == ["run", "status", "prompts", "tasks", "best", "stop"]
+    row = next(line for line in lines if line.split()[:1] == ["run-1"])
+    assert row.split()[1:5] == ["completed", "3", "1/1", "0.50"]
+    assert "tasks: accepted/rejected" in result.stdout
 
 
 def test_runs_on_an_empty_store_says_so(db_url: str) -> None:

@@ -137,7 +137,37 @@ def test_model_calls_move_the_display() -> None:
     assert view.model_note == "generator: working..."
     view.apply(end)
     assert view.model_calls == 1
-    assert describe(end) == "model generator: 226 tokens out in 51.2s (2 call(s), unusable)"
+    assert describe(end) == (
+        "model generator: 226 tokens out in 51.2s, 4.4 tok/s (2 call(s), unusable)"
+    )
     console = Console(width=120, record=True)
     console.print(view.render())
     assert "1 calls — generator: 226 tokens out in 51.2s" in console.export_text()
+
+
+def test_time_queued_behind_other_calls_is_reported_apart_from_generation() -> None:
+    from langchain_core.messages import AIMessage
+
+    from sipdo.structured import CallStats
+
+    reply = AIMessage(
+        content="x",
+        usage_metadata={"input_tokens": 9, "output_tokens": 165, "total_tokens": 174},
+        response_metadata={"queue_wait_s": 54.6},
+    )
+    stats = CallStats.of(reply, 66.9) + CallStats.of(AIMessage(content="y"), 1.0)
+    assert (stats.calls, stats.latency_s, stats.wait_s) == (2, 67.9, 54.6)
+    end = {
+        "event": "model_call",
+        "role": "learner",
+        "phase": "end",
+        "calls": 1,
+        "output_tokens": 165,
+        "seconds": 66.9,
+        "wait_seconds": 54.6,
+        "ok": True,
+    }
+    assert describe(end) == (
+        "model learner: 165 tokens out in 12.3s, 13.4 tok/s, 54.6s waiting for the model"
+        " (1 call(s))"
+    )

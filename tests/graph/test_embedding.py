@@ -153,3 +153,25 @@ def test_a_parent_recursion_limit_does_not_cut_the_run_off(sandbox: Sandbox, lim
     out = parent.invoke({"prompt": INITIAL, "seed_tasks": SEEDS}, cfg)
     assert out["best_prompt"] == "Be exact. FIX"
     assert sub.config["recursion_limit"] > limit
+
+
+def test_a_thread_invoked_again_without_seeds_gets_the_domains_seeds(sandbox: Sandbox) -> None:
+    # InputState's documented default holds on every invocation, not only the first:
+    # the previous run's seed_tasks are not silently reused.
+    graph = create_sipdo_graph(
+        world.learner_model(),
+        generator_model=world.generator_model(),
+        checker_model=world.checker_model(),
+        optimizer_model=world.optimizer_model(),
+        domain=world.domain(),
+        sandbox=sandbox,
+        budget=Budget(iterations=1, model_calls=1),  # the seed pass only
+        checkpointer=InMemorySaver(),
+    )
+    cfg: Any = {"configurable": {"thread_id": "seeds-again"}}
+    graph.invoke({"prompt": "Be exact. FIX", "seed_tasks": SEEDS}, cfg)
+    assert [t["entry_point"] for t in graph.get_state(cfg).values["seeds"]] == ["rotate_left"]
+    graph.invoke({"prompt": "Be exact. FIX"}, cfg)
+    shipped = [t["entry_point"] for t in world.domain().seed_tasks()]
+    assert [t["entry_point"] for t in graph.get_state(cfg).values["seeds"]] == shipped
+    assert len(shipped) > 1

@@ -29,6 +29,15 @@ def test_an_unclosed_prompt_ends_at_the_rationale_or_the_reply() -> None:
     assert parse_refinement("<prompt>Be precise.").prompt == "Be precise."
 
 
+@pytest.mark.parametrize("label", ["RATIONALE:", "Rationale:"])
+def test_a_rationale_written_inside_the_prompt_tags_is_not_part_of_the_prompt(label: str) -> None:
+    # Seen in a demo run: the rationale line ended up as the promoted prompt's last line.
+    reply = f"<prompt>\nYou write Python.\n- Handle empty input.\n{label} it crashed.\n</prompt>"
+    assert parse_refinement(reply) == Refinement(
+        prompt="You write Python.\n- Handle empty input.", rationale="it crashed."
+    )
+
+
 def test_a_json_refinement_is_still_understood() -> None:
     reply = json.dumps({"prompt": "Be precise.", "rationale": "r"})
     assert parse_refinement(reply) == Refinement(prompt="Be precise.", rationale="r")

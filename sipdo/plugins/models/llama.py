@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -205,16 +206,20 @@ class ChatLocalLlama(BaseChatModel):
             guard = RepetitionGuard(llama)
             params["logits_processor"] = LogitsProcessorList([guard])
         payload = [_to_llama_message(m) for m in messages]
+        queued = time.perf_counter()
         try:
             with lock:
+                waited = time.perf_counter() - queued
                 response = llama.create_chat_completion(messages=payload, **params)
         except TypeError as exc:  # an option create_chat_completion does not know
             raise ConfigurationError(f"bad option for the local model: {exc}") from exc
         except ValueError as exc:  # llama-cpp-python's error type for context overflow etc.
             raise ModelError(f"local model failed: {exc}") from exc
         result = self._to_result(response, constrained=schema is not None)
+        metadata = result.generations[0].message.response_metadata
+        metadata["queue_wait_s"] = round(waited, 3)  # behind other calls on the model lock
         if guard is not None and guard.tripped:
-            result.generations[0].message.response_metadata["stopped_repeating"] = True
+            metadata["stopped_repeating"] = True
         return result
 
     async def _agenerate(

