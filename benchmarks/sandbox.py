@@ -1,43 +1,61 @@
-"""Sandbox overhead on HumanEval: bare subprocess vs ProcessSandbox vs Docker (warm / per run).
+"""Sandbox overhead on HumanEval, every backend x mode side by side in one run.
 
-Each of the 164 canonical solutions runs with its tests (``check(entry_point)``)
-sequentially in each mode; every mode must pass every task. Prints a table and
-the ratios the issue sets targets for::
+Each canonical solution runs with its tests (``check(entry_point)``) in each
+mode; every mode must pass every task. Modes: a bare subprocess loop (the
+floor without any isolation), ProcessSandbox fresh and fork server, Docker
+with a container per run, a warm pool of single-use containers, and fork
+servers. For each: sum of run times, p50 / p95 per run, runs per second with
+1 and 2 concurrent callers, and the ratio to the bare loop; then the memory
+the fork servers hold (process: the server's RSS; Docker: an idle server
+container's cgroup usage) and the machine's load::
 
-    python benchmarks/sandbox.py [--limit N] [--pool-size K] [--pace S] [--skip-docker]
-
-Back to back (the default), a warm pool can only go as fast as the engine
-starts containers; ``--pace`` leaves time between runs, as bursty use does.
+    python benchmarks/sandbox.py [--limit N] [--pool-size K] [--skip-docker] [--modes a,b]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from sipdo.sandbox import Limits, Sandbox
 from sipdo.sandbox.process import ProcessSandbox
 
 LIMITS = Limits(timeout_s=20, memory_mb=512, pids=64)
+MODES = (
+    "bare",
+    "process-fresh",
+    "process-forkserver",
+    "docker-per-run",
+    "docker-warm",
+    "docker-forkserver",
+)
 
 
 @dataclass
 class Timing:
     mode: str
-    total_s: float
     per_run_ms: list[float]
     passed: int
+    rate_1: float = 0.0
+    rate_2: float = 0.0
+    memory: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
-    def median_ms(self) -> float:
-        return statistics.median(self.per_run_ms)
+    def total_s(self) -> float:
+        return sum(self.per_run_ms) / 1000
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.per_run_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def humaneval_programs(limit: int | None) -> list[str]:
@@ -73,70 +91,132 @@ def in_sandbox(sandbox: Sandbox) -> Callable[[str], bool]:
     return run
 
 
-def measure(mode: str, run: Callable[[str], bool], programs: Sequence[str], pace: float) -> Timing:
-    """Run every program once; the total is the sum of run times (pauses excluded)."""
+def measure(mode: str, run: Callable[[str], bool], programs: Sequence[str]) -> Timing:
+    """Every program once, back to back; then the whole set with 2 concurrent callers."""
     run(programs[0])  # warm caches (imports, page cache) outside the timing
     per_run, passed = [], 0
+    start = time.perf_counter()
     for program in programs:
-        time.sleep(pace)
         t0 = time.perf_counter()
         passed += run(program)
         per_run.append((time.perf_counter() - t0) * 1000)
-    timing = Timing(mode, sum(per_run) / 1000, per_run, passed)
+    timing = Timing(mode, per_run, passed, rate_1=len(programs) / (time.perf_counter() - start))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        both = sum(pool.map(run, programs))
+    timing.rate_2 = len(programs) / (time.perf_counter() - start)
+    if both != len(programs):
+        timing.notes.append(f"{len(programs) - both} failed with 2 callers")
     print(
-        f"  {mode:<22} {timing.total_s:7.2f} s  median {timing.median_ms:6.1f} ms  "
+        f"  {mode:<20} {timing.total_s:7.2f} s  p50 {timing.pct(0.5):6.1f} ms  "
+        f"p95 {timing.pct(0.95):6.1f} ms  {timing.rate_1:5.2f}/s  x2 {timing.rate_2:5.2f}/s  "
         f"passed {passed}/{len(programs)}",
         flush=True,
     )
     return timing
 
 
+def rss_mb(pid: int | None) -> str:
+    if pid is None:
+        return "-"
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return f"server RSS {int(line.split()[1]) / 1024:.0f} MB"
+    return "-"
+
+
+def container_mb(sandbox: Sandbox) -> str:
+    pool = sandbox._pool  # type: ignore[attr-defined]
+    with pool._cond:
+        ids = [warm.id for warm, _ in pool._ready]
+    if not ids:
+        return "-"
+    stats = sandbox.client.api.stats(ids[0], stream=False)  # type: ignore[attr-defined]
+    usage = stats.get("memory_stats", {})
+    cache = usage.get("stats", {}).get("cache", 0)
+    return f"idle server container {(usage.get('usage', 0) - cache) / 2**20:.0f} MB (no cache)"
+
+
+@contextmanager
+def docker(**kw: object) -> Iterator[Sandbox]:
+    from sipdo.sandbox.docker import DockerSandbox
+
+    with DockerSandbox(**kw) as sandbox:  # type: ignore[arg-type]
+        if kw.get("mode") == "forkserver":
+            sandbox.prewarm(LIMITS, count=2)
+        else:
+            time.sleep(2)  # let the pool fill before the clock starts
+        yield sandbox
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N tasks")
     parser.add_argument("--pool-size", type=int, default=2, help="warm pool size (default 2)")
     parser.add_argument("--skip-docker", action="store_true", help="process backend only")
-    parser.add_argument(
-        "--pace",
-        type=float,
-        default=0.0,
-        help="seconds of pause before each run (not timed): bursty load lets the pool refill",
-    )
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset")
     args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    if args.skip_docker:
+        modes = [m for m in modes if not m.startswith("docker")]
     programs = humaneval_programs(args.limit)
+    load = os.getloadavg()
     print(
-        f"HumanEval canonical solutions + tests: {len(programs)} tasks, sequential, "
-        f"pause {args.pace} s before each, {os.cpu_count()} cores"
+        f"HumanEval canonical solutions + tests: {len(programs)} tasks, "
+        f"{os.cpu_count()} cores, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     timings: dict[str, Timing] = {}
-    timings["bare"] = measure("bare subprocess", bare, programs, args.pace)
-    with ProcessSandbox() as process:
-        label = f"process ({'namespaces' if 'network' in process.isolation else 'basic'})"
-        timings["process"] = measure(label, in_sandbox(process), programs, args.pace)
-    if not args.skip_docker:
-        from sipdo.sandbox.docker import DockerSandbox
-
-        with DockerSandbox(pool_size=args.pool_size) as warm:
-            time.sleep(2)  # let the pool fill before the clock starts
-            timings["warm"] = measure(
-                f"docker warm pool={args.pool_size}", in_sandbox(warm), programs, args.pace
-            )
-        with DockerSandbox(pool_size=0) as cold:
-            timings["per_run"] = measure("docker per run", in_sandbox(cold), programs, args.pace)
-    print("\nratios (sum of run times)")
-    ratio("process / bare", timings, "process", "bare", "<= 1.3")
-    if "warm" in timings:
-        ratio("docker warm / process", timings, "warm", "process", "<= 1.5")
-        ratio("per run / docker warm", timings, "per_run", "warm", ">= 10")
-    failed = [t.mode for t in timings.values() if t.passed != len(programs)]
+    for mode in modes:
+        if mode == "bare":
+            timings[mode] = measure(mode, bare, programs)
+        elif mode.startswith("process-"):
+            with ProcessSandbox(mode=mode.removeprefix("process-"), max_concurrency=2) as sb:  # type: ignore[arg-type]
+                sb.wait_ready()
+                timings[mode] = measure(mode, in_sandbox(sb), programs)
+                timings[mode].memory = rss_mb(sb.server_pid)
+        elif mode == "docker-per-run":
+            with docker(pool_size=0, mode="fresh") as sb:
+                timings[mode] = measure(mode, in_sandbox(sb), programs)
+        elif mode == "docker-warm":
+            with docker(pool_size=args.pool_size, mode="fresh") as sb:
+                timings[mode] = measure(mode, in_sandbox(sb), programs)
+        elif mode == "docker-forkserver":
+            with docker(pool_size=args.pool_size, mode="forkserver") as sb:
+                timings[mode] = measure(mode, in_sandbox(sb), programs)
+                timings[mode].memory = container_mb(sb)
+    load = os.getloadavg()
+    print(f"\nload after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print("\n| mode | sum s | p50 ms | p95 ms | runs/s (1) | runs/s (2) | / bare | memory |")
+    print("|---|---|---|---|---|---|---|---|")
+    base = timings.get("bare")
+    for t in timings.values():
+        ratio = f"{t.total_s / base.total_s:.2f}x" if base else "-"
+        print(
+            f"| {t.mode} | {t.total_s:.2f} | {t.pct(0.5):.0f} | {t.pct(0.95):.0f} | "
+            f"{t.rate_1:.2f} | {t.rate_2:.2f} | {ratio} | {t.memory or '-'} |"
+        )
+    print("\nratios (sum of run times), targets from the fork-server issue")
+    ratio("process-forkserver / bare", timings, "process-forkserver", "bare", "<= 0.5")
+    ratio(
+        "docker-forkserver / process-fs",
+        timings,
+        "docker-forkserver",
+        "process-forkserver",
+        "<= 1.3",
+    )
+    ratio("process-fresh / bare", timings, "process-fresh", "bare", "-")
+    ratio("docker-warm / process-fresh", timings, "docker-warm", "process-fresh", "-")
+    failed = [t.mode for t in timings.values() if t.passed != len(programs) or t.notes]
     if failed:
         print(f"\nmodes with failing canonical solutions: {', '.join(failed)}")
     return 1 if failed else 0
 
 
 def ratio(label: str, timings: dict[str, Timing], top: str, bottom: str, target: str) -> None:
-    value = timings[top].total_s / timings[bottom].total_s
-    print(f"  {label:<24} {value:5.2f}x   (target {target})")
+    if top in timings and bottom in timings:
+        value = timings[top].total_s / timings[bottom].total_s
+        print(f"  {label:<32} {value:5.2f}x   (target {target})")
 
 
 if __name__ == "__main__":

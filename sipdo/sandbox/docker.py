@@ -26,10 +26,22 @@ import time
 import weakref
 from typing import Any
 
-from sipdo.errors import SandboxInputError, SandboxUnavailableError
+from sipdo.errors import SandboxError, SandboxInputError, SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer
 from sipdo.sandbox._demux import stream_exec
 from sipdo.sandbox.base import ISOLATION_VOCABULARY, ExecResult, Job, Limits, Sandbox
+from sipdo.sandbox.dockerfork import (
+    MAX_RUNS,
+    SERVER_HEADROOM_MB,
+    RunEnd,
+    ServerLost,
+    ServerStream,
+    job_message,
+    memory_limit,
+    run_job,
+    server_command,
+    wait_ready,
+)
 from sipdo.sandbox.engine import DEFAULT_IMAGE, connect, mapped, reap_stale
 from sipdo.sandbox.pool import ContainerPool, PoolKey, Warm
 
@@ -97,9 +109,16 @@ def job_payload(job: Job) -> bytes:
     return len(header).to_bytes(8, "big") + header + archive + (job.stdin or b"")
 
 
-def container_config(client: Any, image: str, key: PoolKey, runtime: str | None) -> dict[str, Any]:
-    """Keyword arguments of ``api.create_container`` for one hardened sandbox container."""
-    memory = f"{key.memory_mb}m"
+def container_config(
+    client: Any, image: str, key: PoolKey, runtime: str | None, *, forkserver: bool = False
+) -> dict[str, Any]:
+    """Keyword arguments of ``api.create_container`` for one hardened sandbox container.
+
+    A fork-server container runs the server instead of the one-job agent, with
+    room for it: memory headroom until it is ready (see ``dockerfork``) and one
+    more process.
+    """
+    memory = f"{key.memory_mb + (SERVER_HEADROOM_MB if forkserver else 0)}m"
     size = f"size={key.disk_mb}m"
     host_config = client.api.create_host_config(
         network_mode="bridge" if key.network else "none",
@@ -111,7 +130,7 @@ def container_config(client: Any, image: str, key: PoolKey, runtime: str | None)
         shm_size=f"{key.disk_mb}m",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        pids_limit=key.pids + 1,  # + tini
+        pids_limit=key.pids + (2 if forkserver else 1),  # + tini (+ the server)
         mem_limit=memory,
         memswap_limit=memory,
         nano_cpus=int(key.cpus * 1e9),
@@ -123,7 +142,7 @@ def container_config(client: Any, image: str, key: PoolKey, runtime: str | None)
     )
     return {
         "image": image,
-        "command": ["python3", "-c", AGENT],
+        "command": server_command() if forkserver else ["python3", "-c", AGENT],
         "user": USER,
         "working_dir": WORKDIR,
         "environment": ENV,
@@ -135,7 +154,22 @@ def container_config(client: Any, image: str, key: PoolKey, runtime: str | None)
 
 
 class DockerSandbox(Sandbox):
-    """Runs each job in its own hardened container, taken from a warm pool."""
+    """Runs each job in a hardened container from a warm pool; ``mode`` says how.
+
+    ``mode="fresh"``: every run in its own single-use container (above).
+    ``mode="forkserver"`` (what ``"auto"`` picks): each container runs a fork
+    server (``_dockerserver``) with pytest and Hypothesis imported, and serves
+    runs one at a time, each a forked child; after each run everything of it
+    is killed and wiped, and a container with anything left (processes, IPC
+    objects, files) is replaced, as is one that dies or has served
+    ``MAX_RUNS``. A run whose limits no ready server matches goes to a fresh
+    container while a server for them is made (``prewarm`` makes them ahead;
+    ``pool_size=0`` makes none). The container flags, and so every claim, are
+    the fresh mode's; the memory limit is the run's plus the idle server's
+    anonymous memory. Should a container die under a run (its server killed),
+    the run is tried again in another, twice, then reported as exit 137; an
+    engine that stops answering raises ``SandboxUnavailableError``.
+    """
 
     kind = "docker"
     isolation = ISOLATION_VOCABULARY
@@ -150,10 +184,10 @@ class DockerSandbox(Sandbox):
         max_concurrency: int | None = None,
         mode: str = "auto",
     ) -> None:
-        if mode not in ("auto", "fresh"):
-            raise SandboxInputError(f"unknown mode {mode!r}; available: auto, fresh")
+        if mode not in ("auto", "forkserver", "fresh"):
+            raise SandboxInputError(f"unknown mode {mode!r}; available: auto, forkserver, fresh")
         super().__init__(limits=limits, max_concurrency=max_concurrency or max(2, pool_size))
-        self.mode = "fresh"
+        self.mode = "fresh" if mode == "fresh" else "forkserver"
         self.image = image
         self.runtime = runtime
         self.client = connect()
@@ -167,15 +201,31 @@ class DockerSandbox(Sandbox):
             self.client.close()
             raise
         client = self.client  # the pool must not keep ``self`` alive (see the finalizer)
+        forked = self.mode == "forkserver"
+        self._fresh_config = lambda key: container_config(client, image, key, runtime)
         self._pool = ContainerPool(
             client,
-            lambda key: container_config(client, image, key, runtime),
+            lambda key: container_config(client, image, key, runtime, forkserver=forked),
             PoolKey.of(self.limits),
             pool_size,
+            prepare=(lambda warm, key: _prepare(client, warm, key)) if forked else None,
         )
         self.instance_id = self._pool.instance  # label value on all its containers
         # Containers are removed even if close() is never called.
         self._finalizer = weakref.finalize(self, self._pool.shutdown)
+
+    def prewarm(self, limits: Limits | None = None, count: int = 1) -> None:
+        """Make ``count`` server containers for ``limits`` now (fork-server mode), waiting.
+
+        Runs whose limits no ready server matches go to a fresh container while
+        one is made in the background; this makes them ahead instead.
+        """
+        if self.mode != "forkserver":
+            return
+        key = PoolKey.of(limits or self.limits)
+        made = [self._pool.create(key) for _ in range(count)]
+        for warm in made:
+            self._pool.give_back(warm, key)
 
     def _release(self) -> None:
         self._finalizer()
@@ -183,7 +233,16 @@ class DockerSandbox(Sandbox):
 
     def _execute(self, job: Job) -> ExecResult:
         started = time.monotonic()
-        warm = self._pool.take(PoolKey.of(job.limits))
+        if self.mode == "forkserver":
+            return self._execute_forked(job, started)
+        return self._execute_fresh(job, started)
+
+    def _execute_fresh(self, job: Job, started: float) -> ExecResult:
+        key = PoolKey.of(job.limits)
+        if self.mode == "forkserver":
+            warm = self._pool.create(key, self._fresh_config)
+        else:
+            warm = self._pool.take(key)
         try:
             return self._run_in(warm, job, started)
         finally:
@@ -211,6 +270,53 @@ class DockerSandbox(Sandbox):
             duration_s=time.monotonic() - started,
         )
 
+    def _execute_forked(self, job: Job, started: float) -> ExecResult:
+        key = PoolKey.of(job.limits)
+        message = job_message(job, pack(job) if job.files else b"")
+        for attempt in range(3):
+            buffer = CappedBuffer(job.limits.output_bytes)
+            warm = self._pool.take_ready(key)
+            if warm is None:
+                # No server is ready for these limits: one is made in the background
+                # (its preload takes seconds; not with pool_size=0), and this run goes
+                # to a fresh container.
+                if self._pool.size:
+                    self._pool.add_spare(key)
+                return self._execute_fresh(job, started)
+            clean = False
+            try:
+                kill = threading.Thread(target=self._pool.kill, args=(warm.id,), daemon=True)
+                end = run_job(warm.stream, message, job, buffer, kill.start)
+            except ServerLost as exc:
+                with mapped("the Docker engine during a run"):
+                    self.client.ping()  # an engine that went away is an error of its own
+                log.warning("sandbox: a server container died under a run (%s)", exc)
+                self._pool.drop_dead()  # after an engine restart, none of them runs
+                if attempt < 2:
+                    continue
+                note = "\nsipdo: the sandbox's server died during the run (killed by it?)\n"
+                buffer.add("stderr", note.encode())
+                end = RunEnd(137, False, False, buffer.truncated, True)
+            else:
+                warm.runs += 1
+                clean = not end.tainted and warm.runs < MAX_RUNS
+            finally:
+                if clean:
+                    self._pool.give_back(warm, key)
+                else:
+                    warm.close()
+                    self._pool.discard(warm.id)
+            return ExecResult(
+                exit_code=end.exit_code,
+                stdout=buffer.text("stdout"),
+                stderr=buffer.text("stderr"),
+                timed_out=end.timed_out,
+                oom_killed=end.oom_killed,
+                output_truncated=end.truncated,
+                duration_s=time.monotonic() - started,
+            )
+        raise SandboxError("unreachable")  # pragma: no cover
+
     def _outcome(self, container_id: str, timed_out: bool) -> tuple[int, bool]:
         """Exit code of the run, and whether the kernel OOM-killed in the container."""
         if timed_out:
@@ -218,3 +324,12 @@ class DockerSandbox(Sandbox):
         with mapped("reading the run's exit code"):
             code = int(self.client.api.wait(container_id, timeout=30)["StatusCode"])
         return code, code == 137 and self._pool.oom_killed(container_id)
+
+
+def _prepare(client: Any, warm: Warm, key: PoolKey) -> None:
+    """Wait for a new container's server, then size its memory to the run's plus the server's."""
+    warm.stream = ServerStream(warm.sock)
+    info = wait_ready(warm.stream)
+    limit = memory_limit(key.memory_mb, info)
+    with mapped("sizing a sandbox server's memory"):
+        client.api.update_container(warm.id, mem_limit=limit, memswap_limit=limit)

@@ -1,9 +1,12 @@
-"""A warm pool of single-use sandbox containers, refilled and removed in the background.
+"""A warm pool of sandbox containers, refilled and removed in the background.
 
 A container is created with its stdin held open, attached to, and started
-ahead; its agent then waits for a job. It is handed out once (``take``), with
-the attached stream, and then removed (``discard``);
-nothing is ever returned to the pool, so no state can leak between runs.
+ahead; its agent then waits for a job. In the fresh mode it is handed out
+once (``take``), with the attached stream, and then removed (``discard``);
+nothing is ever returned to the pool, so no state can leak between runs. In
+the fork-server mode a ``prepare`` hook waits for the container's server
+before the container counts as ready, and a container whose run ended clean
+comes back (``give_back``) to serve the next run.
 ``shutdown`` removes every container the pool ever created and did not yet
 see removed, and waits until the engine confirms it.
 """
@@ -54,6 +57,8 @@ class Warm:
         self.id = container_id
         self.raw = raw
         self.sock: socket.socket = getattr(raw, "_sock", raw)
+        self.runs = 0  # runs served (fork-server mode)
+        self.stream: Any = None  # the server's message stream (fork-server mode)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -71,13 +76,18 @@ class ContainerPool:
         config: Callable[[PoolKey], dict[str, Any]],
         key: PoolKey,
         size: int,
+        prepare: Callable[[Warm, PoolKey], None] | None = None,
     ) -> None:
         self.client = client
         self.config = config
+        self.prepare = prepare
         self.key = key
         self.size = max(0, size)
         self.instance = uuid.uuid4().hex
         self._ready: deque[tuple[Warm, float]] = deque()
+        # Served containers of other keys, kept to serve again (fork-server mode).
+        self._spare: dict[PoolKey, deque[tuple[Warm, float]]] = {}
+        self._making: dict[PoolKey, int] = {}
         self._live: set[str] = set()
         self._cond = threading.Condition()
         self._closing = False
@@ -93,13 +103,17 @@ class ContainerPool:
         for filler in self._fillers:
             filler.start()
 
-    def create(self, key: PoolKey) -> Warm:
-        """Create, attach to and start one container; it is tracked until removed."""
+    def create(
+        self, key: PoolKey, config: Callable[[PoolKey], dict[str, Any]] | None = None
+    ) -> Warm:
+        """Create, attach to and start one container; it is tracked until removed.
+
+        ``config`` replaces the pool's own (then ``prepare`` is not applied).
+        """
         labels = {**owner_labels(), LABEL_INSTANCE: self.instance}
+        settings = (config or self.config)(key)
         with mapped("creating a sandbox container"):
-            container_id = str(
-                self.client.api.create_container(**self.config(key), labels=labels)["Id"]
-            )
+            container_id = str(self.client.api.create_container(**settings, labels=labels)["Id"])
         with self._cond:
             self._live.add(container_id)
             closing = self._closing
@@ -113,6 +127,8 @@ class ContainerPool:
             warm = Warm(container_id, raw)
             with mapped("starting a sandbox container"):
                 self.client.api.start(container_id)
+            if self.prepare is not None and config is None:
+                self.prepare(warm, key)
         except SandboxError:
             self.discard(container_id)
             raise
@@ -120,16 +136,73 @@ class ContainerPool:
 
     def take(self, key: PoolKey) -> Warm:
         """A started container for one run: from the pool if ``key`` matches, else a new one."""
-        if key == self.key:
+        return self.take_ready(key) or self.create(key)
+
+    def take_ready(self, key: PoolKey) -> Warm | None:
+        """A ready container of ``key``, or None (never waits for the engine)."""
+        with self._cond:
+            ready = self._ready if key == self.key else self._spare.get(key, deque())
+            while ready:
+                warm, born = ready.popleft()
+                self._cond.notify_all()
+                if time.monotonic() - born < MAX_IDLE_S:
+                    return warm
+                warm.close()
+                self._doomed.put(warm.id)
+        return None
+
+    def drop_dead(self) -> int:
+        """Discard ready containers the engine no longer runs (after one died, or the engine)."""
+        with self._cond:
+            lists = [self._ready, *self._spare.values()]
+            ready = [(held, item) for held in lists for item in held]
+        dropped = 0
+        for held, (warm, born) in ready:
+            try:
+                with mapped("inspecting a sandbox container"):
+                    running = self.client.api.inspect_container(warm.id)["State"]["Running"]
+            except SandboxError:
+                running = False
+            if running:
+                continue
             with self._cond:
-                while self._ready:
-                    warm, born = self._ready.popleft()
-                    self._cond.notify_all()
-                    if time.monotonic() - born < MAX_IDLE_S:
-                        return warm
-                    warm.close()
-                    self._doomed.put(warm.id)
-        return self.create(key)
+                if (warm, born) not in held:
+                    continue  # taken meanwhile; its run will find out
+                held.remove((warm, born))
+                self._cond.notify_all()
+            warm.close()
+            self.discard(warm.id)
+            dropped += 1
+        return dropped
+
+    def add_spare(self, key: PoolKey) -> None:
+        """Make one more ready container of ``key`` in the background (at most two at once)."""
+        with self._cond:
+            if self._closing or self._making.get(key, 0) >= FILLERS:
+                return
+            self._making[key] = self._making.get(key, 0) + 1
+
+        def make() -> None:
+            try:
+                self.give_back(self.create(key), key)
+            except SandboxError as exc:
+                log.warning("sandbox: cannot make a spare container: %s", exc)
+            finally:
+                with self._cond:
+                    self._making[key] -= 1
+
+        threading.Thread(target=make, name="sipdo-pool-spare", daemon=True).start()
+
+    def give_back(self, warm: Warm, key: PoolKey) -> None:
+        """Return a container whose run ended clean, to serve again (fork-server mode)."""
+        with self._cond:
+            ready = self._ready if key == self.key else self._spare.setdefault(key, deque())
+            if not self._closing and len(ready) < max(1, self.size) + FILLERS:
+                ready.appendleft((warm, time.monotonic()))
+                self._cond.notify_all()
+                return
+        warm.close()
+        self.discard(warm.id)
 
     def discard(self, container_id: str) -> None:
         """Schedule removal of a used container (kill + remove, in the background)."""
@@ -209,6 +282,9 @@ class ContainerPool:
             self._cond.notify_all()
             ready = [warm for warm, _ in self._ready]
             self._ready.clear()
+            for spare in self._spare.values():
+                ready += [warm for warm, _ in spare]
+            self._spare.clear()
         for filler in self._fillers:
             filler.join(timeout=60)
         for warm in ready:
