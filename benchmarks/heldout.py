@@ -115,6 +115,16 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"published: {PUBLISHED_SOURCE}")
 
 
+def paired(results: dict[str, EvalResult]) -> str:
+    """Pass counts of each model on the tasks every model was graded on (partial runs)."""
+    common = set.intersection(*({t.task_id for t in r.tasks} for r in results.values()))
+    parts = []
+    for spec, r in results.items():
+        on = [t for t in r.tasks if t.task_id in common]
+        parts.append(f"{spec} base {sum(t.base for t in on)} full {sum(t.full for t in on)}")
+    return f"on the {len(common)} tasks all were graded on: " + "; ".join(parts)
+
+
 def write_samples(store: RunStore, result: EvalResult, path: Path) -> int:
     """Per-task answers with both verdicts: {task_id, solution, base_passed, full_passed}."""
     records = sorted(
@@ -182,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     models = args.model or ["local:qwen2.5-coder-0.5b"]
     tasks = load_benchmark("humaneval", limit=args.limit)
     rows = []
+    results: dict[str, EvalResult] = {}
     with RunStore(args.db or default_url()) as store:
         for spec in models:
             if args.from_store:
@@ -202,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
                     progress=_progress(spec),
                 )
             rows.append(row(result, spec))
+            results[spec] = result
             if args.samples_out is not None:
                 count = write_samples(store, result, args.samples_out)
                 print(f"wrote {count} answers to {args.samples_out}", file=sys.stderr)
     print_table(rows)
+    if len(results) > 1:
+        print(paired(results))
     if args.json:
         print(json.dumps(rows, indent=2))
     return 0
