@@ -131,8 +131,11 @@ class Deps:
         self, tally: Tally, task: dict[str, Any], prompt: str, role: str = "learner"
     ) -> dict[str, Any]:
         """``{"task", "answer", "verdict"}``: the ``role`` model answers under ``prompt``."""
-        reply = await self.text(tally, role, self.domain.solve_messages(task, prompt))
-        answer = self.domain.parse_answer(task, reply)
+
+        async def ask(messages: Sequence[BaseMessage]) -> str:
+            return await self.text(tally, role, messages)
+
+        answer = await self.domain.asolve(task, prompt, ask)
         verdict = await self.verify_answer(tally, task, answer)
         return {"task": task, "answer": answer, "verdict": verdict}
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel
 
 from sipdo.errors import ConfigurationError
 from sipdo.graph import Budget, create_sipdo_graph
 from sipdo.graph.builder import resolve_plugin
-from sipdo.plugins.domains.base import BaseDomain, Domain
+from sipdo.plugins.domains.base import Ask, BaseDomain, Domain
 from sipdo.plugins.registry import available
 from sipdo.sandbox import Sandbox
 from sipdo.structured import ReplyFormat
@@ -131,3 +133,36 @@ async def test_the_shipped_toy_domain_runs_the_loop(sandbox: Sandbox) -> None:
     out = await graph.ainvoke({"prompt": "Add."})
     assert [t["answer"] for t in out["accepted_tasks"]] == [42]
     assert out["best_prompt"] == "Add carefully: 40 + 2 is 42."
+
+
+class TwoTurnSum(SumDomain):
+    """Solves in two turns: a draft, then a check of the draft."""
+
+    async def asolve(self, task: dict[str, Any], system_prompt: str, ask: Ask) -> str:
+        first = self.solve_messages(task, system_prompt)
+        draft = await ask(first)
+        final = await ask([*first, AIMessage(content=draft), HumanMessage(content="Check it.")])
+        return self.parse_answer(task, final)
+
+
+async def test_a_domain_may_solve_in_several_turns(sandbox: Sandbox) -> None:
+    def respond(messages: list[Any]) -> str:
+        if str(messages[-1].content) == "Check it.":  # the second turn corrects the draft
+            a, b = map(int, re.findall(r"-?\d+", str(messages[1].content)))
+            return str(a + b)
+        return "0"
+
+    learner = ScriptedChatModel(responder=respond, name="learner")
+    graph = create_sipdo_graph(
+        learner,
+        generator_model=ScriptedChatModel([{"a": 40, "b": 2, "answer": 42}]),
+        checker_model=ScriptedChatModel(["42", "42", "42"]),
+        optimizer_model=ScriptedChatModel([]),
+        domain=TwoTurnSum(seeds=[(1, 1)]),
+        sandbox=sandbox,
+        budget=Budget(iterations=1, tasks_per_iteration=1),
+    )
+    out = await graph.ainvoke({"prompt": "Add."})
+    assert [h["failed"] for h in out["history"] if h["kind"] == "learner"] == [[], []]
+    assert out["budget_used"]["model_calls"]["learner"] == 4  # two turns per task, counted
+    assert len(learner.calls) == 4

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -23,8 +23,9 @@ from sipdo.verifiers.grading import SandboxProvider
 
 Task = dict[str, Any]
 VerdictDict = dict[str, Any]
+Ask = Callable[[Sequence[BaseMessage]], Awaitable[str]]  # one model call: messages -> reply
 
-__all__ = ["BaseDomain", "Domain", "SandboxProvider", "Task", "VerdictDict"]
+__all__ = ["Ask", "BaseDomain", "Domain", "SandboxProvider", "Task", "VerdictDict"]
 
 CHECKER_PROMPT = (
     "You are an independent checker. Solve the task exactly as its specification says, "
@@ -99,6 +100,12 @@ class Domain(Protocol):
         """The answer inside a solver's reply (for code: the module source)."""
         ...
 
+    async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> str:
+        """The solver's answer to ``task`` under ``system_prompt``; ``ask`` is one call of
+        the solver's model (counted against the budget). One call by default; a domain
+        may hold a multi-turn exchange (tool results fed back, a retry on a bad reply)."""
+        ...
+
     def generate_messages(
         self,
         *,
@@ -164,6 +171,9 @@ class BaseDomain(Domain):
 
     def parse_answer(self, task: Task, text: str) -> str:
         return text.strip()
+
+    async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> str:
+        return self.parse_answer(task, await ask(self.solve_messages(task, system_prompt)))
 
     def dedup_key(self, task: Task) -> str:
         shown = {
