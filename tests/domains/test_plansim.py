@@ -130,3 +130,13 @@ def test_a_tool_outside_the_declared_set_is_refused() -> None:
         "check_source() is not a declared tool (tools: fetch, search, answer, abstain)"
         in (result["violations"][0])
     )
+
+
+def test_a_plan_written_as_one_function_is_read_as_its_body() -> None:
+    body = "\n".join("    " + line for line in plans.REFERENCE.splitlines())
+    for text in (f"def plan():\n{body}\n", f"def plan():\n{body}\nplan()\n"):
+        assert plansim.check_plan(text, SEEDS[0], max_examples=10)["passed"]
+    with pytest.raises(plansim.PlanError, match="FunctionDef is not allowed"):
+        plansim.parse_plan(f"def plan(x):\n{body}\n", list(plansim.TOOLS))
+    with pytest.raises(plansim.PlanError, match="Return is not allowed"):
+        plansim.parse_plan("def plan():\n    return search(question)\n", list(plansim.TOOLS))

@@ -51,6 +51,7 @@ LANGUAGE = """Write the plan in this language (a small subset of Python, nothing
   `==`, `!=`, `and`, `or`, `not`; `failed(x)` is true when the call that made x
   failed (error, timeout, malformed reply), `empty(x)` when a list has no items.
 - The plan ends with `answer(x)` (x must come from a tool) or `abstain("reason")`.
+- Write the statements at top level: no `def`, no `return`, no `import`, no `print`.
 Any tool may fail; sources may be unreliable, stale or wrong."""
 
 GENERATOR_SYSTEM = (

@@ -100,6 +100,7 @@ def parse_plan(text: str, tools: list[str]) -> ast.Module:
         raise PlanError(f"line {exc.lineno}: the plan does not parse: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise PlanError(f"the plan does not parse: {type(exc).__name__}") from None
+    tree.body = _unwrapped(tree.body)
     declared = set(tools)
     assigned = {"question"}
     for node in ast.walk(tree):
@@ -142,6 +143,26 @@ def parse_plan(text: str, tools: list[str]) -> ast.Module:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in names:
             raise PlanError(f"line {node.lineno}: {node.id!r} is never assigned")
     return tree
+
+
+def _unwrapped(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of a plan written as one argument-less function (``def plan():``
+    and, optionally, a call of it after), which small models often write."""
+    if not body or not isinstance(body[0], ast.FunctionDef):
+        return body
+    fn = body[0]
+    args = fn.args
+    plain = not (args.args or args.posonlyargs or args.kwonlyargs or args.vararg or args.kwarg)
+    rest = body[1:]
+    calls_it = all(
+        isinstance(s, ast.Expr)
+        and isinstance(s.value, ast.Call)
+        and isinstance(s.value.func, ast.Name)
+        and s.value.func.id == fn.name
+        and not s.value.args
+        for s in rest
+    )
+    return fn.body if plain and not fn.decorator_list and len(rest) <= 1 and calls_it else body
 
 
 # ---- values and scenarios ----------------------------------------------------------------
