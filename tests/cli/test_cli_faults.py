@@ -20,8 +20,9 @@ is in flight):
   back (the run finishes), or, past ``SIPDO_SANDBOX_RETRY_S``, exit 75 and resumed.
 
 Each resumed run must end exactly as an uninterrupted one: the same prompt
-lineage (ids and acceptance, no duplicates), the same accepted tasks, and the
-same model usage per role in the store (nothing double counted).
+lineage (ids and acceptance, no duplicates), the same accepted tasks, the same
+attempts (task, prompt version, role, passed) and the same model usage per
+role in the store (nothing lost, nothing double counted).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def outcome(db: str, run_id: str) -> dict[str, object]:
         lineage = store.prompt_lineage(run_id)
         tasks = store.tasks(run_id)
         usage = store.usage(run_id)
+        attempts = store.attempts(run_id)
     calls: dict[str, int] = {}
     for u in usage:
         calls[u.role] = calls.get(u.role, 0) + u.calls
@@ -120,6 +122,7 @@ def outcome(db: str, run_id: str) -> dict[str, object]:
         "lineage": [(p.text, p.accepted) for p in lineage],
         "accepted": sorted(t.task["entry_point"] for t in tasks if t.status == "accepted"),
         "calls": calls,
+        "attempts": sorted((a.task_id, a.prompt_version_id, a.role, a.passed) for a in attempts),
     }
 
 
