@@ -21,7 +21,12 @@ _FALLBACK: dict[str, dict[str, str]] = {
         "docker": "sipdo.sandbox.docker:DockerSandbox",
         "process": "sipdo.sandbox.process:ProcessSandbox",
     },
-    "sipdo.optimizers": {"sipdo": "sipdo.plugins.optimizers.sipdo:SipdoStrategy"},
+    "sipdo.optimizers": {
+        "sipdo": "sipdo.plugins.optimizers.sipdo:SipdoStrategy",
+        "protegi": "sipdo.plugins.optimizers.protegi:ProTeGiStrategy",
+        "gepa": "sipdo.plugins.optimizers.gepa:GEPAStrategy",
+        "espl": "sipdo.plugins.optimizers.espl:ESPLStrategy",
+    },
     "sipdo.domains": {
         "code": "sipdo.plugins.domains.code:CodeDomain",
         "plan": "sipdo.plugins.domains.plan:PlanDomain",
