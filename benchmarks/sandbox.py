@@ -10,6 +10,11 @@ the fork servers hold (process: the server's RSS; Docker: an idle server
 container's cgroup usage) and the machine's load::
 
     python benchmarks/sandbox.py [--limit N] [--pool-size K] [--skip-docker] [--modes a,b]
+                                 [--workload check|pytest]
+
+``--workload pytest`` runs each task's tests through ``python -m pytest`` (the
+solution as ``solution.py``, the tests as ``test_solution.py``), which is where
+a fork server saves the imports of pytest and its plugins.
 """
 
 from __future__ import annotations
@@ -73,20 +78,41 @@ def humaneval_programs(limit: int | None) -> list[str]:
     ]
 
 
+def as_pytest(program: str) -> dict[str, str]:
+    """A task as a pytest run: the whole module as ``solution.py`` and one test calling it."""
+    return {
+        "solution.py": program,
+        "test_solution.py": "import solution\ndef test_ok():\n    pass\n",
+    }
+
+
+WORKLOADS: dict[str, tuple[Callable[[str], dict[str, str]], list[str]]] = {
+    "check": (lambda program: {"main.py": program}, ["python", "main.py"]),
+    "pytest": (as_pytest, ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]),
+}
+WORKLOAD = "check"
+
+
 def bare(program: str) -> bool:
-    """The floor: write the file and run the host interpreter on it, nothing else."""
+    """The floor: write the files and run the host interpreter on them, nothing else."""
+    files, command = WORKLOADS[WORKLOAD]
     with tempfile.TemporaryDirectory(prefix="sipdo-bench-") as workdir:
-        with open(os.path.join(workdir, "main.py"), "w") as handle:
-            handle.write(program)
-        done = subprocess.run(
-            [sys.executable, "main.py"], cwd=workdir, capture_output=True, timeout=LIMITS.timeout_s
-        )
+        for name, text in files(program).items():
+            with open(os.path.join(workdir, name), "w") as handle:
+                handle.write(text)
+        argv = [sys.executable, *command[1:]]
+        try:
+            done = subprocess.run(argv, cwd=workdir, capture_output=True, timeout=LIMITS.timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
     return done.returncode == 0
 
 
 def in_sandbox(sandbox: Sandbox) -> Callable[[str], bool]:
+    files, command = WORKLOADS[WORKLOAD]
+
     def run(program: str) -> bool:
-        return sandbox.run({"main.py": program}, ["python", "main.py"], limits=LIMITS).ok
+        return sandbox.run(files(program), command, limits=LIMITS).ok
 
     return run
 
@@ -156,14 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-size", type=int, default=2, help="warm pool size (default 2)")
     parser.add_argument("--skip-docker", action="store_true", help="process backend only")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="check")
     args = parser.parse_args(argv)
+    global WORKLOAD
+    WORKLOAD = args.workload
     modes = [m for m in args.modes.split(",") if m]
     if args.skip_docker:
         modes = [m for m in modes if not m.startswith("docker")]
     programs = humaneval_programs(args.limit)
     load = os.getloadavg()
     print(
-        f"HumanEval canonical solutions + tests: {len(programs)} tasks, "
+        f"HumanEval canonical solutions + tests ({WORKLOAD}): {len(programs)} tasks, "
         f"{os.cpu_count()} cores, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     timings: dict[str, Timing] = {}
@@ -191,10 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     base = timings.get("bare")
     for t in timings.values():
-        ratio = f"{t.total_s / base.total_s:.2f}x" if base else "-"
+        vs_bare = f"{t.total_s / base.total_s:.2f}x" if base else "-"
         print(
             f"| {t.mode} | {t.total_s:.2f} | {t.pct(0.5):.0f} | {t.pct(0.95):.0f} | "
-            f"{t.rate_1:.2f} | {t.rate_2:.2f} | {ratio} | {t.memory or '-'} |"
+            f"{t.rate_1:.2f} | {t.rate_2:.2f} | {vs_bare} | {t.memory or '-'} |"
         )
     print("\nratios (sum of run times), targets from the fork-server issue")
     ratio("process-forkserver / bare", timings, "process-forkserver", "bare", "<= 0.5")
