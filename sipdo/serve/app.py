@@ -59,6 +59,10 @@ def check_settings(config: ServeConfig) -> None:
     load("sipdo.optimizers", config.strategy or runtime.settings.strategy)
     resolve_gate(config.gate)
     config.budget.to_budget()
+    if config.holdout is not None:
+        from sipdo.evaluation import holdout_tasks
+
+        holdout_tasks(config.holdout)  # an unknown benchmark is refused before a run
 
 
 def _ours_by_name(ref: Any) -> bool | None:

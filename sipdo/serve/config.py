@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sipdo.errors import ConfigurationError
 from sipdo.graph.budget import Budget
@@ -93,6 +93,28 @@ class ServeConfig(BaseModel):
         False, description="pause on interrupt() before a prompt is promoted"
     )
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    allow_specific: bool = Field(
+        False, description="promote candidates specific to the training tasks (kept back)"
+    )
+    holdout: str | None = Field(
+        None,
+        description="held-out benchmark graded for the initial and each promoted prompt, "
+        "NAME[:N] (e.g. humaneval:40); task files are not read on a server",
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*(:[0-9]+)?$",
+    )
+    stop_on_holdout_drop: bool = Field(
+        False, description="end a run whose held-out pass@1 falls below its best"
+    )
+
+    @field_validator("holdout")
+    @classmethod
+    def _a_benchmark(cls, value: str | None) -> str | None:
+        """Only a named benchmark: a served request never makes the server read a file."""
+        from sipdo.evaluation.benchmarks import BENCHMARKS
+
+        if value is not None and value.partition(":")[0].lower() not in BENCHMARKS:
+            raise ValueError(f"not a held-out benchmark; available: {', '.join(BENCHMARKS)}")
+        return value
 
 
 FIELDS = frozenset(ServeConfig.model_fields)

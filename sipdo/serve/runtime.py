@@ -159,6 +159,9 @@ class ServeRuntime:
             approve_prompts=config.approve_prompts,
             gate=config.gate,
             seed=config.seed,
+            allow_specific=config.allow_specific,
+            holdout=config.holdout,
+            stop_on_holdout_drop=config.stop_on_holdout_drop,
             context_schema=ServeConfig,
         )
 

@@ -214,3 +214,16 @@ def test_bad_server_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SIPDO_SANDBOX_POOL", "0")
     with pytest.raises(ConfigurationError, match="SIPDO_SANDBOX_POOL"):
         ServerSettings.from_env()
+
+
+async def test_a_held_out_benchmark_is_a_setting_and_server_files_are_not(served: None) -> None:
+    assert parse_config({"holdout": "humaneval:3"}).holdout == "humaneval:3"
+    with pytest.raises(ConfigurationError, match="holdout: String should match"):
+        parse_config({"holdout": "/etc/passwd"})
+    graph = await make_graph({"configurable": {"holdout": "humaneval:2"}})
+    assert graph is not None
+    runtime = get_runtime()
+    assert runtime.graphs_built >= 1
+    for bad in ("mbpp:5", "tasks"):  # not a benchmark (a file in the server's directory?)
+        with pytest.raises(ConfigurationError, match="not a held-out benchmark"):
+            await make_graph({"configurable": {"holdout": bad}})
