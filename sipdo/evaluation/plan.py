@@ -67,7 +67,10 @@ def tasks_digest(tasks: Sequence[CodeTask]) -> str:
     """Digest of the task set's content (ids, statements, references, tests)."""
     h = hashlib.sha256()
     for t in tasks:
-        h.update(json.dumps(t.model_dump(mode="json"), sort_keys=True).encode("utf-8"))
+        # Fields left at their defaults are left out: a newer sipdo that adds an
+        # optional task field keeps the digest, so a stored eval still resumes.
+        data = t.model_dump(mode="json", exclude_defaults=True)
+        h.update(json.dumps(data, sort_keys=True).encode("utf-8"))
     return h.hexdigest()[:16]
 
 

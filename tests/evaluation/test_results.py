@@ -94,3 +94,10 @@ def test_subset_files_take_ids_or_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "subset.txt"
     path.write_text('# a comment\nHumanEval/3\n\n{"task_id": "HumanEval/7"}\nabsval\n', "utf-8")
     assert read_subset(path) == ["HumanEval-3", "HumanEval-7", "absval"]
+
+
+def test_the_tasks_digest_ignores_fields_left_at_their_defaults() -> None:
+    from sipdo.evaluation.plan import tasks_digest
+
+    assert tasks_digest([ABS]) == tasks_digest([ABS.model_copy(update={"weakness": ""})])
+    assert tasks_digest([ABS]) != tasks_digest([ABS.model_copy(update={"weakness": "signs"})])
