@@ -491,6 +491,7 @@ def test_caller_secret_env_is_invisible(sandbox: Sandbox, tmp_path: Path) -> Non
         kw["namespaces"] = sandbox.namespaces
     else:
         kw["pool_size"] = 0
+    kw["mode"] = sandbox.mode  # the victim runs the mode under test
     program = textwrap.dedent("""
         import os, glob
         print(dict(os.environ))
@@ -505,7 +506,7 @@ def test_caller_secret_env_is_invisible(sandbox: Sandbox, tmp_path: Path) -> Non
         from sipdo.sandbox import open_sandbox
         kw = {kw!r}
         with open_sandbox({sandbox.kind!r}, **kw) as sb:
-            if hasattr(sb, "wait_ready"):  # process fork server: else runs go fresh until ready
+            if sb.mode == "forkserver" and hasattr(sb, "wait_ready"):  # else fresh until ready
                 assert sb.wait_ready()
             result = sb.run({{'main.py': {program!r}}}, ['python', 'main.py'])
         sys.stdout.write(result.stdout + result.stderr)
