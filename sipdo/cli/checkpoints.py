@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,9 +32,8 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from sipdo.errors import StoreUnavailableError
-from sipdo.retry import RetryClock, RetryPolicy, next_wait
-
-log = logging.getLogger("sipdo.store")
+from sipdo.retry import RetryClock, RetryPolicy
+from sipdo.store.faults import wait_or_give_up
 
 R = TypeVar("R")
 
@@ -76,19 +73,7 @@ class PatientSqliteSaver(AsyncSqliteSaver):
             ) from exc
         if not _locked(exc):
             raise exc
-        now = time.monotonic()
-        clock.attempts += 1
-        if clock.first_failure is None:
-            clock.first_failure = now
-        wait = next_wait(self.retry, clock, now, None)
-        if wait is None:
-            raise StoreUnavailableError(
-                f"{where} unavailable: {exc}; gave up after {clock.attempts} attempt(s) over "
-                f"{now - clock.first_failure:.0f} s (retry limit {self.retry.retry_for_s:g} s, "
-                "SIPDO_STORE_RETRY_S)"
-            ) from exc
-        log.warning("%s: %s; retry %d in %.1f s", where, exc, clock.attempts, wait)
-        return wait
+        return wait_or_give_up(self.retry, clock, where, str(exc), exc)
 
     async def setup(self) -> None:
         await self._patiently(super().setup)

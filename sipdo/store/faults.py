@@ -108,19 +108,28 @@ def _after_failure(store: Retrying, exc: StoreError, clock: RetryClock) -> float
         ) from exc
     if not passing(exc):
         raise exc
+    clock.last_error = str(_origin(exc) or exc).strip().splitlines()[0][:300]
+    return wait_or_give_up(store.retry, clock, where, clock.last_error, exc)
+
+
+def wait_or_give_up(
+    policy: RetryPolicy, clock: RetryClock, where: str, error: str, exc: BaseException
+) -> float:
+    """Count one failed attempt of a store call and return how long to wait before the
+    next; ``StoreUnavailableError`` (from ``exc``) once ``policy``'s time is spent.
+    Shared by the run store's calls and the checkpoint file's."""
     now = time.monotonic()
     clock.attempts += 1
     if clock.first_failure is None:
         clock.first_failure = now
-    clock.last_error = str(_origin(exc) or exc).strip().splitlines()[0][:300]
-    wait = next_wait(store.retry, clock, now, None)
+    wait = next_wait(policy, clock, now, None)
     if wait is None:
         raise StoreUnavailableError(
-            f"{where} unavailable: {clock.last_error}; gave up after {clock.attempts} "
+            f"{where} unavailable: {error}; gave up after {clock.attempts} "
             f"attempt(s) over {now - clock.first_failure:.0f} s "
-            f"(retry limit {store.retry.retry_for_s:g} s)"
+            f"(retry limit {policy.retry_for_s:g} s, SIPDO_STORE_RETRY_S)"
         ) from exc
-    log.warning("%s: %s; retry %d in %.1f s", where, clock.last_error, clock.attempts, wait)
+    log.warning("%s: %s; retry %d in %.1f s", where, error, clock.attempts, wait)
     return wait
 
 
