@@ -283,11 +283,12 @@ def _progress(label: str) -> Any:
 
 
 def grade(store: Any, prompt: str, settings: Settings, tasks: Sequence[Any], **source: Any) -> Any:
+    from sipdo.cli.scripted import materialize
     from sipdo.evaluation import evaluate_prompt
 
     return evaluate_prompt(
         prompt,
-        settings.learner,
+        materialize({"learner": settings.learner})["learner"],  # sipdo run's own resolution
         list(tasks),
         sandbox=settings.sandbox,
         store=store,
@@ -428,8 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox=args.sandbox,
     )
     tasks = heldout_tasks(args.heldout)
+    specs = (settings.learner, settings.generator, settings.checker, settings.optimizer)
+    kind = "scripted models" if any(s.startswith("scripted:") for s in specs) else "real models"
     label = (
-        f"real models, {len(tasks)} held-out problems (HumanEval every "
+        f"{kind}, {len(tasks)} held-out problems (HumanEval every "
         f"{HUMANEVAL_SIZE // len(tasks)}th from /0), learner {settings.learner} greedy, "
         f"generator {settings.generator}, checker {settings.checker}, optimizer "
         f"{settings.optimizer}; budget: {settings.iterations} iteration(s), "
