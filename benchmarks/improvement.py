@@ -386,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strategy", default="sipdo", help=f"comma list of {STRATEGIES}")
     parser.add_argument("--gate", default="statistical", help=f"comma list of {GATES}")
     parser.add_argument("--heldout", type=int, default=40, help="held-out problems (every k-th)")
-    parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=1)
     parser.add_argument("--tasks-per-iteration", type=int, default=1)
     parser.add_argument("--max-refinements", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
