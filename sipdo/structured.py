@@ -25,11 +25,12 @@ from pydantic import BaseModel, ValidationError
 
 from sipdo.errors import ModelOutputError
 from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
+from sipdo.pycode import PYTHON_TAGS as PYTHON_TAGS  # moved there; importable from here too
+from sipdo.pycode import extract_code as extract_code
+from sipdo.pycode import fenced_blocks as fenced_blocks
 
 T = TypeVar("T", bound=BaseModel)
 T_co = TypeVar("T_co", bound=BaseModel, covariant=True)
-
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -175,30 +176,6 @@ def parse_structured(text: str, schema: type[T]) -> T:
             for err in exc.errors()[:8]
         )
         raise ValueError(f"the JSON does not match the schema: {problems}") from exc
-
-
-PYTHON_TAGS = ("python", "py", "python3")
-
-
-def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """Every fenced block of ``text`` as (language tag in lower case, body); a block
-    left open at the end of the text runs to the end."""
-    return [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
-
-
-def extract_code(text: str, entry_point: str | None = None) -> str:
-    """Python source from a reply: the fenced block defining ``entry_point``, else the
-    first python fence, else any fence, else the raw text."""
-    fences = fenced_blocks(text)
-    python = [body for lang, body in fences if lang in PYTHON_TAGS]
-    if entry_point:
-        pattern = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(entry_point)}\b", re.MULTILINE)
-        for body in python + [body for _, body in fences]:
-            if pattern.search(body):
-                return str(body).strip() + "\n"
-    for body in python or [body for _, body in fences]:
-        return str(body).strip() + "\n"
-    return text.strip() + "\n"
 
 
 def format_instruction(schema: type[BaseModel]) -> str:

@@ -16,13 +16,13 @@ drives it and ``averify_solution`` on one sandbox, concurrently.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from sipdo.errors import SandboxInputError, VerificationError
+from sipdo.pycode import find_entry_point
 from sipdo.sandbox.base import Sandbox
 from sipdo.verifiers import averify_solution
 from sipdo.verifiers.config import VerifierConfig
@@ -103,11 +103,9 @@ def grade_base(task: CodeTask, answer: str, *, sandbox: Sandbox) -> BaseResult:
 
 
 def defines(answer: str, entry_point: str) -> bool:
-    """Whether ``answer`` has a ``def`` (or a class / assignment) of ``entry_point``."""
-    pattern = (
-        rf"^\s*((async\s+)?def|class)\s+{re.escape(entry_point)}\b|^{re.escape(entry_point)}\s*="
-    )
-    return re.search(pattern, answer, re.MULTILINE) is not None
+    """Whether ``answer`` defines ``entry_point`` at module level (a def, a class or an
+    assignment; see ``sipdo.pycode.find_entry_point``)."""
+    return bool(find_entry_point(answer, entry_point))
 
 
 async def agrade(
@@ -120,8 +118,9 @@ async def agrade(
     """Grade ``answer`` both ways at once. A failing answer is a ``Grade``, never an
     exception; sandbox and store failures propagate (the system failed)."""
     started = time.perf_counter()
-    if not answer.strip() or not defines(answer, task.entry_point):
-        text = f"the reply holds no Python code defining {task.entry_point}()"
+    found = find_entry_point(answer, task.entry_point)
+    if not answer.strip() or not found:
+        text = f"the reply holds no Python code defining {task.entry_point}(): {found.reason}"
         return Grade("no_code", False, False, text, text, 0.0)
     base_run = adrive(base_flow(task, answer), sandbox)
     full_run = averify_solution(task, answer, sandbox=sandbox, config=config)

@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from sipdo.pycode import find_entry_point
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.harness.contract import Contract, holds, infer, repair, value_holds, written
 from sipdo.verifiers.types import CodeTask
@@ -101,8 +102,7 @@ def check_precondition_source(source: str, params: Sequence[str]) -> str | None:
         tree = ast.parse(text)
     except SyntaxError as exc:
         return f"the precondition does not parse: {exc.msg} (line {exc.lineno})"
-    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-    if "precondition" not in names:
+    if find_entry_point(text, "precondition", tree=tree).kind != "def":
         return (
             "the precondition must be one boolean expression over "
             f"{', '.join(params) or 'the parameters'} or define precondition(...)"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sipdo.errors import VerificationError
+from sipdo.pycode import find_entry_point
 
 Spec = dict[str, Any]
 
@@ -106,8 +107,12 @@ def signature(source: str, entry_point: str) -> Signature:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise VerificationError(f"reference solution does not parse: {exc}") from exc
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
-            args = [*node.args.posonlyargs, *node.args.args]
-            return Signature(tuple(a.arg for a in args), tuple(spec_of(a.annotation) for a in args))
-    raise VerificationError(f"reference solution defines no top-level function {entry_point!r}")
+    found = find_entry_point(source, entry_point, tree=tree)
+    node = found.function
+    if node is None:
+        raise VerificationError(
+            f"reference solution defines no top-level function {entry_point!r}: "
+            f"{found.function_reason()}"
+        )
+    args = [*node.args.posonlyargs, *node.args.args]
+    return Signature(tuple(a.arg for a in args), tuple(spec_of(a.annotation) for a in args))

@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sipdo.errors import ConfigurationError, VerificationError
 from sipdo.plugins.domains import plansim
 from sipdo.plugins.domains.base import BaseDomain, SandboxProvider, Task, system_and_user
+from sipdo.pycode import fenced_blocks
 from sipdo.sandbox import Limits
-from sipdo.structured import fenced_blocks
 from sipdo.verifiers.types import Check, Verdict, content_id
 
 DEFAULT_PROMPT = (
