@@ -23,52 +23,33 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
+from sipdo.calls import CallStats, TextResult, ainvoke_text, message_text
 from sipdo.errors import ModelOutputError
-from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
-from sipdo.pycode import PYTHON_TAGS as PYTHON_TAGS  # moved there; importable from here too
-from sipdo.pycode import extract_code as extract_code
-from sipdo.pycode import fenced_blocks as fenced_blocks
+from sipdo.jsonfix import escape_control_chars_in_strings
+from sipdo.pycode import PYTHON_TAGS, extract_code, fenced_blocks
+
+__all__ = [  # noqa: RUF022 (the moved names last)
+    "ReplyFormat",
+    "StructuredResult",
+    "ainvoke_structured",
+    "extract_json",
+    "format_instruction",
+    "invoke_structured",
+    "json_format",
+    "parse_structured",
+    # moved out (calls and their usage to sipdo.calls, code in replies to
+    # sipdo.pycode); importable from here too, as before
+    "PYTHON_TAGS",
+    "CallStats",
+    "TextResult",
+    "ainvoke_text",
+    "extract_code",
+    "fenced_blocks",
+    "message_text",
+]
 
 T = TypeVar("T", bound=BaseModel)
 T_co = TypeVar("T_co", bound=BaseModel, covariant=True)
-
-
-@dataclass(frozen=True)
-class CallStats:
-    """Model usage of one or more calls: counts, tokens from ``usage_metadata``, latency.
-
-    ``wait_s`` is the part of ``latency_s`` spent queued before generation started,
-    as far as the backend reports it (``response_metadata["queue_wait_s"]``: the
-    local models' inference lock); tokens per second are of the rest.
-    """
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    latency_s: float = 0.0
-    wait_s: float = 0.0
-
-    def __add__(self, other: CallStats) -> CallStats:
-        return CallStats(
-            self.calls + other.calls,
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.latency_s + other.latency_s,
-            self.wait_s + other.wait_s,
-        )
-
-    @classmethod
-    def of(cls, message: BaseMessage, latency_s: float) -> CallStats:
-        """Stats of one reply (tokens are 0 when the backend reports none)."""
-        usage = getattr(message, "usage_metadata", None) or {}
-        waited = (getattr(message, "response_metadata", None) or {}).get("queue_wait_s", 0.0)
-        return cls(
-            1,
-            int(usage.get("input_tokens", 0)),
-            int(usage.get("output_tokens", 0)),
-            latency_s,
-            min(float(waited), latency_s) if isinstance(waited, int | float) else 0.0,
-        )
 
 
 @dataclass(frozen=True)
@@ -100,22 +81,6 @@ class StructuredResult(Generic[T]):
             "attempts": self.attempts,
             "raw": last[:500],
         }
-
-
-@dataclass(frozen=True)
-class TextResult:
-    """A plain text reply and its usage."""
-
-    text: str
-    stats: CallStats
-
-
-def message_text(message: BaseMessage) -> str:
-    """The text content of a message (content blocks joined)."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
 
 
 def _balanced(text: str, start: int) -> str | None:
@@ -323,13 +288,3 @@ async def ainvoke_structured(
             request = gen.send(outcome)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-
-
-async def ainvoke_text(model: BaseChatModel, messages: Sequence[BaseMessage]) -> TextResult:
-    """One plain call; a backend ``ModelOutputError`` becomes an empty reply."""
-    started = time.perf_counter()
-    try:
-        reply = await model.ainvoke(list(messages))
-    except ModelOutputError:
-        return TextResult("", CallStats(1, 0, 0, time.perf_counter() - started))
-    return TextResult(message_text(reply), CallStats.of(reply, time.perf_counter() - started))

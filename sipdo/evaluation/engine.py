@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
+from sipdo.calls import CallStats, message_text
 from sipdo.errors import ConfigurationError, ModelOutputError
 from sipdo.evaluation.benchmarks import task_key
 from sipdo.evaluation.grading import agrade
 from sipdo.evaluation.plan import Job, estimate, model_label, plan, tasks_digest, usage_of
 from sipdo.evaluation.results import EvalResult, SampleRecord, default_ks, derive_eval_id, summarize
 from sipdo.sandbox.base import Sandbox
-from sipdo.structured import CallStats, message_text
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.types import CodeTask
 

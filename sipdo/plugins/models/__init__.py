@@ -10,8 +10,8 @@ that is down, hung or rate-limited is retried.
 
 from __future__ import annotations
 
+from sipdo.jsonfix import escape_control_chars_in_strings
 from sipdo.plugins.models.catalog import LOCAL_MODELS, LocalModel, ensure_local_model
-from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
 from sipdo.plugins.models.llama import ChatLocalLlama
 from sipdo.plugins.models.resolve import (
     ModelSpec,

@@ -39,7 +39,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from sipdo.errors import ConfigurationError, ModelError, ModelUnavailableError
-from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
+from sipdo.jsonfix import escape_control_chars_in_strings
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 

@@ -39,7 +39,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import Field, PrivateAttr, model_validator
 
 from sipdo.errors import ModelBackendDownError, ModelError, ModelOutputError, ModelUnavailableError
-from sipdo.plugins.models.jsonfix import escape_control_chars_in_strings
+from sipdo.jsonfix import escape_control_chars_in_strings
 from sipdo.retry import RetryClock, RetryPolicy, next_wait, retry_after
 
 log = logging.getLogger("sipdo.models")
