@@ -298,6 +298,54 @@ def grade(store: Any, prompt: str, settings: Settings, tasks: Sequence[Any], **s
     )
 
 
+def reusable_answers(
+    source: Any, prompt: str, learner: str, tasks: Sequence[Any]
+) -> dict[str, str]:
+    """The learner's greedy answers to ``tasks`` under ``prompt`` that another store's
+    evals already hold (same prompt, model, temperature 0, seed 0, one sample a task),
+    by task id; tasks none of them answered are missing from the result."""
+    from sipdo.evaluation import task_key
+
+    wanted = {task_key(t.id) for t in tasks}
+    found: dict[str, str] = {}
+    for ev in source.list_evals():
+        config = ev.config or {}
+        same = (
+            ev.prompt == prompt
+            and ev.model == learner
+            and config.get("mode") == "model"
+            and config.get("temperature") == 0
+            and config.get("seed") == 0
+            and config.get("samples_per_task") == 1
+        )
+        if not same:
+            continue
+        for row in source.eval_results(ev.eval_id):
+            if row.task_id in wanted and row.sample == 0 and row.status in ("graded", "no_code"):
+                found.setdefault(row.task_id, row.answer)
+    return found
+
+
+def grade_reused(
+    store: Any, answers: Mapping[str, str], settings: Settings, tasks: Sequence[Any], path: Path
+) -> Any:
+    """Grade stored answers again (no model call) as the initial prompt's held-out eval."""
+    from sipdo.evaluation import grade_samples, task_key
+
+    with path.open("w", encoding="utf-8") as out:
+        for task in tasks:
+            key = task_key(task.id)
+            out.write(json.dumps({"task_id": key, "solution": answers[key]}) + "\n")
+    return grade_samples(
+        path,
+        list(tasks),
+        sandbox=settings.sandbox,
+        store=store,
+        benchmark=f"humaneval:every-{HUMANEVAL_SIZE // len(tasks)}th:{len(tasks)}",
+        progress=_progress("initial, reused answers"),
+    )
+
+
 def outcomes(result: Any) -> dict[str, bool]:
     """Per task (graded ones only): did the greedy sample pass sipdo's full verification?"""
     return {t.task_id: bool(t.full) for t in result.tasks if t.n}
@@ -329,15 +377,25 @@ def decisions(store: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 def measure(
-    store: Any, settings: Settings, strategy: str, gate: str, tasks: Sequence[Any]
+    store: Any,
+    settings: Settings,
+    strategy: str,
+    gate: str,
+    tasks: Sequence[Any],
+    reuse: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One table row: run the loop, grade initial and final prompts held out."""
+    """One table row: run the loop, grade initial and final prompts held out (the
+    initial prompt's answers taken from ``reuse`` when it holds them all)."""
     final = run_loop(store, settings, strategy, gate)
     run_id = settings.run_id(strategy, gate)
     run = store.get_run(run_id)
     initial = run.initial_prompt
     best = str(final.get("best_prompt") or run.best_prompt or initial)
-    before = grade(store, initial, settings, tasks)
+    if reuse is not None and initial == _default_prompt():
+        path = Path(f"/tmp/improvement-initial-{settings.run_id('x', 'y')[-8:]}.jsonl")
+        before = grade_reused(store, reuse, settings, tasks, path)
+    else:
+        before = grade(store, initial, settings, tasks)
     if best == initial:
         after = before
     else:
@@ -400,6 +458,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="the first strategy and gate only, one iteration, one refinement, 16 held-out",
     )
+    parser.add_argument(
+        "--reuse-initial-from",
+        default=None,
+        metavar="URL",
+        help="a store whose evals hold the learner's greedy answers under the initial prompt "
+        "(e.g. benchmarks/heldout.py's): those answers are graded again instead of asked anew",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument(
         "--from-store", action="store_true", help="run nothing: only finished runs and evals"
@@ -439,6 +504,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{settings.tasks_per_iteration} generated task(s) each, up to "
         f"{settings.max_refinements} optimizer step(s), seed {settings.seed}"
     )
+    reuse = None
+    if args.reuse_initial_from:
+        with RunStore(args.reuse_initial_from) as source:
+            found = reusable_answers(source, _default_prompt(), settings.learner, tasks)
+        missing = len(tasks) - len(found)
+        if missing:
+            print(f"--reuse-initial-from: {missing} task(s) not answered there; asking anew")
+        else:
+            reuse = found
+            label += (
+                f"; initial prompt's held-out answers reused from {args.reuse_initial_from} "
+                "(same prompt, model, temperature 0, seed 0) and graded again here"
+            )
     rows: list[dict[str, Any]] = []
     with RunStore(args.db or default_url()) as store:
         for strategy in strategies:
@@ -447,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{strategy} x {gate}: not finished in the store", file=sys.stderr)
                     continue
                 started = time.monotonic()
-                rows.append(measure(store, settings, strategy, gate, tasks))
+                rows.append(measure(store, settings, strategy, gate, tasks, reuse))
                 print(
                     f"[improvement] {strategy} x {gate} done in {time.monotonic() - started:.0f}s",
                     flush=True,
@@ -457,6 +535,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({"label": label, "rows": rows}, indent=2) + "\n")
     return 0
+
+
+def _default_prompt() -> str:
+    """The prompt ``sipdo run`` optimizes in the code domain when none is given."""
+    from sipdo.plugins.domains.code import CodeDomain
+
+    return str(CodeDomain().default_prompt)
 
 
 def _finished(store: Any, run_id: str) -> bool:

@@ -198,3 +198,32 @@ def test_decisions_read_from_the_run_store(bench: ModuleType, tmp_path: Path) ->
             "flags": ["paraphrases merge_intervals"],
         }
     ]
+
+
+def test_reused_answers_only_from_evals_with_the_same_settings(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    tasks = bench.heldout_tasks(40)[:3]
+    ids = [str(t.id).replace("/", "-") for t in tasks]
+    greedy = {"mode": "model", "temperature": 0, "seed": 0, "samples_per_task": 1}
+    with RunStore(f"sqlite:///{tmp_path / 'evals.db'}") as store:
+        for eval_id, prompt, model, config, answered in (
+            ("same", "P", "local:m", greedy, ids[:2]),
+            ("other-prompt", "Q", "local:m", greedy, ids),
+            ("other-model", "P", "local:n", greedy, ids),
+            ("sampled", "P", "local:m", greedy | {"temperature": 0.8}, ids),
+        ):
+            store.create_eval(eval_id, prompt=prompt, model=model, benchmark="b", config=config)
+            for tid in answered:
+                store.record_eval_result(
+                    eval_id,
+                    tid,
+                    0,
+                    status="graded",
+                    answer=f"{eval_id}:{tid}",
+                    base_passed=True,
+                    full_passed=True,
+                    feedback="",
+                )
+        got = bench.reusable_answers(store, "P", "local:m", tasks)
+    assert got == {tid: f"same:{tid}" for tid in ids[:2]}  # the third: missing, asked anew
