@@ -26,6 +26,7 @@ from sipdo.cli.common import (
 )
 from sipdo.cli.eval import eval_command, evals_app
 from sipdo.cli.report import report as report_command
+from sipdo.cli.train import PromptModelOption, check_prompt_model
 from sipdo.cli.verify import verify as verify_command
 
 app = typer.Typer(
@@ -175,6 +176,7 @@ def run(
             show_default=False,
         ),
     ] = None,
+    prompt_model: PromptModelOption = None,
 ) -> None:
     """Run the SIPDO loop on a prompt (or resume a run) with a live progress display."""
     from sipdo.cli.limits import parse_model_timeouts
@@ -211,6 +213,7 @@ def run(
         "seed_tasks": read_seeds(seeds) if seeds is not None else None,
         "model_timeout": parse_model_timeouts(model_timeout or []),
         "model_retry_for": model_retry_for,
+        "prompt_model": check_prompt_model(prompt_model) if prompt_model is not None else None,
     }
     opts = RunOptions().overridden_by(explicit)
     with RunStore(store_url(db)) as store:

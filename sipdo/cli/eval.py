@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from sipdo.cli.common import DbOption, clean_errors, console, err_console, read_text_file, store_url
+from sipdo.cli.train import PromptModelOption, check_prompt_model
 from sipdo.errors import ConfigurationError
 
 evals_app = typer.Typer(help="Held-out evaluations stored in the run store.", no_args_is_help=True)
@@ -230,9 +231,14 @@ def eval_command(
         Path | None,
         typer.Option("--output", "-o", help="Also write the per-sample results here (JSONL)."),
     ] = None,
+    prompt_model: PromptModelOption = None,
     db: DbOption = None,
 ) -> None:
-    """Evaluate a prompt on held-out problems: pass@1 / pass@k graded two ways."""
+    """Evaluate a prompt on held-out problems: pass@1 / pass@k graded two ways.
+
+    With --prompt-model the learner answers each task under the prompt the trained
+    prompt model writes for it from the given prompt (default: the instructions it
+    was trained with)."""
     from sipdo.cli.inspect import write_jsonl
     from sipdo.cli.scripted import materialize
     from sipdo.evaluation import (
@@ -247,14 +253,25 @@ def eval_command(
 
     if benchmark is not None and tasks is not None:
         raise ConfigurationError("give --benchmark or --tasks, not both")
-    if samples is not None and (prompt is not None or run is not None or model is not None):
-        raise ConfigurationError("--samples grades given answers: no --prompt, --run or --model")
-    if samples is None and (prompt is None) == (run is None):
+    if samples is not None and (
+        prompt is not None or run is not None or model is not None or prompt_model is not None
+    ):
+        raise ConfigurationError(
+            "--samples grades given answers: no --prompt, --run, --model or --prompt-model"
+        )
+    if prompt is not None and run is not None:
+        raise ConfigurationError("give the prompt to evaluate: --prompt TEXT|@FILE or --run RUN_ID")
+    if samples is None and prompt is None and run is None and prompt_model is None:
         raise ConfigurationError("give the prompt to evaluate: --prompt TEXT|@FILE or --run RUN_ID")
     if version is not None and run is None:
         raise ConfigurationError("--version needs --run")
     if sandbox not in ("auto", "docker", "process"):
         raise ConfigurationError(f"unknown sandbox {sandbox!r}; available: auto, docker, process")
+    writer: Any = None
+    if prompt_model is not None:
+        from sipdo.trprompt import PromptModel
+
+        writer = PromptModel.load(check_prompt_model(prompt_model))
     if tasks is not None:
         task_set, label = load_tasks(tasks), str(tasks)
     else:
@@ -285,6 +302,8 @@ def eval_command(
                 source_version = None
                 if run is not None:
                     text, source_version = run_prompt(store, run, version)
+                elif prompt is None and writer is not None:
+                    text = writer.instructions or writer.fallback
                 else:
                     text = read_prompt(prompt or "")
                 if not text.strip():
@@ -306,6 +325,7 @@ def eval_command(
                         source_run_id=run,
                         source_version=source_version,
                         progress=bar,
+                        prompt_model=writer,
                     )
                 )
         finally:

@@ -66,6 +66,7 @@ class RunOptions:
     seed_tasks: list[dict[str, Any]] | None = None
     model_timeout: dict[str, float] | None = None  # role (or "*") -> seconds per call
     model_retry_for: float | None = None
+    prompt_model: str | None = None  # a trained prompt model's directory (absolute)
 
     def overridden_by(self, other: dict[str, Any]) -> RunOptions:
         """These options with every non-None value of ``other`` taking precedence."""
@@ -129,6 +130,10 @@ def check_plugins(opts: RunOptions) -> tuple[Any, Any]:
         from sipdo.evaluation import holdout_tasks
 
         holdout_tasks(opts.holdout)  # an unknown benchmark or unreadable file fails now
+    if opts.prompt_model is not None:
+        from sipdo.cli.train import check_prompt_model
+
+        check_prompt_model(Path(opts.prompt_model))  # missing extra, model or adapter: now
     for number, task in enumerate(opts.seed_tasks or [], start=1):
         try:
             domain.validate_task(task)
@@ -225,6 +230,7 @@ async def _drive(
                 allow_specific=opts.allow_specific,
                 holdout=opts.holdout,
                 stop_on_holdout_drop=opts.stop_on_holdout_drop,
+                prompt_model=opts.prompt_model,
             )
             view.iterations = _budget(opts).iterations
             snapshot = await graph.aget_state(config)

@@ -17,6 +17,29 @@ from rich.table import Table
 
 from sipdo.cli.common import DbOption, clean_errors, console, err_console, store_url
 
+PromptModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--prompt-model",
+        help="A prompt model trained by `sipdo train-prompt-model` (its directory): it writes "
+        "the learner's system prompt for each task from the prompt given as general "
+        "instructions (needs the `train` extra).",
+        show_default=False,
+    ),
+]
+
+
+def check_prompt_model(directory: Path) -> str:
+    """The prompt model directory as an absolute path, checked before a run or eval starts
+    (the `train` extra, the manifest, the adapter files); ConfigurationError otherwise."""
+    from sipdo.trprompt import require_train_extra
+    from sipdo.trprompt.writer import check_prompt_model_dir
+
+    require_train_extra("--prompt-model (using a trained prompt model)")
+    path, _round = check_prompt_model_dir(directory)
+    return str(path.resolve())
+
+
 PHASES = {
     "load": "loading the base model",
     "generate": "prompts for training queries",
@@ -115,6 +138,9 @@ def train_prompt_model(
     learning_rate: Annotated[float, typer.Option(min=0.0, help="AdamW learning rate.")] = 2e-4,
     lora_rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(min=8, help="Longest generated prompt.")] = 96,
+    max_length: Annotated[
+        int, typer.Option(min=64, help="Longest SFT example in tokens (request + prompt).")
+    ] = 768,
     seed: Annotated[int, typer.Option(help="Seed of the split, shuffling and sampling.")] = 0,
     domain: Annotated[str, typer.Option(help="Task domain of the runs.")] = "code",
     sandbox: Annotated[str, typer.Option(help="auto, docker or process.")] = "auto",
@@ -143,6 +169,7 @@ def train_prompt_model(
             alpha=2 * lora_rank,
             epochs=epochs,
             learning_rate=learning_rate,
+            max_length=max_length,
             seed=seed,
         ),
     )

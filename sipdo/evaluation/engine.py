@@ -275,15 +275,21 @@ async def aevaluate_prompt(
     source_version: str | None = None,
     source_iteration: int | None = None,
     progress: Progress | None = None,
+    prompt_model: Any = None,
 ) -> EvalResult:
     """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``."""
     from sipdo.plugins.domains.code import CodeDomain
     from sipdo.plugins.models.resolve import default_model_spec, resolve_model
+    from sipdo.trprompt.writer import open_prompt_model
+
+    writer = open_prompt_model(prompt_model)  # a directory is loaded (and checked) here
 
     if samples_per_task < 1:
         raise ConfigurationError("samples_per_task must be >= 1")
     if not tasks:
         raise ConfigurationError("no tasks to evaluate on")
+    if writer is not None:
+        refuse_trained_on(writer, tasks)
     domain = domain or CodeDomain()
     spec = model if model is not None else default_model_spec("learner")
     chat = resolve_model(spec, role="learner")
@@ -308,13 +314,22 @@ async def aevaluate_prompt(
         "tasks_digest": tasks_digest(tasks),
         "domain": getattr(domain, "name", type(domain).__name__),
     }
+    if writer is not None:  # the key only then: other evals keep their ids
+        settings["prompt_model"] = f"{writer.source} seed {writer.seed}"
     identity = {**settings, "prompt": prompt, "ks": None}
     jobs_list = [Job(task_key(t.id), s, t) for t in tasks for s in range(samples_per_task)]
 
     async def answer_of(job: Job) -> tuple[str, dict[str, Any]]:
         assert job.task is not None
         task = job.task.model_dump(mode="json")
-        messages = domain.solve_messages(task, prompt)
+        extra: dict[str, Any] = {}
+        system = prompt
+        if writer is not None:  # the prompt model writes this task's prompt from ``prompt``
+            written = await writer.acompose_task(task, prompt)
+            system = written.prompt
+            seconds = written.stats.latency_s if written.stats is not None else 0.0
+            extra = {"system_prompt": system, "prompt_model_seconds": round(seconds, 3)}
+        messages = domain.solve_messages(task, system)
         params = _call_params(chat, temp, seed + job.sample)
         reply, stats = await _ask(chat, list(messages), params)
         answer = domain.parse_answer(task, reply) if reply.strip() else ""
@@ -323,6 +338,7 @@ async def aevaluate_prompt(
             "input_tokens": stats.input_tokens,
             "output_tokens": stats.output_tokens,
             "model_seconds": round(stats.latency_s, 3),
+            **extra,
         }
 
     cost = estimate(prompt, tasks, samples_per_task, domain, chat)
@@ -347,6 +363,20 @@ async def aevaluate_prompt(
         source_iteration=source_iteration,
         start_event={"estimate": cost},
     )
+
+
+def refuse_trained_on(writer: Any, tasks: Sequence[CodeTask]) -> None:
+    """The held-out check of a prompt-model eval: no task may be one of its training
+    queries (checked, not assumed); ConfigurationError naming them otherwise."""
+    from sipdo.trprompt.dataset import task_key as query_key
+
+    seen = [t.id for t in tasks if query_key(t.model_dump(mode="json")) in writer.trained_on]
+    if seen:
+        shown = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")
+        raise ConfigurationError(
+            f"{len(seen)} of the tasks ({shown}) are training queries of prompt model "
+            f"{writer.source}: a held-out score needs tasks it was never trained on"
+        )
 
 
 def outside_loop() -> None:

@@ -138,6 +138,7 @@ def create_sipdo_graph(
     allow_specific: bool = False,
     holdout: str | Sequence[Any] | Holdout | None = None,
     stop_on_holdout_drop: bool = False,
+    prompt_model: Any = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
@@ -162,7 +163,16 @@ def create_sipdo_graph(
     grades the initial prompt and every promoted version on tasks the loop never
     sees (``state["holdout"]``); ``stop_on_holdout_drop`` ends the run when a
     promoted version scores below the best held-out number so far.
+    ``prompt_model`` (a directory ``sipdo train-prompt-model`` wrote, or a
+    ``sipdo.trprompt.PromptModel``) writes the learner's system prompt for each
+    task, conditioned on the task, its optimal textual reward and the prompt
+    version as general instructions (which the optimizer goes on refining); its
+    generations count as calls of the ``prompt_model`` role. A directory is
+    loaded here, so a missing or damaged one fails before the run starts.
     """
+    from sipdo.trprompt.writer import open_prompt_model
+
+    writer = open_prompt_model(prompt_model, seed=seed)
     learner_model = resolve_model(model, role="learner")
     shared = model is not None
     deps = Deps(
@@ -182,6 +192,7 @@ def create_sipdo_graph(
         seed=seed,
         allow_specific=allow_specific,
         holdout=resolve_holdout(holdout, stop_on_drop=stop_on_holdout_drop),
+        prompt_model=writer,
     )
     if deps.holdout is not None and deps.domain.name != "code":
         raise ConfigurationError(

@@ -83,6 +83,7 @@ async def grade_version(
         source_run_id=source,
         source_version=version_id,
         source_iteration=int(state.get("iteration", 0)),
+        prompt_model=deps.prompt_model,
     )
     graded = [t for t in result.tasks if t.n]
     entry = {

@@ -67,6 +67,7 @@ class Deps:
     seed: int = 0
     allow_specific: bool = False
     holdout: Any = None  # a sipdo.graph.holdout.Holdout, or None
+    prompt_model: Any = None  # a sipdo.trprompt.PromptModel: writes the learner's prompt per task
     sandbox_retry: RetryPolicy = field(default_factory=sandbox_retry_policy)
 
     def __post_init__(self) -> None:
@@ -130,7 +131,11 @@ class Deps:
     async def solve_and_grade(
         self, tally: Tally, task: dict[str, Any], prompt: str, role: str = "learner"
     ) -> dict[str, Any]:
-        """``{"task", "answer", "verdict"}``: the ``role`` model answers under ``prompt``."""
+        """``{"task", "answer", "verdict"}``: the ``role`` model answers under ``prompt``;
+        with a prompt model, the learner answers under the prompt it writes for the task,
+        conditioned on ``prompt`` as the general instructions."""
+        if role == "learner" and self.prompt_model is not None:
+            prompt = await self.written_prompt(tally, task, prompt)
 
         async def ask(messages: Sequence[BaseMessage]) -> str:
             return await self.text(tally, role, messages)
@@ -138,6 +143,22 @@ class Deps:
         answer = await self.domain.asolve(task, prompt, ask)
         verdict = await self.verify_answer(tally, task, answer)
         return {"task": task, "answer": answer, "verdict": verdict}
+
+    async def written_prompt(self, tally: Tally, task: dict[str, Any], instructions: str) -> str:
+        """The prompt model's prompt for ``task``; a generation (not a cache hit) counts as a
+        call of the ``prompt_model`` role."""
+        written = await self.prompt_model.acompose_task(task, instructions)
+        if written.stats is not None:
+            emit("model_call", role="prompt_model", phase="start")
+            tally.add("prompt_model", written.stats)
+            _call_ended("prompt_model", written.stats, ok=True)
+        return str(written.prompt)
+
+    def _model_name(self, role: str) -> str:
+        if role not in self.models:
+            return str(getattr(self.prompt_model, "name", role))
+        model = self.models[role]
+        return str(getattr(model, "model_name", None) or model.name or type(model).__name__)
 
     def fold(self, state: Mapping[str, Any], tally: Tally, node: str) -> dict[str, Any]:
         """The node's usage as a ``budget_used`` delta (the state's reducer adds it up);
@@ -147,11 +168,10 @@ class Deps:
         step = f"{node}:{state.get('iteration', 0)}:{len(state.get('history', []))}"
         step += f":{state.get('step', 0)}:{len(flow.get('journal', []))}"
         for role, stats in tally.per_role.items():
-            model = self.models[role]
             self.record(
                 "record_usage",
                 role=role,
-                model=str(getattr(model, "model_name", None) or model.name or type(model).__name__),
+                model=self._model_name(role),
                 calls=stats.calls,
                 input_tokens=stats.input_tokens,
                 output_tokens=stats.output_tokens,

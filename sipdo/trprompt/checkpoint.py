@@ -53,6 +53,9 @@ class Manifest:
     heldout_keys: list[str]
     fallback_prompt: str
     optimal_reward: str
+    instructions: str = (
+        ""  # the general instructions every request carried (the run's initial prompt)
+    )
     settings: dict[str, Any] = field(default_factory=dict)
     rounds: list[RoundInfo] = field(default_factory=list)
     format: int = FORMAT

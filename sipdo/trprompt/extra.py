@@ -16,7 +16,7 @@ INSTALL_HINT = (
 MODULES = ("torch", "transformers", "peft", "gguf")
 
 
-def require_train_extra() -> dict[str, ModuleType]:
+def require_train_extra(purpose: str = "training a prompt model") -> dict[str, ModuleType]:
     """The extra's modules by name; a ConfigurationError saying how to install what is missing.
 
     Also quiets transformers' own load bars and warnings: sipdo shows its own progress.
@@ -27,7 +27,7 @@ def require_train_extra() -> dict[str, ModuleType]:
             modules[name] = importlib.import_module(name)
         except ImportError as exc:
             raise ConfigurationError(
-                f"training a prompt model needs the `train` extra, and {name!r} is not "
+                f"{purpose} needs the `train` extra, and {name!r} is not "
                 f"installed ({exc}); {INSTALL_HINT}"
             ) from exc
     logging = importlib.import_module("transformers.utils.logging")

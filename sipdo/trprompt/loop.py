@@ -99,6 +99,11 @@ def _fallback_prompt(store: BaseRunStore, run_ids: Sequence[str]) -> str:
     return run.best_prompt or run.initial_prompt
 
 
+def _instructions(store: BaseRunStore, run_ids: Sequence[str]) -> str:
+    """What the runs' prompt versions were refined from: the first run's initial prompt."""
+    return store.get_run(run_ids[0]).initial_prompt
+
+
 def _open_manifest(
     directory: Path, data: TrainingSet, config: TrainConfig, store: BaseRunStore
 ) -> Manifest:
@@ -113,6 +118,7 @@ def _open_manifest(
             train_keys=list(data.train),
             heldout_keys=list(data.heldout),
             fallback_prompt=_fallback_prompt(store, data.runs),
+            instructions=_instructions(store, data.runs),
             optimal_reward=best_reward((ex.score, ex.reward) for ex in data.examples) or "passed",
             settings=asdict(config),
         )
@@ -245,6 +251,7 @@ def _round(
         tokenizer,
         optimal_reward=manifest.optimal_reward,
         fallback=manifest.fallback_prompt,
+        instructions=manifest.instructions,
         max_new_tokens=config.max_new_tokens,
     )
     if sft_file.is_file():  # the round was interrupted after its SFT: keep that adapter
@@ -255,7 +262,10 @@ def _round(
             pool = pool + asyncio.run(generate_round(k, ctx, writer, config.samples))
         chosen = best_examples(pool, config.per_query)
         _train_only(chosen, ctx.data)
-        pairs = [(render_request(tokenizer, ex.query, ex.reward), ex.prompt) for ex in chosen]
+        pairs = [
+            (render_request(tokenizer, ex.query, ex.reward, manifest.instructions), ex.prompt)
+            for ex in chosen
+        ]
         ctx.emit(
             {
                 "event": "phase",
@@ -281,6 +291,7 @@ def _round(
         tokenizer,
         optimal_reward=t_star,
         fallback=manifest.fallback_prompt,
+        instructions=manifest.instructions,
         max_new_tokens=config.max_new_tokens,
     )
     reward, pass_rate = asyncio.run(grade_heldout(k, ctx, writer))

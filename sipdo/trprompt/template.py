@@ -1,6 +1,8 @@
 """What the prompt model reads and writes: (query, textual reward) -> a query's prompt.
 
-I/O-free. The same request text is used in training and at inference; a base
+I/O-free. The same request text is used in training and at inference; it may
+carry general instructions (training: the runs' initial prompt; in a run: the
+candidate the optimizer refines), which the query's prompt should build on. A base
 model with a chat template gets it as one user turn (so an instruct model
 writes sensible prompts before any fine-tuning, the paper's round 0), any other
 causal LM as plain text followed by a ``Prompt:`` cue.
@@ -16,25 +18,32 @@ REQUEST = (
     "Write the system prompt for an AI model that must solve the task below. The prompt "
     "should lead the model to an answer that gets this feedback from the verifier:\n"
     "{reward}\n\n"
+    "{instructions}"
     "Task:\n{query}\n\n"
     "Reply with the system prompt only."
 )
+INSTRUCTIONS = "General instructions the prompt builds on:\n{text}\n\n"
 PLAIN_CUE = "\n\nPrompt:\n"
 MAX_QUERY_CHARS = 2000
 MAX_REWARD_CHARS = 600
+MAX_INSTRUCTIONS_CHARS = 1500
 
 
-def request_text(query: str, reward: str) -> str:
-    """The request for one query's prompt, conditioned on a textual reward (both clipped:
-    a long task statement or verifier report would crowd out the prompt)."""
+def request_text(query: str, reward: str, instructions: str = "") -> str:
+    """The request for one query's prompt, conditioned on a textual reward and optional
+    general instructions (all clipped: a long task statement, verifier report or
+    instructions would crowd out the prompt)."""
+    general = instructions.strip()[:MAX_INSTRUCTIONS_CHARS]
     return REQUEST.format(
-        reward=reward.strip()[:MAX_REWARD_CHARS], query=query.strip()[:MAX_QUERY_CHARS]
+        reward=reward.strip()[:MAX_REWARD_CHARS],
+        instructions=INSTRUCTIONS.format(text=general) if general else "",
+        query=query.strip()[:MAX_QUERY_CHARS],
     )
 
 
-def render_request(tokenizer: Any, query: str, reward: str) -> str:
+def render_request(tokenizer: Any, query: str, reward: str, instructions: str = "") -> str:
     """The model input up to where the prompt starts (chat template if the tokenizer has one)."""
-    text = request_text(query, reward)
+    text = request_text(query, reward, instructions)
     if getattr(tokenizer, "chat_template", None):
         rendered = tokenizer.apply_chat_template(
             [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
