@@ -34,8 +34,9 @@ def require_docker(image: str = DEFAULT_IMAGE) -> None:
 
 @pytest.fixture(scope="session")
 def process_sandbox() -> Iterator[ProcessSandbox]:
-    """The process backend (with namespaces where the machine allows them)."""
+    """The process backend (with namespaces where the machine allows them), its fork server up."""
     with ProcessSandbox(max_concurrency=4) as sandbox:
+        sandbox.wait_ready()  # else the first runs go fresh while it starts
         yield sandbox
 
 

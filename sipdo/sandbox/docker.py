@@ -29,6 +29,7 @@ from typing import Any
 from sipdo.errors import SandboxError, SandboxInputError, SandboxUnavailableError
 from sipdo.sandbox._capture import CappedBuffer
 from sipdo.sandbox._demux import stream_exec
+from sipdo.sandbox._zygote import HASH_SEED
 from sipdo.sandbox.base import ISOLATION_VOCABULARY, ExecResult, Job, Limits, Sandbox
 from sipdo.sandbox.dockerfork import (
     MAX_RUNS,
@@ -145,7 +146,7 @@ def container_config(
         "command": server_command() if forkserver else ["python3", "-c", AGENT],
         "user": USER,
         "working_dir": WORKDIR,
-        "environment": ENV,
+        "environment": {**ENV, "PYTHONHASHSEED": HASH_SEED} if forkserver else ENV,
         "hostname": "sandbox",
         "stdin_open": True,
         "detach": False,  # with stdin_open: the engine closes stdin when we half-close
@@ -166,7 +167,7 @@ class DockerSandbox(Sandbox):
     container while a server for them is made (``prewarm`` makes them ahead;
     ``pool_size=0`` makes none). The container flags, and so every claim, are
     the fresh mode's; the memory limit is the run's plus the idle server's
-    anonymous memory. Should a container die under a run (its server killed),
+    anonymous memory, and runs have the servers' ``PYTHONHASHSEED=0``. Should a container die under a run (its server killed),
     the run is tried again in another, twice, then reported as exit 137; an
     engine that stops answering raises ``SandboxUnavailableError``.
     """

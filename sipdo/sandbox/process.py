@@ -35,7 +35,7 @@ from sipdo.errors import (
 from sipdo.sandbox._capture import CappedBuffer, pump
 from sipdo.sandbox._cgroup import CgroupFactory
 from sipdo.sandbox._jail import WORKDIR, Jail, host_python
-from sipdo.sandbox._zygote import SETUP_FAILED, SETUP_MARK, Entry, python_entry
+from sipdo.sandbox._zygote import HASH_SEED, SETUP_FAILED, SETUP_MARK, Entry, python_entry
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
 from sipdo.sandbox.forkserver import ForkedRun, ForkServer
 
@@ -75,6 +75,11 @@ def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONIOENCODING": "utf-8",
     }
+
+
+def forked_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a fork server and of its runs: ``env`` with the servers' hash seed."""
+    return {**env, "PYTHONHASHSEED": HASH_SEED}
 
 
 def rlimits(limits: Limits, *, per_uid: bool) -> list[tuple[int, int]]:
@@ -150,7 +155,9 @@ class ProcessSandbox(Sandbox):
     ``_procserver``): the child is jailed exactly as a fresh run is (same
     namespaces, root, uid, cgroup, rlimits, environment), so every
     ``isolation`` claim is the same in both modes; it only skips the
-    interpreter start and those imports. Other commands, and ``python`` with
+    interpreter start and those imports; its interpreter has the server's
+    hash seed, ``PYTHONHASHSEED=0`` for every server (see ``_zygote``), which
+    its environment says too. Other commands, and ``python`` with
     other options, run fresh. ``mode="fresh"`` starts every run as a new
     process. Should the server die, it is started again, and a run it held is
     run once more.
@@ -199,13 +206,16 @@ class ProcessSandbox(Sandbox):
 
     def _open_server(self) -> None:
         env = scrubbed_env(WORKDIR, "/tmp") if self._jail else scrubbed_env("/", "/tmp")
-        server = ForkServer(host_python(), self._root, env)
+        server = ForkServer(host_python(), self._root, forked_env(env))
         server.start()  # in the background: runs go fresh until it serves
         self._server = server
         self._server_finalizer = weakref.finalize(self, server.close)
 
     def wait_ready(self, timeout_s: float = 120.0) -> bool:
-        """Wait until the fork server serves (``mode="forkserver"``); False if it cannot."""
+        """Wait until the fork server serves; False if it cannot, and at once in fresh mode.
+
+        A ``mode="fresh"`` sandbox has no server: False says so, it is no failure.
+        """
         return self._server is not None and self._server.wait_ready(timeout_s)
 
     @property
@@ -295,7 +305,7 @@ class ProcessSandbox(Sandbox):
             write_files(workdir, job)
             run = {
                 "entry": entry,
-                "env": scrubbed_env(workdir, tmp),
+                "env": forked_env(scrubbed_env(workdir, tmp)),
                 "cwd": workdir,
                 "rlimits": rlimits(job.limits, per_uid=False),
             }
@@ -330,7 +340,7 @@ class ProcessSandbox(Sandbox):
                 env = scrubbed_env(WORKDIR, "/tmp")
                 limits = rlimits(job.limits, per_uid=True)
                 if entry is not None:
-                    run = {"entry": entry, "env": env, "job": job, "uid": uid}
+                    run = {"entry": entry, "env": forked_env(env), "job": job, "uid": uid}
                     run |= {"rlimits": limits, "cgroup": cgroup}
                     launch = self._forked(run, netns)
                 else:

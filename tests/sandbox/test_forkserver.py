@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -42,6 +44,35 @@ def test_runs_are_forked_from_a_warm_server(
     assert run_py(forked, probe, "x").stdout == "True __main__ ['main.py', 'x']\n"
     assert run_py(process_fresh_sandbox, probe, "x").stdout == "False __main__ ['main.py', 'x']\n"
     assert forked.server_pid is not None
+
+
+def test_forked_runs_have_hash_seed_0_and_no_server_module(forked: ProcessSandbox) -> None:
+    # Every server starts with PYTHONHASHSEED=0 (the verifier harness needs one seed
+    # across servers and restarts); the server's own modules are not in a run.
+    probe = (
+        "import os, sys\n"
+        "mods = [m for m in sys.modules if m.split('.')[0] in ('sipdo', '_sipdo_zygote')]\n"
+        "print(hash('sipdo'), sys.flags.hash_randomization, os.environ['PYTHONHASHSEED'], mods)"
+    )
+    seeded = subprocess.run(
+        [sys.executable, "-c", "print(hash('sipdo'))"],
+        env={"PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run_py(forked, probe).stdout == f"{seeded.stdout.strip()} 0 0 []\n"
+
+
+def test_wait_ready_is_false_at_once_without_a_server() -> None:
+    # The cause of the conformance failure once filed as "the victim's fork server
+    # never became ready": its victim was opened with mode="fresh" (copied from the
+    # sandbox under test), and a fresh-mode sandbox has no server to wait for.
+    with ProcessSandbox(mode="fresh", namespaces=False) as sandbox:
+        started = time.monotonic()
+        assert sandbox.wait_ready() is False
+        assert time.monotonic() - started < 1.0
+        assert sandbox.server_pid is None
 
 
 @pytest.mark.parametrize(

@@ -258,19 +258,25 @@ def outcome_of(reports: list[Any]) -> tuple[str, str]:
 def boot() -> tuple[dict[str, Any], Any]:
     """Driver start-up inside the sandbox: fixed hash seed, request, private channel.
 
-    Re-executes the interpreter once with ``PYTHONHASHSEED=0`` so set and dict
-    orders match between runs (and without pytest plugin autoloading); reads
-    the JSON request from stdin; moves the real stdout to a private descriptor
-    and points fd 1 at stderr, so prints of the code under test never mix with
-    the records. Returns the request and an
-    ``emit(record)`` that writes one nonce-framed line.
+    Set and dict orders must match between runs, so the driver needs
+    ``PYTHONHASHSEED=0``. A child of a sandbox's fork server has it already
+    (every server starts with it), so nothing is started: the driver runs on
+    the server's preloaded pytest and Hypothesis. Any other interpreter is
+    re-executed once with it. pytest plugin autoloading is off either way
+    (third-party plugins add noise; a fork server has their modules imported
+    but pytest registers none of them). Reads the JSON request from stdin;
+    moves the real stdout to a private descriptor and points fd 1 at stderr,
+    so prints of the code under test never mix with the records. Returns the
+    request and an ``emit(record)`` that writes one nonce-framed line.
     """
     import os
     import sys
 
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        # No third-party pytest plugins: they slow start-up (entry-point scan) and add noise.
-        env = dict(os.environ, PYTHONHASHSEED="0", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    if sys.flags.hash_randomization:
+        if os.environ.get("PYTHONHASHSEED") == "0":
+            raise RuntimeError("PYTHONHASHSEED=0 is set but hash randomization is on")
+        env = dict(os.environ, PYTHONHASHSEED="0")
         os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
     request: dict[str, Any] = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
