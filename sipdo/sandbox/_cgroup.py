@@ -77,6 +77,16 @@ class RunCgroup:
                     time.sleep(0.01)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class CgroupFactory:
     """Creates ``RunCgroup``s under this process's cgroup, v1 or v2."""
 
@@ -97,9 +107,34 @@ class CgroupFactory:
             missing = {"memory", "cpu", "pids"} - self.bases.keys()
             if missing:
                 raise SandboxUnavailableError(f"cgroup v1 controllers missing: {sorted(missing)}")
+        self.reap()
+
+    def reap(self) -> int:
+        """Remove the empty run cgroups of owners that are dead (SIGKILLed); return how many.
+
+        A run's cgroup is named after the process that made it and removed when
+        the run ends; an owner killed outright leaves those of its runs in
+        flight. A cgroup of a live owner, or one still holding a process, stays.
+        """
+        removed = 0
+        for base in self.bases.values():
+            try:
+                names = os.listdir(base)
+            except OSError:
+                continue
+            for name in names:
+                parts = name.split("-")
+                if len(parts) != 3 or parts[0] != "sipdo" or not parts[1].isdigit():
+                    continue
+                if _alive(int(parts[1])):
+                    continue
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(base, name))
+                    removed += 1
+        return removed
 
     def create(self, limits: Limits) -> RunCgroup:
-        name = f"sipdo-{uuid.uuid4().hex[:16]}"
+        name = f"sipdo-{os.getpid()}-{uuid.uuid4().hex[:16]}"
         memory = str(limits.memory_mb * 1024 * 1024)
         quota = str(max(1000, int(limits.cpus * _PERIOD_US)))
         pids = str(limits.pids + 2)  # + the two relay processes

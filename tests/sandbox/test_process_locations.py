@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sipdo.sandbox.base import ISOLATION_VOCABULARY
+from sipdo.sandbox.base import ISOLATION_VOCABULARY, Limits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,3 +75,31 @@ def test_jail_works_with_a_venv_reached_through_a_symlink() -> None:
         found = probe(link / "bin" / "python")
     # The run's interpreter is the linked venv, run by its real path.
     assert found == ["0", real, "True"]
+
+
+def test_run_cgroups_of_a_killed_owner_are_reaped() -> None:
+    # An owner SIGKILLed mid-run cannot remove its runs' cgroups; the next
+    # factory removes those of dead owners, and only those.
+    from sipdo.errors import SandboxUnavailableError
+    from sipdo.sandbox._cgroup import CgroupFactory
+
+    try:
+        factory = CgroupFactory()
+        factory.probe()
+    except (SandboxUnavailableError, OSError) as exc:
+        pytest.skip(f"no per-run cgroups here: {exc}")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = [os.path.join(base, f"sipdo-{dead.pid}-deadbeef") for base in factory.bases.values()]
+    ours = factory.create(Limits())
+    for path in left:
+        os.mkdir(path)
+    try:
+        assert CgroupFactory().reap() == 0  # the new factory reaped them already
+        assert not any(os.path.exists(path) for path in left)
+        assert all(os.path.isdir(path) for path in ours.dirs)  # a live owner's stays
+    finally:
+        ours.remove()
+        for path in left:
+            if os.path.isdir(path):
+                os.rmdir(path)
