@@ -167,9 +167,10 @@ class DockerSandbox(Sandbox):
     container while a server for them is made (``prewarm`` makes them ahead;
     ``pool_size=0`` makes none). The container flags, and so every claim, are
     the fresh mode's; the memory limit is the run's plus the idle server's
-    anonymous memory, and runs have the servers' ``PYTHONHASHSEED=0``. Should a container die under a run (its server killed),
-    the run is tried again in another, twice, then reported as exit 137; an
-    engine that stops answering raises ``SandboxUnavailableError``.
+    anonymous memory, and runs have the servers' ``PYTHONHASHSEED=0``. Should
+    a container die under a run (its server killed), the run is tried again
+    in another, twice, then reported as exit 137; an engine that stops
+    answering raises ``SandboxUnavailableError``.
     """
 
     kind = "docker"
