@@ -18,11 +18,14 @@ from sipdo.cli import sandbox as sandbox_commands
 from sipdo.cli import train as train_commands
 from sipdo.cli.common import (
     DbOption,
+    JsonlOutputOption,
+    check_sandbox,
     clean_errors,
     console,
-    err_console,
+    model_option,
     read_text_file,
     store_url,
+    write_rows,
 )
 from sipdo.cli.eval import eval_command, evals_app
 from sipdo.cli.report import report as report_command
@@ -44,21 +47,6 @@ app.command("report")(report_command)
 app.command("train-prompt-model")(train_commands.train_prompt_model)
 
 
-def _model_option(flag: str, env: str, role: str) -> Any:
-    return typer.Option(
-        flag,
-        envvar=env,
-        show_default=False,
-        help=(
-            "Learner model: provider:name (openai:gpt-4o-mini), openai:NAME@BASE_URL, "
-            "local:NAME or a .gguf path. Default: the built-in default."
-            if role == "learner"
-            else f"Model of the {role} (same forms). "
-            "Default: --model if given, else the role's default."
-        ),
-    )
-
-
 @app.command()
 @clean_errors
 def run(
@@ -75,15 +63,15 @@ def run(
             help="Seed tasks, JSONL. Default: the domain's shipped seeds.", show_default=False
         ),
     ] = None,
-    model: Annotated[str | None, _model_option("--model", "SIPDO_MODEL", "learner")] = None,
+    model: Annotated[str | None, model_option("--model", "SIPDO_MODEL", "learner")] = None,
     generator_model: Annotated[
-        str | None, _model_option("--generator-model", "SIPDO_GENERATOR_MODEL", "generator")
+        str | None, model_option("--generator-model", "SIPDO_GENERATOR_MODEL", "generator")
     ] = None,
     checker_model: Annotated[
-        str | None, _model_option("--checker-model", "SIPDO_CHECKER_MODEL", "checker")
+        str | None, model_option("--checker-model", "SIPDO_CHECKER_MODEL", "checker")
     ] = None,
     optimizer_model: Annotated[
-        str | None, _model_option("--optimizer-model", "SIPDO_OPTIMIZER_MODEL", "optimizer")
+        str | None, model_option("--optimizer-model", "SIPDO_OPTIMIZER_MODEL", "optimizer")
     ] = None,
     iterations: Annotated[
         int | None, typer.Option(min=1, help="Iterations (default 3).", show_default=False)
@@ -188,8 +176,7 @@ def run(
         raise ConfigurationError("give --prompt or --prompt-file, not both")
     if resume is not None and (prompt or prompt_file or seeds or run_id):
         raise ConfigurationError("--resume continues a run as it was: no prompt, seeds or run id")
-    if sandbox is not None and sandbox not in ("auto", "docker", "process"):
-        raise ConfigurationError(f"unknown sandbox {sandbox!r}; available: auto, docker, process")
+    check_sandbox(sandbox)
     text = read_text_file(prompt_file, "prompt file") if prompt_file is not None else prompt
     explicit: dict[str, Any] = {
         "model": model,
@@ -251,19 +238,14 @@ def export(
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="eval, sft, dpo or textual-reward.")
     ] = "eval",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="JSONL file (default: stdout).")
-    ] = None,
+    output: JsonlOutputOption = None,
     db: DbOption = None,
 ) -> None:
     """Export a run as JSONL training / evaluation data."""
-    from sipdo.cli.inspect import write_jsonl
     from sipdo.store import RunStore
 
     with RunStore(store_url(db)) as store:
-        count = write_jsonl(store.export(run_id, fmt), output)
-    if output is not None:
-        err_console.print(f"wrote {count} {fmt} records to {output}")
+        write_rows(store.export(run_id, fmt), output, f"{fmt} records")
 
 
 def main() -> None:

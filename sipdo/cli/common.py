@@ -1,12 +1,12 @@
-"""What every command shares: consoles, the ``--db`` option, and error reporting."""
+"""What the commands share: consoles, the options several commands take, and error reporting."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,6 +34,49 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+
+SANDBOX_KINDS = ("auto", "docker", "process")
+
+SandboxOption = Annotated[str, typer.Option(help="auto, docker or process.")]
+
+JsonlOutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="JSONL file (default: stdout).")
+]
+
+
+def model_option(flag: str, env: str | None, role: str, help: str | None = None) -> Any:
+    """The ``typer.Option`` of a model role's spec (read from ``env`` when given and not passed)."""
+    return typer.Option(
+        flag,
+        envvar=env,
+        show_default=False,
+        help=help
+        or (
+            "Learner model: provider:name (openai:gpt-4o-mini), openai:NAME@BASE_URL, "
+            "local:NAME or a .gguf path. Default: the built-in default."
+            if role == "learner"
+            else f"Model of the {role} (same forms). "
+            "Default: --model if given, else the role's default."
+        ),
+    )
+
+
+def check_sandbox(kind: str | None) -> None:
+    """A ``--sandbox`` value other than auto, docker or process is a clear error."""
+    from sipdo.errors import ConfigurationError
+
+    if kind is not None and kind not in SANDBOX_KINDS:
+        raise ConfigurationError(f"unknown sandbox {kind!r}; available: {', '.join(SANDBOX_KINDS)}")
+
+
+def write_rows(rows: Iterable[dict[str, Any]], output: Path | None, what: str) -> int:
+    """Write ``rows`` as JSONL to ``output`` (stdout if None); say ``wrote N what to FILE``."""
+    from sipdo.cli.inspect import write_jsonl
+
+    count = write_jsonl(rows, output)
+    if output is not None:
+        err_console.print(f"wrote {count} {what} to {output}")
+    return count
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -26,7 +26,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sipdo.cli.common import DbOption, clean_errors, console, err_console, read_text_file, store_url
+from sipdo.cli.common import (
+    DbOption,
+    JsonlOutputOption,
+    SandboxOption,
+    check_sandbox,
+    clean_errors,
+    console,
+    err_console,
+    model_option,
+    read_text_file,
+    store_url,
+    write_rows,
+)
 from sipdo.cli.train import PromptModelOption, check_prompt_model
 from sipdo.errors import ConfigurationError
 
@@ -198,10 +210,12 @@ def eval_command(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option(
+        model_option(
+            "--model",
+            None,  # resolved later, so --samples can refuse a given --model
+            "learner",
             help="Model spec (as for sipdo run). Default: the learner's default "
             "($SIPDO_MODEL, else openai:gpt-4o-mini with OPENAI_API_KEY, else the local 0.5B).",
-            show_default=False,
         ),
     ] = None,
     samples_per_task: Annotated[
@@ -220,7 +234,7 @@ def eval_command(
         ),
     ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Samples solved and graded at once.")] = 2,
-    sandbox: Annotated[str, typer.Option(help="auto, docker or process.")] = "auto",
+    sandbox: SandboxOption = "auto",
     eval_id: Annotated[
         str | None,
         typer.Option(
@@ -239,7 +253,6 @@ def eval_command(
     With --prompt-model the learner answers each task under the prompt the trained
     prompt model writes for it from the given prompt (default: the instructions it
     was trained with)."""
-    from sipdo.cli.inspect import write_jsonl
     from sipdo.cli.scripted import materialize
     from sipdo.evaluation import (
         aevaluate_prompt,
@@ -265,8 +278,7 @@ def eval_command(
         raise ConfigurationError("give the prompt to evaluate: --prompt TEXT|@FILE or --run RUN_ID")
     if version is not None and run is None:
         raise ConfigurationError("--version needs --run")
-    if sandbox not in ("auto", "docker", "process"):
-        raise ConfigurationError(f"unknown sandbox {sandbox!r}; available: auto, docker, process")
+    check_sandbox(sandbox)
     writer: Any = None
     if prompt_model is not None:
         from sipdo.trprompt import PromptModel
@@ -333,8 +345,7 @@ def eval_command(
         records = store.eval_results(result.eval_id)
     print_result(result, result.spent or result.usage)
     if output is not None:
-        count = write_jsonl((r.as_json() for r in records), output)
-        err_console.print(f"wrote {count} results to {output}")
+        write_rows((r.as_json() for r in records), output, "results")
     if result.problems:
         err_console.print(
             f"error: {len(result.problems)} row(s) could not be graded (listed above); "
@@ -421,17 +432,12 @@ def show_eval(
 @clean_errors
 def export_eval(
     eval_id: Annotated[str, typer.Argument(help="The eval to export.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="JSONL file (default: stdout).")
-    ] = None,
+    output: JsonlOutputOption = None,
     db: DbOption = None,
 ) -> None:
     """Export an eval's per-sample results as JSONL (task_id, sample, answer, both verdicts)."""
-    from sipdo.cli.inspect import write_jsonl
     from sipdo.store import RunStore
 
     with RunStore(store_url(db)) as store:
         rows = [{"eval_id": eval_id, **r.as_json()} for r in store.eval_results(eval_id)]
-    count = write_jsonl(rows, output)
-    if output is not None:
-        err_console.print(f"wrote {count} results to {output}")
+    write_rows(rows, output, "results")

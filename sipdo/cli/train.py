@@ -15,7 +15,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sipdo.cli.common import DbOption, clean_errors, console, err_console, store_url
+from sipdo.cli.common import (
+    DbOption,
+    SandboxOption,
+    check_sandbox,
+    clean_errors,
+    console,
+    err_console,
+    model_option,
+    store_url,
+)
 
 PromptModelOption = Annotated[
     Path | None,
@@ -117,10 +126,10 @@ def train_prompt_model(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds of the iterate loop.")] = 2,
     model: Annotated[
         str | None,
-        typer.Option(
+        model_option(
             "--model",
-            envvar="SIPDO_MODEL",
-            show_default=False,
+            "SIPDO_MODEL",
+            "learner",
             help="Learner that answers under the generated prompts (default: the learner default).",
         ),
     ] = None,
@@ -143,18 +152,16 @@ def train_prompt_model(
     ] = 768,
     seed: Annotated[int, typer.Option(help="Seed of the split, shuffling and sampling.")] = 0,
     domain: Annotated[str, typer.Option(help="Task domain of the runs.")] = "code",
-    sandbox: Annotated[str, typer.Option(help="auto, docker or process.")] = "auto",
+    sandbox: SandboxOption = "auto",
     db: DbOption = None,
 ) -> None:
     """Train a query-dependent prompt model (TRPrompt) on the runs' textual rewards."""
     from sipdo.cli.scripted import materialize
-    from sipdo.errors import ConfigurationError
     from sipdo.store import RunStore
     from sipdo.trprompt import LoraSettings, TrainConfig, require_train_extra, train_prompt_model
 
     require_train_extra()  # say what to install before anything slow
-    if sandbox not in ("auto", "docker", "process"):
-        raise ConfigurationError(f"unknown sandbox {sandbox!r}; available: auto, docker, process")
+    check_sandbox(sandbox)
     config = TrainConfig(
         base_model=base_model,
         rounds=rounds,

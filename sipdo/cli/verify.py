@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from sipdo.cli.common import clean_errors, console, err_console
+from sipdo.cli.common import SandboxOption, clean_errors, console, err_console
 from sipdo.errors import ConfigurationError
 
 
@@ -98,7 +98,7 @@ def verify(
             help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).", show_default=False
         ),
     ] = None,
-    sandbox: Annotated[str, typer.Option(help="auto, docker or process.")] = "auto",
+    sandbox: SandboxOption = "auto",
     fmt: Annotated[
         str, typer.Option("--format", help="Row format: auto, sipdo, humaneval or mbpp.")
     ] = "auto",
