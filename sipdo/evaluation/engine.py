@@ -21,7 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from sipdo.calls import CallStats, message_text
 from sipdo.errors import ConfigurationError, ModelOutputError
 from sipdo.evaluation.benchmarks import task_key
-from sipdo.evaluation.grading import agrade
+from sipdo.evaluation.grading import Grade, agrade
 from sipdo.evaluation.plan import Job, estimate, model_label, plan, tasks_digest, usage_of
 from sipdo.evaluation.results import EvalResult, SampleRecord, default_ks, derive_eval_id, summarize
 from sipdo.sandbox.base import Sandbox
@@ -56,6 +56,8 @@ async def _ask(
 
 
 AnswerOf = Callable[[Job], Awaitable[tuple[str, dict[str, Any]]]]
+# Runs one sample's grading (``agrade``, given as a thunk), e.g. again after engine trouble.
+GradeGuard = Callable[[Callable[[], Awaitable[Grade]]], Awaitable[Grade]]
 
 
 async def _run(
@@ -70,6 +72,7 @@ async def _run(
     progress: Progress | None,
     total: int,
     kept: int,
+    guard: GradeGuard | None = None,
 ) -> list[SampleRecord]:
     """Produce, grade and store every job; on a system failure cancel the rest and raise
     (what was stored stays: the eval resumes from there)."""
@@ -86,7 +89,12 @@ async def _run(
             else:
                 assert job.task is not None  # a job without a problem always has its task
                 answer, data = await answer_of(job)
-                grade = await agrade(job.task, answer, sandbox=sandbox, config=config)
+                task = job.task
+
+                def grading() -> Awaitable[Grade]:
+                    return agrade(task, answer, sandbox=sandbox, config=config)
+
+                grade = await (guard(grading) if guard is not None else grading())
                 data |= {"grade_seconds": round(grade.seconds, 3), "base_detail": grade.base_detail}
                 rec = SampleRecord(
                     job.task_id,
@@ -159,6 +167,7 @@ async def run_eval(
     source_version: str | None,
     start_event: dict[str, Any],
     source_iteration: int | None = None,
+    guard: GradeGuard | None = None,
 ) -> EvalResult:
     if jobs < 1:
         raise ConfigurationError("jobs must be >= 1")
@@ -215,6 +224,7 @@ async def run_eval(
                 progress=progress,
                 total=len(jobs_list),
                 kept=len(kept),
+                guard=guard,
             )
             if opened is not None
             else []
@@ -276,8 +286,13 @@ async def aevaluate_prompt(
     source_iteration: int | None = None,
     progress: Progress | None = None,
     prompt_model: Any = None,
+    guard: GradeGuard | None = None,
 ) -> EvalResult:
-    """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``."""
+    """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``.
+
+    ``guard`` runs each sample's grading (the graph's held-out grading waits out sandbox
+    engine trouble with it); without one a sandbox failure propagates.
+    """
     from sipdo.plugins.domains.code import CodeDomain
     from sipdo.plugins.models.resolve import default_model_spec, resolve_model
     from sipdo.trprompt.writer import open_prompt_model
@@ -362,6 +377,7 @@ async def aevaluate_prompt(
         source_version=source_version,
         source_iteration=source_iteration,
         start_event={"estimate": cost},
+        guard=guard,
     )
 
 
