@@ -164,11 +164,19 @@ class PromptModel:
 
     @classmethod
     def load(
-        cls, directory: str | Path, *, round: int | None = None, seed: int = 0, cache: bool = True
+        cls,
+        directory: str | Path,
+        *,
+        round: int | None = None,
+        seed: int = 0,
+        cache: bool = True,
+        base: tuple[Any, Any] | None = None,
     ) -> PromptModel:
         """The prompt model in ``directory`` after its last (or the given) finished round;
         ConfigurationError (before any slow load) for a missing or corrupt model. With
-        ``cache=False`` nothing is read from or written to ``round-N/written.jsonl``."""
+        ``cache=False`` nothing is read from or written to ``round-N/written.jsonl``;
+        ``base`` is the (model, tokenizer) already loaded, e.g. ``unloaded()`` of another
+        round (a GGUF base takes minutes to dequantize)."""
         require_train_extra("using a prompt model")
         path, k = check_prompt_model_dir(directory, round)
         from sipdo.trprompt.base import load_base, resolve_base
@@ -176,7 +184,7 @@ class PromptModel:
 
         manifest = read_manifest(path)
         assert manifest is not None  # checked above
-        model, tokenizer = load_base(resolve_base(manifest.base_model))
+        model, tokenizer = base or load_base(resolve_base(manifest.base_model))
         try:
             model = with_adapter(model, adapter_dir(path, k), LoraSettings())
         except Exception as exc:  # peft/safetensors raise many kinds on a damaged adapter
@@ -199,6 +207,11 @@ class PromptModel:
             seed=seed,
             cache_file=adapter_dir(path, k).parent / CACHE_FILE if cache else None,
         )
+
+    def unloaded(self) -> tuple[Any, Any]:
+        """(base model without this adapter, tokenizer): for ``load(..., base=)``; this
+        prompt model is unusable afterwards."""
+        return self.model.unload(), self.tokenizer
 
     @property
     def name(self) -> str:
