@@ -15,6 +15,13 @@ container's cgroup usage) and the machine's load::
 ``--interleave`` runs the bare loop and the process modes in turns, program by
 program, so that on a shared machine they meet the same load.
 
+Measured 2026-12-04 (``--limit 40 --rounds 2 --interleave --skip-docker``, load 16-24
+on 2 cores): process fork server / bare 1.02x before the server kept only
+Hypothesis's pytest plugin (82 MB RSS), 0.85x after (45 MB); fresh 1.50x / 1.31x.
+In CPU time (``resource.getrusage``, a trivial program): bare 35 ms, a forked jailed
+run 19 ms in the run's processes + 3.6 ms in the caller; the wall-clock ratio on a
+loaded machine is worse because a jailed run hands over between five processes.
+
 ``--workload pytest`` runs each task's tests through ``python -m pytest`` (the
 solution as ``solution.py``, the tests as ``test_solution.py``), which is where
 a fork server saves the imports of pytest and its plugins.
