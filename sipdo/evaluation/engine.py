@@ -21,11 +21,22 @@ from langchain_core.language_models import BaseChatModel
 from sipdo.calls import CallStats, message_text
 from sipdo.errors import ConfigurationError, ModelOutputError
 from sipdo.evaluation.benchmarks import task_key
-from sipdo.evaluation.grading import Grade, agrade
-from sipdo.evaluation.plan import Job, estimate, model_label, plan, tasks_digest, usage_of
+from sipdo.evaluation.grading import Grade, agrade, agrade_by_domain
+from sipdo.evaluation.plan import (
+    EvalTask,
+    Job,
+    estimate,
+    model_label,
+    plan,
+    task_data,
+    task_id_of,
+    tasks_digest,
+    usage_of,
+)
 from sipdo.evaluation.results import EvalResult, SampleRecord, default_ks, derive_eval_id, summarize
 from sipdo.sandbox.base import Sandbox
 from sipdo.verifiers.config import VerifierConfig
+from sipdo.verifiers.grading import Answer, answer_text
 from sipdo.verifiers.types import CodeTask
 
 if TYPE_CHECKING:
@@ -45,19 +56,33 @@ def _call_params(model: BaseChatModel, temperature: float, seed: int) -> dict[st
 
 
 async def _ask(
-    model: BaseChatModel, messages: list[Any], params: dict[str, Any]
+    model: BaseChatModel, messages: Sequence[Any], params: dict[str, Any]
 ) -> tuple[str, CallStats]:
     started = time.perf_counter()
     try:
-        reply = await model.ainvoke(messages, **params)
+        reply = await model.ainvoke(list(messages), **params)
     except ModelOutputError:
         return "", CallStats(1, 0, 0, time.perf_counter() - started)
     return message_text(reply), CallStats.of(reply, time.perf_counter() - started)
 
 
-AnswerOf = Callable[[Job], Awaitable[tuple[str, dict[str, Any]]]]
-# Runs one sample's grading (``agrade``, given as a thunk), e.g. again after engine trouble.
-GradeGuard = Callable[[Callable[[], Awaitable[Grade]]], Awaitable[Grade]]
+AnswerOf = Callable[[Job], Awaitable[tuple[Answer, dict[str, Any]]]]
+
+
+async def _grade(
+    task: EvalTask,
+    answer: Answer,
+    *,
+    sandbox: Sandbox,
+    config: VerifierConfig | None,
+    domain: Domain | None,
+) -> Grade:
+    """A code task two ways (``agrade``); another domain's task by that domain."""
+    if isinstance(task, CodeTask):
+        return await agrade(task, answer_text(answer), sandbox=sandbox, config=config)
+    if domain is None:
+        raise ConfigurationError(f"task {task_id_of(task)!r} is not a code task: give its domain")
+    return await agrade_by_domain(domain, task, answer, sandbox=sandbox)
 
 
 async def _run(
@@ -72,7 +97,7 @@ async def _run(
     progress: Progress | None,
     total: int,
     kept: int,
-    guard: GradeGuard | None = None,
+    domain: Domain | None = None,
 ) -> list[SampleRecord]:
     """Produce, grade and store every job; on a system failure cancel the rest and raise
     (what was stored stays: the eval resumes from there)."""
@@ -89,18 +114,15 @@ async def _run(
             else:
                 assert job.task is not None  # a job without a problem always has its task
                 answer, data = await answer_of(job)
-                task = job.task
-
-                def grading() -> Awaitable[Grade]:
-                    return agrade(task, answer, sandbox=sandbox, config=config)
-
-                grade = await (guard(grading) if guard is not None else grading())
+                grade = await _grade(
+                    job.task, answer, sandbox=sandbox, config=config, domain=domain
+                )
                 data |= {"grade_seconds": round(grade.seconds, 3), "base_detail": grade.base_detail}
                 rec = SampleRecord(
                     job.task_id,
                     job.sample,
                     grade.status,
-                    answer,
+                    answer_text(answer),  # the text form; a structured answer as JSON
                     grade.base_passed,
                     grade.full_passed,
                     grade.feedback,
@@ -167,7 +189,7 @@ async def run_eval(
     source_version: str | None,
     start_event: dict[str, Any],
     source_iteration: int | None = None,
-    guard: GradeGuard | None = None,
+    domain: Domain | None = None,
 ) -> EvalResult:
     if jobs < 1:
         raise ConfigurationError("jobs must be >= 1")
@@ -224,7 +246,7 @@ async def run_eval(
                 progress=progress,
                 total=len(jobs_list),
                 kept=len(kept),
-                guard=guard,
+                domain=domain,
             )
             if opened is not None
             else []
@@ -268,7 +290,7 @@ def _open(sandbox: Sandbox | str, jobs: int) -> tuple[Sandbox, bool]:
 async def aevaluate_prompt(
     prompt: str,
     model: str | BaseChatModel | None,
-    tasks: Sequence[CodeTask],
+    tasks: Sequence[EvalTask],
     *,
     sandbox: Sandbox | str = "auto",
     store: EvalRuns | None = None,
@@ -286,13 +308,8 @@ async def aevaluate_prompt(
     source_iteration: int | None = None,
     progress: Progress | None = None,
     prompt_model: Any = None,
-    guard: GradeGuard | None = None,
 ) -> EvalResult:
-    """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``.
-
-    ``guard`` runs each sample's grading (the graph's held-out grading waits out sandbox
-    engine trouble with it); without one a sandbox failure propagates.
-    """
+    """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``."""
     from sipdo.plugins.domains.code import CodeDomain
     from sipdo.plugins.models.resolve import default_model_spec, resolve_model
     from sipdo.trprompt.writer import open_prompt_model
@@ -306,6 +323,7 @@ async def aevaluate_prompt(
     if writer is not None:
         refuse_trained_on(writer, tasks)
     domain = domain or CodeDomain()
+    todo = eval_tasks(tasks, domain)
     spec = model if model is not None else default_model_spec("learner")
     chat = resolve_model(spec, role="learner")
     label = model_label(spec)
@@ -315,7 +333,7 @@ async def aevaluate_prompt(
         else (0.0 if samples_per_task == 1 else DEFAULT_SAMPLING_TEMPERATURE)
     )
     ks = tuple(ks) if ks else default_ks(samples_per_task)
-    order = [task_key(t.id) for t in tasks]
+    order = [task_key(task_id_of(t)) for t in todo]
     if len(set(order)) != len(order):
         raise ConfigurationError("task ids must be unique")
     settings = {
@@ -325,18 +343,20 @@ async def aevaluate_prompt(
         "seed": seed,
         "samples_per_task": samples_per_task,
         "ks": list(ks),
-        "tasks": len(tasks),
-        "tasks_digest": tasks_digest(tasks),
+        "tasks": len(todo),
+        "tasks_digest": tasks_digest(todo),
         "domain": getattr(domain, "name", type(domain).__name__),
     }
     if writer is not None:  # the key only then: other evals keep their ids
         settings["prompt_model"] = f"{writer.source} seed {writer.seed}"
     identity = {**settings, "prompt": prompt, "ks": None}
-    jobs_list = [Job(task_key(t.id), s, t) for t in tasks for s in range(samples_per_task)]
+    jobs_list = [Job(task_key(task_id_of(t)), s, t) for t in todo for s in range(samples_per_task)]
 
-    async def answer_of(job: Job) -> tuple[str, dict[str, Any]]:
+    async def answer_of(job: Job) -> tuple[Answer, dict[str, Any]]:
+        # The loop's own solve path: ``domain.asolve`` (one call, or a domain's
+        # multi-turn exchange), every call counted.
         assert job.task is not None
-        task = job.task.model_dump(mode="json")
+        task = task_data(job.task)
         extra: dict[str, Any] = {}
         system = prompt
         if writer is not None:  # the prompt model writes this task's prompt from ``prompt``
@@ -344,10 +364,20 @@ async def aevaluate_prompt(
             system = written.prompt
             seconds = written.stats.latency_s if written.stats is not None else 0.0
             extra = {"system_prompt": system, "prompt_model_seconds": round(seconds, 3)}
-        messages = domain.solve_messages(task, system)
         params = _call_params(chat, temp, seed + job.sample)
-        reply, stats = await _ask(chat, list(messages), params)
-        answer = domain.parse_answer(task, reply) if reply.strip() else ""
+        stats = CallStats()
+        replies: list[str] = []
+
+        async def ask(messages: Sequence[Any]) -> str:
+            nonlocal stats
+            reply, call = await _ask(chat, messages, params)
+            stats += call
+            replies.append(reply)
+            return reply
+
+        answer = await domain.asolve(task, system, ask)
+        if not any(r.strip() for r in replies):
+            answer = ""  # no reply at all: no answer, whatever the parser makes of ""
         return answer, {
             "calls": stats.calls,
             "input_tokens": stats.input_tokens,
@@ -356,7 +386,7 @@ async def aevaluate_prompt(
             **extra,
         }
 
-    cost = estimate(prompt, tasks, samples_per_task, domain, chat)
+    cost = estimate(prompt, todo, samples_per_task, domain, chat)
     return await run_eval(
         jobs_list=jobs_list,
         answer_of=answer_of,
@@ -377,22 +407,41 @@ async def aevaluate_prompt(
         source_version=source_version,
         source_iteration=source_iteration,
         start_event={"estimate": cost},
-        guard=guard,
+        domain=domain,
     )
 
 
-def refuse_trained_on(writer: Any, tasks: Sequence[CodeTask]) -> None:
+def refuse_trained_on(writer: Any, tasks: Sequence[EvalTask]) -> None:
     """The held-out check of a prompt-model eval: no task may be one of its training
     queries (checked, not assumed); ConfigurationError naming them otherwise."""
     from sipdo.trprompt.dataset import task_key as query_key
 
-    seen = [t.id for t in tasks if query_key(t.model_dump(mode="json")) in writer.trained_on]
+    seen = [task_id_of(t) for t in tasks if query_key(task_data(t)) in writer.trained_on]
     if seen:
         shown = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")
         raise ConfigurationError(
             f"{len(seen)} of the tasks ({shown}) are training queries of prompt model "
             f"{writer.source}: a held-out score needs tasks it was never trained on"
         )
+
+
+def eval_tasks(tasks: Sequence[EvalTask], domain: Domain) -> list[EvalTask]:
+    """The tasks in the form their grading takes: ``CodeTask`` for the code domain (graded
+    two ways), the domain's validated dicts otherwise; ``ConfigurationError`` names a
+    task that is not the domain's."""
+    code = getattr(domain, "name", "") == "code"
+    out: list[EvalTask] = []
+    for t in tasks:
+        if code:
+            data = t if isinstance(t, CodeTask) else domain.validate_task(t)
+            out.append(CodeTask.model_validate(data))
+        elif isinstance(t, CodeTask):
+            raise ConfigurationError(
+                f"task {t.id!r} is a code task; the {domain.name} domain cannot grade it"
+            )
+        else:
+            out.append(domain.validate_task(t))
+    return out
 
 
 def outside_loop() -> None:
@@ -404,7 +453,10 @@ def outside_loop() -> None:
 
 
 def evaluate_prompt(
-    prompt: str, model: str | BaseChatModel | None, tasks: Sequence[CodeTask], **kw: Any
+    prompt: str,
+    model: str | BaseChatModel | None,
+    tasks: Sequence[EvalTask],
+    **kw: Any,
 ) -> EvalResult:
     """Blocking twin of ``aevaluate_prompt`` (same arguments); not for use inside a loop."""
     outside_loop()

@@ -20,12 +20,14 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from sipdo.errors import SandboxInputError, VerificationError
 from sipdo.pycode import find_entry_point
 from sipdo.sandbox.base import Sandbox
 from sipdo.verifiers import averify_solution
 from sipdo.verifiers.config import VerifierConfig
+from sipdo.verifiers.grading import Answer, Grader, LazySandbox, agrade_answer
 from sipdo.verifiers.harness import files
 from sipdo.verifiers.runs import Flow, RunRequest, adrive, drive, parse
 from sipdo.verifiers.types import CodeTask
@@ -137,3 +139,18 @@ async def agrade(
     if isinstance(full, BaseException):
         raise full
     return Grade("graded", base.passed, full.passed, full.feedback, base.detail, seconds)
+
+
+async def agrade_by_domain(
+    domain: Grader, task: dict[str, Any], answer: Answer, *, sandbox: Sandbox
+) -> Grade:
+    """Grade an answer to another domain's task (``qa``, ``plan``, ...) with that domain's
+    own verifier, through the grading service the loop uses: one grading, so ``base``
+    and ``full`` are the same verdict. A verdict marked ``task_error`` (the task cannot
+    be graded) is status ``task_error``."""
+    started = time.perf_counter()
+    verdict = await agrade_answer(domain, task, answer, sandbox=LazySandbox(sandbox))
+    passed = bool(verdict.get("passed"))
+    feedback = str(verdict.get("feedback", ""))
+    status = "task_error" if verdict.get("task_error") else "graded"
+    return Grade(status, passed, passed, feedback, feedback, time.perf_counter() - started)

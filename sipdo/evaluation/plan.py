@@ -21,6 +21,20 @@ from sipdo.verifiers.types import CodeTask
 if TYPE_CHECKING:
     from sipdo.plugins.domains.base import Domain
 
+# A held-out task: a ``CodeTask`` (graded two ways) or another domain's task dict
+# (graded by that domain's verifier).
+EvalTask = CodeTask | dict[str, Any]
+
+
+def task_data(task: EvalTask) -> dict[str, Any]:
+    """A task as the domain sees it (a JSON dict)."""
+    return task.model_dump(mode="json") if isinstance(task, CodeTask) else task
+
+
+def task_id_of(task: EvalTask) -> str:
+    """The task's own id."""
+    return str(task.id if isinstance(task, CodeTask) else task.get("id", ""))
+
 
 @dataclass(frozen=True)
 class Job:
@@ -29,7 +43,7 @@ class Job:
 
     task_id: str
     sample: int
-    task: CodeTask | None
+    task: EvalTask | None
     answer: str | None = None
     problem: tuple[str, str] | None = None
 
@@ -63,25 +77,24 @@ def model_label(model: str | BaseChatModel) -> str:
     return type(model).__name__
 
 
-def tasks_digest(tasks: Sequence[CodeTask]) -> str:
+def tasks_digest(tasks: Sequence[EvalTask]) -> str:
     """Digest of the task set's content (ids, statements, references, tests)."""
     h = hashlib.sha256()
     for t in tasks:
         # Fields left at their defaults are left out: a newer sipdo that adds an
         # optional task field keeps the digest, so a stored eval still resumes.
-        data = t.model_dump(mode="json", exclude_defaults=True)
+        data = t.model_dump(mode="json", exclude_defaults=True) if isinstance(t, CodeTask) else t
         h.update(json.dumps(data, sort_keys=True).encode("utf-8"))
     return h.hexdigest()[:16]
 
 
 def estimate(
-    prompt: str, tasks: Sequence[CodeTask], samples: int, domain: Domain, model: Any = None
+    prompt: str, tasks: Sequence[EvalTask], samples: int, domain: Domain, model: Any = None
 ) -> Estimate:
-    """Calls = tasks x samples; input tokens from the messages' length (4 chars a token)."""
+    """Calls = tasks x samples (at least: a multi-turn domain may ask more); input tokens
+    from the messages' length (4 chars a token)."""
     chars = sum(
-        len(str(m.content))
-        for t in tasks
-        for m in domain.solve_messages(t.model_dump(mode="json"), prompt)
+        len(str(m.content)) for t in tasks for m in domain.solve_messages(task_data(t), prompt)
     )
     cap = getattr(model, "max_tokens", None)
     calls = len(tasks) * samples

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sipdo.answers import Answer
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.state import SipdoState
 
@@ -18,7 +19,7 @@ async def checker(state: SipdoState, deps: Deps) -> dict[str, Any]:
     domain = deps.domain
     n = max(1, int(domain.n_checkers))
 
-    async def solve(task: dict[str, Any]) -> str:
+    async def solve(task: dict[str, Any]) -> Answer:
         reply = await deps.text(tally, "checker", domain.checker_messages(task))
         return domain.parse_answer(task, reply)
 

@@ -24,7 +24,6 @@ from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.optimizers.base import Strategy
 from sipdo.plugins.optimizers.gates import PromotionPolicy, StrictGate
 from sipdo.retry import RetryPolicy
-from sipdo.sandbox import Sandbox
 from sipdo.structured import (
     CallStats,
     ReplyFormat,
@@ -32,7 +31,7 @@ from sipdo.structured import (
     ainvoke_structured,
     ainvoke_text,
 )
-from sipdo.verifiers.grading import LazySandbox, agrade_answer, agrade_task
+from sipdo.verifiers.grading import Answer, LazySandbox, agrade_answer, agrade_task
 
 __all__ = ["ROLES", "Deps", "LazySandbox", "Tally", "run_id"]
 
@@ -74,10 +73,6 @@ class Deps:
     def __post_init__(self) -> None:
         self._watched = WatchedProvider(self.sandbox)
 
-    async def watched_sandbox(self) -> Sandbox:
-        """The run's sandbox, its runs watched for engine trouble (``sipdo.graph.infra``)."""
-        return await self._watched.get()
-
     @property
     def stochastic(self) -> bool:
         """Whether the learner samples (temperature above 0): then promotion policies may
@@ -106,7 +101,7 @@ class Deps:
         return result.text
 
     async def verify_task(
-        self, tally: Tally, task: dict[str, Any], checker_answers: Sequence[str]
+        self, tally: Tally, task: dict[str, Any], checker_answers: Sequence[Answer]
     ) -> dict[str, Any]:
         """The domain's verdict on a generated task (``sipdo.verifiers.grading`` rules);
         sandbox engine trouble is waited out (``sipdo.graph.infra``)."""
@@ -120,7 +115,7 @@ class Deps:
             tally.sandbox_seconds += time.perf_counter() - started
 
     async def verify_answer(
-        self, tally: Tally, task: dict[str, Any], answer: str
+        self, tally: Tally, task: dict[str, Any], answer: Answer
     ) -> dict[str, Any]:
         """The domain's verdict on an answer (``sipdo.verifiers.grading`` rules);
         sandbox engine trouble is waited out (``sipdo.graph.infra``)."""

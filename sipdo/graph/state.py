@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal, NotRequired, Required
 from langgraph.types import Overwrite
 from typing_extensions import TypedDict
 
+from sipdo.answers import Answer
+
 Task = dict[str, Any]  # a domain task (JSON); "id", "difficulty", "weakness" always set
 
 
@@ -39,7 +41,7 @@ class Attempt(TypedDict):
     """One answer to one task under one prompt version, with its verdict."""
 
     task: Task
-    answer: str
+    answer: Answer  # a string or JSON-safe structured data (see sipdo.plugins.domains.base)
     verdict: VerdictState
 
 
@@ -56,7 +58,7 @@ class ScoreCell(TypedDict, total=False):
     n: Required[int]
     score: Required[float]
     feedback: str
-    answer: str
+    answer: Answer
 
 
 ScoreTable = dict[str, dict[str, ScoreCell]]  # candidate id -> task id -> cell
@@ -270,7 +272,7 @@ class SipdoState(InputState, OutputState, total=False):
     version_id: str  # the incumbent candidate's id
     pending: list[Task]  # tasks the learner runs next
     new_tasks: list[Task]  # generated this iteration, not yet verified
-    checker_answers: dict[str, list[str]]  # task id -> the checkers' independent answers
+    checker_answers: dict[str, list[Answer]]  # task id -> the checkers' independent answers
     seen_keys: dict[str, str]  # dedup key -> id of the first task with that key
     step: int  # optimizer steps taken in this iteration
     flow: FlowState | None  # the optimizer step in progress
@@ -312,5 +314,5 @@ def failure_records(state: Mapping[str, Any]) -> list[Attempt]:
             "score": float(cell["score"]),
             "feedback": str(cell.get("feedback", "")),
         }
-        out.append({"task": tasks[tid], "answer": str(cell.get("answer", "")), "verdict": verdict})
+        out.append({"task": tasks[tid], "answer": cell.get("answer", ""), "verdict": verdict})
     return out

@@ -6,18 +6,19 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from sipdo.answers import Answer
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.state import SipdoState, VerificationEntry
 
 
-def checker_answers_of(answers: Mapping[str, Any], task_id: str) -> list[str]:
-    """The checkers' answers to one task (a lone string is what a checkpoint written
-    before k-of-n checking holds)."""
+def checker_answers_of(answers: Mapping[str, Any], task_id: str) -> list[Answer]:
+    """The checkers' answers to one task, strings or structured (a lone string is what a
+    checkpoint written before k-of-n checking holds)."""
     found = answers.get(task_id)
     if found is None:
         return []
-    return [found] if isinstance(found, str) else [str(a) for a in found]
+    return list(found) if isinstance(found, list) else [found]
 
 
 async def verifier(state: SipdoState, deps: Deps) -> dict[str, Any]:

@@ -191,7 +191,8 @@ def _task(t: TaskRecord) -> TaskView:
         for c in last.get("checks") or ()
         if isinstance(c, dict)
     )
-    statement = t.task.get("prompt") or t.task.get("raw_reply") or ""
+    # code tasks state a prompt; qa and plan tasks a question
+    statement = t.task.get("prompt") or t.task.get("question") or t.task.get("raw_reply") or ""
     return TaskView(
         task_id=t.task_id,
         status=t.status,

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from sipdo.answers import Answer
 from sipdo.store.records import (
     AttemptRecord,
     PromptModelRoundRecord,
@@ -85,12 +86,14 @@ class BaseRunStore(ABC):
         task_id: str,
         prompt_version_id: str,
         role: str,
-        answer: str,
+        answer: Answer,
         passed: bool,
         score: float,
         feedback: str,
     ) -> None:
-        """Store one attempt; the same (task, prompt version, role) again replaces it."""
+        """Store one attempt; the same (task, prompt version, role) again replaces it.
+        ``answer`` is a string or JSON-safe structured data (``sipdo.answers``); a
+        structured one is kept as it is and as its text form."""
 
     @abstractmethod
     def record_usage(

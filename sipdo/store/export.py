@@ -67,7 +67,7 @@ def _sft(store: BaseRunStore, run_id: str) -> Iterator[dict[str, Any]]:
                 "prompt": prompt,
                 "task_id": a.task_id,
                 "query": query_of(task),
-                "answer": a.answer,
+                "answer": a.value,
                 "prompt_version_id": a.prompt_version_id,
                 "score": a.score,
             }
@@ -95,28 +95,29 @@ def _prompt_pairs(lineage: list[PromptVersionRecord]) -> Iterator[dict[str, Any]
 
 def _dpo(store: BaseRunStore, run_id: str) -> Iterator[dict[str, Any]]:
     yield from _prompt_pairs(store.prompt_lineage(run_id))
-    right: dict[str, str] = {}
-    wrong: dict[str, list[str]] = {}
+    # Answers are compared by their text form and exported as the domain gave them.
+    right: dict[str, tuple[str, Any]] = {}
+    wrong: dict[str, dict[str, Any]] = {}
     tasks: dict[str, TaskRecord] = {}
     for a, task, _ in _solving(store, run_id):
         tasks[a.task_id] = task
         if a.passed:
-            right.setdefault(a.task_id, a.answer)
-        elif a.answer not in wrong.setdefault(a.task_id, []):
-            wrong[a.task_id].append(a.answer)
+            right.setdefault(a.task_id, (a.answer, a.value))
+        else:
+            wrong.setdefault(a.task_id, {}).setdefault(a.answer, a.value)
     for task_id, answers in wrong.items():
         task = tasks[task_id]
         reference = task.task.get("reference_solution")
         chosen = right.get(task_id)
         if chosen is None and task.status in VERIFIED and isinstance(reference, str):
-            chosen = reference
-        for answer in answers:
-            if chosen is not None and answer != chosen:
+            chosen = (reference, reference)
+        for text, answer in answers.items():
+            if chosen is not None and text != chosen[0]:
                 yield {
                     "kind": "answer",
                     "task_id": task_id,
                     "prompt": query_of(task),
-                    "chosen": chosen,
+                    "chosen": chosen[1],
                     "rejected": answer,
                 }
 
@@ -126,7 +127,7 @@ def _textual_reward(store: BaseRunStore, run_id: str) -> Iterator[dict[str, Any]
         yield {
             "query": query_of(task),
             "prompt": prompt,
-            "answer": a.answer,
+            "answer": a.value,
             "reward": a.feedback,
             "passed": a.passed,
             "score": a.score,

@@ -137,6 +137,7 @@ class StoreReads:
                 score=r.score,
                 feedback=r.feedback,
                 created_at=r.created_at,
+                structured=r.answer_json,
             )
             for r in rows
         ]

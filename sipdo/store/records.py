@@ -82,11 +82,17 @@ class AttemptRecord:
     task_id: str
     prompt_version_id: str
     role: str
-    answer: str
+    answer: str  # the text form (a structured answer as JSON text)
     passed: bool
     score: float
     feedback: str
     created_at: datetime
+    structured: Any = None  # a structured answer as it was; None for a string answer
+
+    @property
+    def value(self) -> Any:
+        """The answer as the domain gave it: the structured data, else the string."""
+        return self.answer if self.structured is None else self.structured
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
+from sipdo.answers import Answer, answer_text, check_answer
 from sipdo.errors import ConfigurationError, RunNotFoundError, StoreError
 from sipdo.retry import RetryPolicy
 from sipdo.store.base import TASK_STATUSES, BaseRunStore, TaskStatus
@@ -365,11 +366,14 @@ class RunStore(StoreReads, PromptModelRounds, EvalRuns, BaseRunStore):
         task_id: str,
         prompt_version_id: str,
         role: str,
-        answer: str,
+        answer: Answer,
         passed: bool,
         score: float,
         feedback: str,
     ) -> None:
+        answer = check_answer(answer, source="record_attempt")
+        structured = None if isinstance(answer, str) else answer
+
         def write(session: Session) -> None:
             self._run(session, run_id)
             row = session.exec(
@@ -386,14 +390,16 @@ class RunStore(StoreReads, PromptModelRounds, EvalRuns, BaseRunStore):
                     task_id=task_id,
                     prompt_version_id=prompt_version_id,
                     role=role,
-                    answer=answer,
+                    answer=answer_text(answer),
                     passed=passed,
                     score=score,
                     feedback=feedback,
+                    answer_json=structured,
                 )
                 session.add(row)
             else:
-                row.answer, row.passed, row.score, row.feedback = answer, passed, score, feedback
+                row.answer, row.passed, row.score = answer_text(answer), passed, score
+                row.feedback, row.answer_json = feedback, structured
 
         self._upsert(write)
 

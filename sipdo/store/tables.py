@@ -112,11 +112,13 @@ class AttemptRow(SQLModel, table=True):
     task_id: str = Field(max_length=200)
     prompt_version_id: str = Field(max_length=200)
     role: str = Field(max_length=40)
-    answer: str = Field(sa_column=Column(Text, nullable=False))
+    answer: str = Field(sa_column=Column(Text, nullable=False))  # text form (sipdo.answers)
     passed: bool
     score: float
     feedback: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # A structured answer as it was (None for a string answer).
+    answer_json: Any | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class UsageRow(SQLModel, table=True):

@@ -14,7 +14,14 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ValidationError
 
 from sipdo.errors import ConfigurationError
-from sipdo.plugins.domains.base import BaseDomain, SandboxProvider, Task, system_and_user
+from sipdo.plugins.domains.base import (
+    Answer,
+    BaseDomain,
+    SandboxProvider,
+    Task,
+    answer_text,
+    system_and_user,
+)
 from sipdo.verifiers.types import Verdict, content_id
 
 
@@ -82,17 +89,19 @@ class SumDomain(BaseDomain):
         self,
         task: Task,
         *,
-        checker_answer: str | None,
+        checker_answer: Answer | None,
         sandbox: SandboxProvider,
-        checker_answers: Sequence[str] = (),
+        checker_answers: Sequence[Answer] = (),
     ) -> Verdict:
         if task["answer"] != task["a"] + task["b"]:
             return Verdict(passed=False, score=0.0, feedback="the answer is not the sum")
-        votes = sum(a.strip() == str(task["answer"]) for a in checker_answers)
+        votes = sum(answer_text(a).strip() == str(task["answer"]) for a in checker_answers)
         if votes * 2 <= len(checker_answers):
             return Verdict(passed=False, score=0.0, feedback="the checkers disagree")
         return Verdict(passed=True, score=1.0, feedback="verified")
 
-    async def averify_answer(self, task: Task, answer: str, *, sandbox: SandboxProvider) -> Verdict:
-        ok = answer.strip() == str(task["a"] + task["b"])
+    async def averify_answer(
+        self, task: Task, answer: Answer, *, sandbox: SandboxProvider
+    ) -> Verdict:
+        ok = answer_text(answer).strip() == str(task["a"] + task["b"])
         return Verdict(passed=ok, score=float(ok), feedback="correct" if ok else "wrong sum")

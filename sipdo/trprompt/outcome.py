@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from sipdo.answers import answer_text
 from sipdo.plugins.domains.base import Domain, SandboxProvider
 from sipdo.sandbox import Sandbox
 from sipdo.structured import ainvoke_text
@@ -68,7 +69,7 @@ async def answer_and_grade(
     if verdict.get("task_error"):
         return None
     return Outcome(
-        answer=answer,
+        answer=answer_text(answer),
         passed=bool(verdict.get("passed")),
         score=float(verdict.get("score", 0.0)),
         reward=reward_of(verdict),

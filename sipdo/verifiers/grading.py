@@ -14,6 +14,10 @@ prompt-model trainer and users' own scripts grade the same way:
 
 Verdicts leave here as JSON dicts (``Verdict.model_dump``), whatever the grader
 returned, so they can go straight into graph state and the run store.
+
+An answer is a string or JSON-safe structured data (``sipdo.answers``): both
+grading calls run ``check_answer`` first, so a domain that made anything else
+gets a ``PluginError`` naming the bad value.
 """
 
 from __future__ import annotations
@@ -27,7 +31,21 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from sipdo.answers import Answer, answer_text, check_answer
 from sipdo.errors import SandboxInputError, VerificationError
+
+__all__ = [
+    "Answer",
+    "Grader",
+    "LazySandbox",
+    "SandboxProvider",
+    "agrade_answer",
+    "agrade_task",
+    "answer_text",
+    "check_answer",
+    "failed",
+    "verdict_dict",
+]
 
 if TYPE_CHECKING:
     from sipdo.sandbox import Sandbox
@@ -88,13 +106,13 @@ class Grader(Protocol):
         self,
         task: dict[str, Any],
         *,
-        checker_answer: str | None,
+        checker_answer: Any,
         sandbox: SandboxProvider,
-        checker_answers: Sequence[str] = (),
+        checker_answers: Sequence[Any] = (),
     ) -> Any: ...
 
     async def averify_answer(
-        self, task: dict[str, Any], answer: str, *, sandbox: SandboxProvider
+        self, task: dict[str, Any], answer: Any, *, sandbox: SandboxProvider
     ) -> Any: ...
 
 
@@ -115,14 +133,15 @@ def failed(feedback: str, **extra: Any) -> dict[str, Any]:
 async def agrade_task(
     grader: Grader,
     task: dict[str, Any],
-    checker_answers: Sequence[str],
+    checker_answers: Sequence[Answer],
     *,
     sandbox: SandboxProvider,
 ) -> dict[str, Any]:
     """Is a generated task sound? The first checker answer goes as ``checker_answer``;
     all of them as ``checker_answers`` to a grader whose ``averify_task`` takes it
     (domains written before k-of-n checking do not)."""
-    answers = [a for a in checker_answers if a is not None]
+    source = f"the {getattr(grader, 'name', type(grader).__name__)} domain"
+    answers = [check_answer(a, source=source) for a in checker_answers if a is not None]
     extra = {"checker_answers": answers} if _takes(grader.averify_task, "checker_answers") else {}
     try:
         verdict = await grader.averify_task(
@@ -142,9 +161,12 @@ def _takes(fn: Any, name: str) -> bool:
 
 
 async def agrade_answer(
-    grader: Grader, task: dict[str, Any], answer: str, *, sandbox: SandboxProvider
+    grader: Grader, task: dict[str, Any], answer: Answer, *, sandbox: SandboxProvider
 ) -> dict[str, Any]:
-    """Grade a solver's answer to a task."""
+    """Grade a solver's answer to a task (``check_answer`` first: a domain that made a
+    non-JSON-safe answer raises ``PluginError``)."""
+    source = f"the {getattr(grader, 'name', type(grader).__name__)} domain"
+    answer = check_answer(answer, source=source)
     try:
         verdict = await grader.averify_answer(task, answer, sandbox=sandbox)
     except SandboxInputError as exc:

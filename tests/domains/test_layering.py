@@ -8,7 +8,9 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["sipdo.structured", "sipdo.calls", "sipdo.pycode"])
+@pytest.mark.parametrize(
+    "module", ["sipdo.structured", "sipdo.calls", "sipdo.pycode", "sipdo.answers"]
+)
 def test_core_modules_import_nothing_from_plugins_or_graph(module: str) -> None:
     code = (
         f"import sys, {module}\n"

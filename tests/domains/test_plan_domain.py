@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from langchain_core.messages import BaseMessage
 
 from sipdo.errors import ConfigurationError
 from sipdo.graph import Budget, create_sipdo_graph
-from sipdo.plugins.domains.plan import GeneratedPlanTask, PlanDomain
+from sipdo.plugins.domains.plan import GeneratedPlanTask, PlanDomain, parse_plan_reply
 from sipdo.sandbox import Sandbox
 from sipdo.testing import ScriptedChatModel
 from sipdo.verifiers.grading import LazySandbox, agrade_answer, agrade_task
@@ -183,3 +184,34 @@ async def test_the_loop_improves_the_seed_plan(sandbox: Sandbox) -> None:
     assert "Counterexample scenario" in generator.calls[0].text
     # The checker never saw the truth or the reference plan.
     assert all("5895" not in c.text and "reference_plan" not in c.text for c in checker.calls)
+
+
+async def test_a_plan_that_does_not_parse_is_sent_back_with_what_to_write_instead() -> None:
+    task = DOMAIN.seed_tasks()[0]
+    broken = (
+        "```python\ndef search(query):\n    return search(query)\n\n"
+        "s = search(question)\nanswer(s.first)\n```"
+    )
+    asked: list[list[BaseMessage]] = []
+    replies = iter([broken, f"```python\n{plans.REFERENCE}```"])
+
+    async def ask(messages: Sequence[BaseMessage]) -> str:
+        asked.append(list(messages))
+        return next(replies)
+
+    plan = await DOMAIN.asolve(task, PlanDomain.default_prompt, ask)
+    assert plan == plans.REFERENCE
+    assert len(asked) == 2
+    retry = str(asked[1][-1].content)
+    assert retry.startswith(
+        "That plan cannot run: line 1: FunctionDef is not allowed in a plan: write the steps "
+        "at top level, calling the declared tools directly."
+    )
+    assert asked[1][-2].content == broken  # the model sees its own reply, then the error
+
+    # Without retries (or when the retry is still broken) the last plan is the answer,
+    # and the verifier fails it with the same error.
+    once = PlanDomain(plan_retries=0)
+    replies = iter([broken])
+    assert await once.asolve(task, PlanDomain.default_prompt, ask) == parse_plan_reply(broken)
+    assert len(asked) == 3

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
+from sipdo.answers import Answer, answer_text
 from sipdo.structured import ReplyFormat, json_format
 from sipdo.verifiers.grading import SandboxProvider
 
@@ -25,7 +26,16 @@ Task = dict[str, Any]
 VerdictDict = dict[str, Any]
 Ask = Callable[[Sequence[BaseMessage]], Awaitable[str]]  # one model call: messages -> reply
 
-__all__ = ["Ask", "BaseDomain", "Domain", "SandboxProvider", "Task", "VerdictDict"]
+__all__ = [
+    "Answer",
+    "Ask",
+    "BaseDomain",
+    "Domain",
+    "SandboxProvider",
+    "Task",
+    "VerdictDict",
+    "answer_text",
+]
 
 CHECKER_PROMPT = (
     "You are an independent checker. Solve the task exactly as its specification says, "
@@ -43,8 +53,12 @@ class Domain(Protocol):
       int ``"difficulty"`` (1..``max_difficulty``) and a ``"weakness"`` string; it
       round-trips through the checkpointer unchanged.
     - Message builders and parsers are pure (no I/O); only the two ``averify_*``
-      coroutines touch the sandbox. An answer is a string (the domain's own
-      serialization when it is structured, e.g. a plan).
+      coroutines touch the sandbox. An answer (``Answer``) is a string or JSON-safe
+      structured data (dicts with string keys, lists, str, int, float, bool,
+      None; e.g. ``qa``'s ``{"final_answers": [...]}``): it goes into graph state,
+      the run store (``AttemptRecord.value``) and exports as it is; its text form
+      (``sipdo.verifiers.grading.answer_text``) is what prompts show. Anything else
+      is refused by the grading service with a ``PluginError``.
     - A verdict is a ``sipdo.verifiers.Verdict`` or a JSON-safe dict with at least
       ``passed`` (bool), ``score`` (0..1) and ``feedback`` (text an optimizer can
       act on).
@@ -96,11 +110,11 @@ class Domain(Protocol):
         """Messages asking an independent checker to answer ``task`` blind."""
         ...
 
-    def parse_answer(self, task: Task, text: str) -> str:
+    def parse_answer(self, task: Task, text: str) -> Answer:
         """The answer inside a solver's reply (for code: the module source)."""
         ...
 
-    async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> str:
+    async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> Answer:
         """The solver's answer to ``task`` under ``system_prompt``; ``ask`` is one call of
         the solver's model (counted against the budget). One call by default; a domain
         may hold a multi-turn exchange (tool results fed back, a retry on a bad reply)."""
@@ -127,15 +141,15 @@ class Domain(Protocol):
         self,
         task: Task,
         *,
-        checker_answer: str | None,
+        checker_answer: Answer | None,
         sandbox: SandboxProvider,
-        checker_answers: Sequence[str] = (),
+        checker_answers: Sequence[Answer] = (),
     ) -> Any:
         """Is the generated task sound? ``checker_answers`` are the ``n_checkers``
         independent answers (``checker_answer`` the first of them)."""
         ...
 
-    async def averify_answer(self, task: Task, answer: str, *, sandbox: SandboxProvider) -> Any:
+    async def averify_answer(self, task: Task, answer: Answer, *, sandbox: SandboxProvider) -> Any:
         """Grade a solver's answer to ``task``."""
         ...
 
@@ -169,10 +183,10 @@ class BaseDomain(Domain):
     def checker_messages(self, task: Task) -> list[BaseMessage]:
         return self.solve_messages(self.blind(task), self.checker_prompt)
 
-    def parse_answer(self, task: Task, text: str) -> str:
+    def parse_answer(self, task: Task, text: str) -> Answer:
         return text.strip()
 
-    async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> str:
+    async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> Answer:
         return self.parse_answer(task, await ask(self.solve_messages(task, system_prompt)))
 
     def dedup_key(self, task: Task) -> str:
@@ -190,7 +204,7 @@ class BaseDomain(Domain):
         shown = json.dumps(self.blind(task), default=str)[:1200]
         return (
             f"Task {task.get('id')} (weakness: {task.get('weakness') or 'unknown'}):\n{shown}\n"
-            f"Solver's answer:\n{str(failure.get('answer', ''))[:1200]}\n"
+            f"Solver's answer:\n{answer_text(failure.get('answer', ''))[:1200]}\n"
             f"Verifier feedback: {str(verdict.get('feedback', ''))[:800]}"
         )
 

@@ -20,12 +20,20 @@ from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any, Literal
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sipdo.errors import ConfigurationError, VerificationError
 from sipdo.plugins.domains import plansim
-from sipdo.plugins.domains.base import BaseDomain, SandboxProvider, Task, system_and_user
+from sipdo.plugins.domains.base import (
+    Answer,
+    Ask,
+    BaseDomain,
+    SandboxProvider,
+    Task,
+    answer_text,
+    system_and_user,
+)
 from sipdo.pycode import fenced_blocks
 from sipdo.sandbox import Limits
 from sipdo.verifiers.types import Check, Verdict, content_id
@@ -154,6 +162,26 @@ class GeneratedPlanTask(BaseModel):
     weakness: str = Field(default="", description="The weakness this task targets.")
 
 
+def plan_problem(plan: str, task: Mapping[str, Any]) -> str | None:
+    """Why ``plan`` is not a valid plan for ``task`` (the parser's error), or None."""
+    try:
+        plansim.parse_plan(plan, list(task.get("tools") or plansim.TOOLS))
+    except plansim.PlanError as exc:
+        return str(exc)
+    return None
+
+
+def retry_request(problem: str) -> str:
+    """What a solver whose plan does not parse is told."""
+    return (
+        f"That plan cannot run: {problem}.\n"
+        "Rewrite it in the plan language: statements at top level (no def, no return), "
+        "`x = tool(arg)` calls, `if failed(x):` / `if empty(x.results):` tests, fields like "
+        '`s.first` and `d.claim`, ending with answer(x) or abstain("reason"). '
+        "Reply with the whole corrected plan in one ```python block."
+    )
+
+
 def parse_plan_reply(text: str) -> str:
     """The plan inside a reply: the last fenced block that mentions a tool call, else
     the whole reply."""
@@ -182,11 +210,16 @@ class PlanDomain(BaseDomain):
     )
     hidden_fields = ("truth", "distractors", "reference_plan")
 
-    def __init__(self, *, max_examples: int = 60, limits: Limits | None = None) -> None:
+    def __init__(
+        self, *, max_examples: int = 60, limits: Limits | None = None, plan_retries: int = 1
+    ) -> None:
         if max_examples < 1:
             raise ConfigurationError(f"max_examples must be >= 1, got {max_examples}")
+        if plan_retries < 0:
+            raise ConfigurationError(f"plan_retries must be >= 0, got {plan_retries}")
         self.max_examples = max_examples
         self.limits = limits or Limits(timeout_s=60.0, memory_mb=512)
+        self.plan_retries = plan_retries
 
     def seed_tasks(self) -> list[Task]:
         """The shipped seed tasks (``plan_seeds.jsonl``)."""
@@ -279,6 +312,27 @@ class PlanDomain(BaseDomain):
     def parse_answer(self, task: Task, text: str) -> str:
         return parse_plan_reply(text)
 
+    async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> Answer:
+        """The plan; a plan that does not parse is sent back with the parser's error (what
+        line, what to write instead) up to ``plan_retries`` times, every call counted.
+        The last plan is the answer whether it parses or not (the verifier then fails
+        it with the same error)."""
+        messages = self.solve_messages(task, system_prompt)
+        reply = await ask(messages)
+        plan = parse_plan_reply(reply)
+        for _ in range(self.plan_retries):
+            problem = plan_problem(plan, task)
+            if problem is None:
+                break
+            messages = [
+                *messages,
+                AIMessage(content=reply),
+                HumanMessage(content=retry_request(problem)),
+            ]
+            reply = await ask(messages)
+            plan = parse_plan_reply(reply)
+        return plan
+
     def generate_messages(
         self,
         *,
@@ -319,7 +373,7 @@ class PlanDomain(BaseDomain):
         return (
             f"Task {task.get('id')} (weakness: {task.get('weakness') or 'unknown'}):\n"
             f"{self.statement(self.blind(task))}\nThe agent's plan:\n"
-            f"{str(failure.get('answer', ''))[:1200]}\n"
+            f"{answer_text(failure.get('answer', ''))[:1200]}\n"
             f"Verifier feedback: {str(verdict.get('feedback', ''))[:900]}"
         )
 
@@ -358,22 +412,25 @@ class PlanDomain(BaseDomain):
             )
         return found
 
-    async def averify_answer(self, task: Task, answer: str, *, sandbox: SandboxProvider) -> Verdict:
-        (result,) = await self.check_plans(task, [answer], sandbox=sandbox)
+    async def averify_answer(
+        self, task: Task, answer: Answer, *, sandbox: SandboxProvider
+    ) -> Verdict:
+        (result,) = await self.check_plans(task, [answer_text(answer)], sandbox=sandbox)
         return plan_verdict(result)
 
     async def averify_task(
         self,
         task: Task,
         *,
-        checker_answer: str | None,
+        checker_answer: Answer | None,
         sandbox: SandboxProvider,
-        checker_answers: Sequence[str] = (),
+        checker_answers: Sequence[Answer] = (),
     ) -> Verdict:
         """Sound when the reference plan holds in every world (satisfiable), the naive
         plan fails in some (discriminating) and a checker's own plan holds (the task
         can be solved from its statement alone)."""
-        checkers = list(checker_answers) or ([checker_answer] if checker_answer else [])
+        given = list(checker_answers) or ([checker_answer] if checker_answer else [])
+        checkers = [answer_text(a) for a in given]
         results = await self.check_plans(
             task, [task["reference_plan"], NAIVE_PLAN, *checkers], sandbox=sandbox
         )

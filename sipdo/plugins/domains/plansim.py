@@ -81,6 +81,18 @@ class PlanError(ValueError):
 # ---- parsing -----------------------------------------------------------------------------
 
 _STMTS = (ast.Assign, ast.Expr, ast.If, ast.For, ast.Break, ast.Continue, ast.Pass)
+# What to write instead of a statement the language lacks (small models reach for these).
+_INSTEAD = {
+    "FunctionDef": "write the steps at top level, calling the declared tools directly",
+    "AsyncFunctionDef": "write the steps at top level, calling the declared tools directly",
+    "ClassDef": "write the steps at top level, calling the declared tools directly",
+    "Return": 'end with answer(x) or abstain("reason") instead',
+    "Import": "the tools are already there",
+    "ImportFrom": "the tools are already there",
+    "While": "loop with `for r in s.results:`",
+    "Try": "test a call with failed(x) instead",
+    "AugAssign": "assign a tool's result to a new name",
+}
 _EXPRS = (
     ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Compare, ast.BoolOp,
     ast.UnaryOp, ast.Call, ast.Load, ast.Store, ast.Eq, ast.NotEq, ast.And, ast.Or, ast.Not,
@@ -108,7 +120,9 @@ def parse_plan(text: str, tools: list[str]) -> ast.Module:
         if isinstance(node, ast.Module):
             continue
         if isinstance(node, ast.stmt) and not isinstance(node, _STMTS):
-            raise PlanError(f"line {line}: {type(node).__name__} is not allowed in a plan")
+            kind = type(node).__name__
+            instead = f": {_INSTEAD[kind]}" if kind in _INSTEAD else ""
+            raise PlanError(f"line {line}: {kind} is not allowed in a plan{instead}")
         if isinstance(node, ast.expr_context | ast.cmpop | ast.boolop | ast.unaryop):
             if not isinstance(node, _EXPRS):
                 raise PlanError(f"line {line}: operator {type(node).__name__} is not allowed")

@@ -7,9 +7,11 @@ answer by code in the sandbox (``qasolve``). ``n_checkers`` independent
 checkers answer blind; a task is accepted when the derived answer (or, for a
 free-form question, the generator's) is the generator's and a majority of the
 checkers reach it. Ambiguous or underdetermined questions are rejected with
-the reason. A solver's answer is its final ``ANSWER:`` line, graded exactly
-after normalization (case, spacing, number format, dates); hedges and several
-different final answers fail.
+the reason. A solver's answer is structured: ``{"final_answers": [...]}``, every
+``ANSWER:`` line of the reply in order (``final_answers``); it is graded exactly
+after normalization (case, spacing, number format, dates), and hedges and
+several different final answers fail. (Answers stored by earlier versions, the
+final answers one a line in a string, are read the same way.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sipdo.errors import ConfigurationError, VerificationError
-from sipdo.plugins.domains.base import BaseDomain, SandboxProvider, Task, system_and_user
+from sipdo.plugins.domains.base import (
+    Answer,
+    BaseDomain,
+    SandboxProvider,
+    Task,
+    system_and_user,
+)
 from sipdo.sandbox import Limits
 from sipdo.verifiers.consensus import normalize_answer
 from sipdo.verifiers.types import Check, Verdict, content_id
@@ -98,6 +106,19 @@ def final_answers(text: str) -> list[str]:
         return found
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1:] if lines else []
+
+
+def finals_of(answer: Any) -> list[str]:
+    """The final answers of a solver's answer: ``{"final_answers": [...]}``, or the older
+    form, one a line in a string; anything else has none."""
+    if isinstance(answer, Mapping):
+        items = answer.get("final_answers")
+        finals = [str(a) for a in items] if isinstance(items, list) else []
+    elif isinstance(answer, str):
+        finals = answer.splitlines()
+    else:
+        finals = []
+    return [a.strip() for a in finals if a.strip()]
 
 
 def canonical(answer: str) -> str:
@@ -201,9 +222,10 @@ class QADomain(BaseDomain):
     def solve_messages(self, task: Task, system_prompt: str) -> list[BaseMessage]:
         return system_and_user(system_prompt, f"Question: {task['question']}\n\n{FORMAT}")
 
-    def parse_answer(self, task: Task, text: str) -> str:
-        """Every final answer the reply gives, one per line (graded: exactly one)."""
-        return "\n".join(final_answers(text))
+    def parse_answer(self, task: Task, text: str) -> Answer:
+        """``{"final_answers": [...]}``: every final answer the reply gives (graded:
+        exactly one)."""
+        return {"final_answers": final_answers(text)}
 
     def generate_messages(
         self,
@@ -219,7 +241,8 @@ class QADomain(BaseDomain):
             task = target.get("task") or {}
             aim = (
                 f"The solver got this question wrong:\n{task.get('question')}\n"
-                f"It answered {str(target.get('answer', ''))[:200]!r}; the answer is "
+                f"It answered {' / '.join(finals_of(target.get('answer', '')))[:200]!r}; the "
+                f"answer is "
                 f"{task.get('answer')!r}.\nWrite a NEW question (other names, numbers or "
                 "dates) that tests the same weakness."
             )
@@ -242,7 +265,8 @@ class QADomain(BaseDomain):
         verdict = failure.get("verdict") or {}
         return (
             f"Question {task.get('id')} (weakness: {task.get('weakness') or 'unknown'}):\n"
-            f"{task.get('question')}\nSolver's answer: {str(failure.get('answer', ''))[:300]}\n"
+            f"{task.get('question')}\nSolver's final answers: "
+            f"{' / '.join(finals_of(failure.get('answer', '')))[:300] or '(none)'}\n"
             f"Verifier feedback: {str(verdict.get('feedback', ''))[:600]}"
         )
 
@@ -278,9 +302,9 @@ class QADomain(BaseDomain):
         self,
         task: Task,
         *,
-        checker_answer: str | None,
+        checker_answer: Answer | None,
         sandbox: SandboxProvider,
-        checker_answers: Sequence[str] = (),
+        checker_answers: Sequence[Answer] = (),
     ) -> Verdict:
         """Sound when the derived answer (free questions: the generator's) is the
         generator's, and a majority of the checkers reach it."""
@@ -308,7 +332,7 @@ class QADomain(BaseDomain):
                     f"from its spec, {derived['answer']!r}"
                 )
                 return Verdict(passed=False, score=0.0, feedback=feedback, checks=checks)
-        single = [a.splitlines() for a in answers]
+        single = [finals_of(a) for a in answers]
         votes = sum(len(a) == 1 and same_answer(a[0], expected) for a in single)
         need = len(answers) // 2 + 1
         ok = bool(answers) and votes >= need
@@ -329,9 +353,11 @@ class QADomain(BaseDomain):
             return Verdict(passed=False, score=0.0, feedback=feedback, checks=checks)
         return Verdict(passed=True, score=1.0, feedback="verified question", checks=checks)
 
-    async def averify_answer(self, task: Task, answer: str, *, sandbox: SandboxProvider) -> Verdict:
+    async def averify_answer(
+        self, task: Task, answer: Answer, *, sandbox: SandboxProvider
+    ) -> Verdict:
         """Exactly one final answer, equal to the task's after normalization."""
-        given = [a for a in answer.splitlines() if a.strip()]
+        given = finals_of(answer)
         expected = str(task["answer"])
         if not given:
             feedback = "no final answer: end with a line `ANSWER: <answer>`"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from sipdo.answers import answer_text
+
 Cell = Mapping[str, Any]
 Table = Mapping[str, Mapping[str, Cell]]
 
@@ -18,8 +20,9 @@ FEEDBACK_CHARS = 800
 ANSWER_CHARS = 1500
 
 
-def cell_of(verdict: Mapping[str, Any], answer: str) -> dict[str, Any]:
-    """One sample's cell from a verdict; failing cells keep a short trace."""
+def cell_of(verdict: Mapping[str, Any], answer: Any) -> dict[str, Any]:
+    """One sample's cell from a verdict; failing cells keep a short trace (a structured
+    answer as it is when its text is short, else its text cut short)."""
     passed = bool(verdict.get("passed"))
     cell: dict[str, Any] = {
         "passed": passed,
@@ -29,7 +32,9 @@ def cell_of(verdict: Mapping[str, Any], answer: str) -> dict[str, Any]:
     }
     if not passed:
         cell["feedback"] = str(verdict.get("feedback", ""))[:FEEDBACK_CHARS]
-        cell["answer"] = str(answer)[:ANSWER_CHARS]
+        text = answer_text(answer)
+        short = not isinstance(answer, str) and len(text) <= ANSWER_CHARS
+        cell["answer"] = answer if short else text[:ANSWER_CHARS]
     return cell
 
 

@@ -14,7 +14,14 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ValidationError
 
 from sipdo.errors import ConfigurationError
-from sipdo.plugins.domains.base import BaseDomain, SandboxProvider, Task, VerdictDict
+from sipdo.plugins.domains.base import (
+    Answer,
+    BaseDomain,
+    SandboxProvider,
+    Task,
+    VerdictDict,
+    answer_text,
+)
 from sipdo.plugins.domains.code import prompts
 from sipdo.plugins.domains.code.layout import (
     GeneratedCodeTask,
@@ -158,28 +165,28 @@ class CodeDomain(BaseDomain):
         self,
         task: Task,
         *,
-        checker_answer: str | None,
+        checker_answer: Answer | None,
         sandbox: SandboxProvider,
-        checker_answers: Sequence[str] = (),
+        checker_answers: Sequence[Answer] = (),
     ) -> VerdictDict:
         from sipdo.verifiers import averify_task
 
         verdict = await averify_task(
             CodeTask.model_validate(task),
             sandbox=await sandbox.get(),
-            checker_solution=checker_answer,
+            checker_solution=None if checker_answer is None else answer_text(checker_answer),
             config=self.verifier_config,
         )
         return verdict.model_dump(mode="json")
 
     async def averify_answer(
-        self, task: Task, answer: str, *, sandbox: SandboxProvider
+        self, task: Task, answer: Answer, *, sandbox: SandboxProvider
     ) -> VerdictDict:
         from sipdo.verifiers import averify_solution
 
         verdict = await averify_solution(
             CodeTask.model_validate(task),
-            answer,
+            answer_text(answer),
             sandbox=await sandbox.get(),
             config=self.verifier_config,
         )
