@@ -207,6 +207,10 @@ def render(rows: Sequence[Mapping[str, Any]], label: str) -> str:
                 f"[training: fixed {d['wins']}, broke {d['losses']}]{flags}"
             )
         p = r["paired"]
+        if r.get("before_answers", "asked") != "asked":
+            lines.append(
+                f"  initial prompt's held-out answers: {r['before_answers']}, graded again"
+            )
         lines.append(
             f"  held-out fixed: {', '.join(p['fixed']) or '-'}; "
             f"broken: {', '.join(p['broken']) or '-'}"
@@ -376,26 +380,44 @@ def decisions(store: Any, run_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def initial_eval(
+    store: Any, initial: str, settings: Settings, tasks: Sequence[Any], reuse_from: str | None
+) -> tuple[Any, str]:
+    """The initial prompt's held-out eval and where its answers came from.
+
+    This store's own greedy eval of it when that is complete (every run shares it);
+    else, with ``reuse_from``, the answers another store holds for every task, graded
+    again (looked up now, so an eval still filling that store counts as far as it got);
+    else the model is asked."""
+    from sipdo.store import RunStore
+
+    if reuse_from is not None and initial == _default_prompt():
+        own = reusable_answers(store, initial, settings.learner, tasks)
+        if len(own) < len(tasks):
+            with RunStore(reuse_from) as source:
+                found = reusable_answers(source, initial, settings.learner, tasks)
+            if len(found) == len(tasks):
+                path = Path(f"/tmp/improvement-initial-{settings.run_id('x', 'y')[-8:]}.jsonl")
+                return grade_reused(store, found, settings, tasks, path), f"reused {reuse_from}"
+            print(f"{reuse_from}: {len(tasks) - len(found)} task(s) not answered; asking anew")
+    return grade(store, initial, settings, tasks), "asked"
+
+
 def measure(
     store: Any,
     settings: Settings,
     strategy: str,
     gate: str,
     tasks: Sequence[Any],
-    reuse: Mapping[str, str] | None = None,
+    reuse_from: str | None = None,
 ) -> dict[str, Any]:
-    """One table row: run the loop, grade initial and final prompts held out (the
-    initial prompt's answers taken from ``reuse`` when it holds them all)."""
+    """One table row: run the loop, grade initial and final prompts held out."""
     final = run_loop(store, settings, strategy, gate)
     run_id = settings.run_id(strategy, gate)
     run = store.get_run(run_id)
     initial = run.initial_prompt
     best = str(final.get("best_prompt") or run.best_prompt or initial)
-    if reuse is not None and initial == _default_prompt():
-        path = Path(f"/tmp/improvement-initial-{settings.run_id('x', 'y')[-8:]}.jsonl")
-        before = grade_reused(store, reuse, settings, tasks, path)
-    else:
-        before = grade(store, initial, settings, tasks)
+    before, source = initial_eval(store, initial, settings, tasks, reuse_from)
     if best == initial:
         after = before
     else:
@@ -426,6 +448,7 @@ def measure(
         "rejected_tasks": len(final.get("rejected_tasks") or []),
         "paired": asdict(paired(outcomes(before), outcomes(after))),
         "before_eval": before.eval_id,
+        "before_answers": source,
         "after_eval": after.eval_id,
         "calls": calls,
         "heldout_calls": sum(s.calls for s in spent),
@@ -504,19 +527,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{settings.tasks_per_iteration} generated task(s) each, up to "
         f"{settings.max_refinements} optimizer step(s), seed {settings.seed}"
     )
-    reuse = None
-    if args.reuse_initial_from:
-        with RunStore(args.reuse_initial_from) as source:
-            found = reusable_answers(source, _default_prompt(), settings.learner, tasks)
-        missing = len(tasks) - len(found)
-        if missing:
-            print(f"--reuse-initial-from: {missing} task(s) not answered there; asking anew")
-        else:
-            reuse = found
-            label += (
-                f"; initial prompt's held-out answers reused from {args.reuse_initial_from} "
-                "(same prompt, model, temperature 0, seed 0) and graded again here"
-            )
     rows: list[dict[str, Any]] = []
     with RunStore(args.db or default_url()) as store:
         for strategy in strategies:
@@ -525,7 +535,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{strategy} x {gate}: not finished in the store", file=sys.stderr)
                     continue
                 started = time.monotonic()
-                rows.append(measure(store, settings, strategy, gate, tasks, reuse))
+                rows.append(
+                    measure(store, settings, strategy, gate, tasks, args.reuse_initial_from)
+                )
                 print(
                     f"[improvement] {strategy} x {gate} done in {time.monotonic() - started:.0f}s",
                     flush=True,

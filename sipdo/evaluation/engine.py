@@ -67,6 +67,8 @@ async def _ask(
 
 
 AnswerOf = Callable[[Job], Awaitable[tuple[Answer, dict[str, Any]]]]
+# Runs one sample's grading (``agrade``, given as a thunk), e.g. again after engine trouble.
+GradeGuard = Callable[[Callable[[], Awaitable[Grade]]], Awaitable[Grade]]
 
 
 async def _grade(
@@ -98,6 +100,7 @@ async def _run(
     total: int,
     kept: int,
     domain: Domain | None = None,
+    guard: GradeGuard | None = None,
 ) -> list[SampleRecord]:
     """Produce, grade and store every job; on a system failure cancel the rest and raise
     (what was stored stays: the eval resumes from there)."""
@@ -114,9 +117,12 @@ async def _run(
             else:
                 assert job.task is not None  # a job without a problem always has its task
                 answer, data = await answer_of(job)
-                grade = await _grade(
-                    job.task, answer, sandbox=sandbox, config=config, domain=domain
-                )
+                task = job.task
+
+                def grading() -> Awaitable[Grade]:
+                    return _grade(task, answer, sandbox=sandbox, config=config, domain=domain)
+
+                grade = await (guard(grading) if guard is not None else grading())
                 data |= {"grade_seconds": round(grade.seconds, 3), "base_detail": grade.base_detail}
                 rec = SampleRecord(
                     job.task_id,
@@ -190,6 +196,7 @@ async def run_eval(
     start_event: dict[str, Any],
     source_iteration: int | None = None,
     domain: Domain | None = None,
+    guard: GradeGuard | None = None,
 ) -> EvalResult:
     if jobs < 1:
         raise ConfigurationError("jobs must be >= 1")
@@ -247,6 +254,7 @@ async def run_eval(
                 total=len(jobs_list),
                 kept=len(kept),
                 domain=domain,
+                guard=guard,
             )
             if opened is not None
             else []
@@ -308,8 +316,13 @@ async def aevaluate_prompt(
     source_iteration: int | None = None,
     progress: Progress | None = None,
     prompt_model: Any = None,
+    guard: GradeGuard | None = None,
 ) -> EvalResult:
-    """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``."""
+    """Evaluate ``prompt`` with ``model`` on held-out ``tasks``; see ``sipdo.evaluation``.
+
+    ``guard`` runs each sample's grading (the graph's held-out grading waits out sandbox
+    engine trouble with it); without one a sandbox failure propagates.
+    """
     from sipdo.plugins.domains.code import CodeDomain
     from sipdo.plugins.models.resolve import default_model_spec, resolve_model
     from sipdo.trprompt.writer import open_prompt_model
@@ -408,6 +421,7 @@ async def aevaluate_prompt(
         source_iteration=source_iteration,
         start_event={"estimate": cost},
         domain=domain,
+        guard=guard,
     )
 
 

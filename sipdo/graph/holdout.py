@@ -6,7 +6,12 @@ sees the numbers (``state["holdout"]``, one entry per graded version). The
 grading is ``sipdo.evaluation``'s, with the learner's model greedy, so a
 held-out number here is the number ``sipdo eval`` prints for the same prompt;
 with a run store each graded sample is kept as it is graded, so a resumed run
-repeating an evaluation grades only what is missing.
+repeating an evaluation grades only what is missing. Sandbox engine trouble
+during the grading is treated as in the loop's own verifications
+(``sipdo.graph.infra.patiently``): a sample whose failing grade met an
+abnormal sandbox run is graded again, a ``SandboxError`` is retried for
+``SIPDO_SANDBOX_RETRY_S`` seconds, and past that ``SandboxUnavailableError``
+stops the run, resumable; a sample is never graded wrong for the engine's sake.
 
 Held-out calls are measurement, not search: they are recorded under the role
 ``holdout`` (usage and cost per role) but not counted against the run's
@@ -16,7 +21,7 @@ versions are graded (one promotion per iteration, plus the initial prompt).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +65,11 @@ def resolve_holdout(
     return Holdout(tasks, f"{len(tasks)} tasks", stop_on_drop)
 
 
+def graded_right(grade: Any) -> bool:
+    """A sample's grade that needs no second look: passed both ways."""
+    return bool(grade.base_passed and grade.full_passed)
+
+
 async def grade_version(
     deps: Deps, state: Mapping[str, Any], version_id: str, text: str
 ) -> dict[str, Any]:
@@ -68,14 +78,18 @@ async def grade_version(
     if holdout is None:
         return {}
     from sipdo.evaluation import aevaluate_prompt
+    from sipdo.graph.infra import patiently
     from sipdo.graph.runtime import run_id
+
+    def patient(grading: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        return patiently(grading, deps.sandbox_retry, passed=graded_right)
 
     source = run_id() if deps.run_store is not None else None
     result = await aevaluate_prompt(
         text,
         deps.models["learner"],
         list(holdout.tasks),
-        sandbox=await deps.sandbox.get(),
+        sandbox=await deps.watched_sandbox(),
         store=deps.run_store,
         benchmark=holdout.label,
         domain=deps.domain,
@@ -84,6 +98,7 @@ async def grade_version(
         source_version=version_id,
         source_iteration=int(state.get("iteration", 0)),
         prompt_model=deps.prompt_model,
+        guard=patient,
     )
     graded = [t for t in result.tasks if t.n]
     entry = {

@@ -10,7 +10,8 @@ is verified once more and that verdict counts (hostile code fails the same way
 twice); a ``SandboxError`` is retried with backoff for ``SIPDO_SANDBOX_RETRY_S``
 seconds (default 120) from its first failure, while the engine comes back and
 the warm pool refills. Past that, ``SandboxUnavailableError`` stops the run
-(resumable: ``sipdo run`` exits 75 with the resume command).
+(resumable: ``sipdo run`` exits 75 with the resume command). The held-out
+grading (``sipdo.graph.holdout``) grades each sample the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sipdo.errors import ConfigurationError, SandboxError, SandboxUnavailableError
 from sipdo.retry import RetryClock, RetryPolicy, next_wait
@@ -31,6 +32,8 @@ from sipdo.verifiers.watch import RunLog, WatchedSandbox, watching
 log = logging.getLogger("sipdo.sandbox")
 
 RETRY_ENV = "SIPDO_SANDBOX_RETRY_S"
+
+V = TypeVar("V")
 
 
 def sandbox_retry_policy() -> RetryPolicy:
@@ -59,20 +62,31 @@ class WatchedProvider(SandboxProvider):
         return self._watched
 
 
+def _verdict_passed(verdict: Any) -> bool:
+    return bool(verdict.get("passed"))
+
+
 async def patiently(
-    verify: Callable[[], Awaitable[dict[str, Any]]], policy: RetryPolicy
-) -> dict[str, Any]:
-    """``verify()``'s verdict, with engine trouble waited out (see the module docstring)."""
+    verify: Callable[[], Awaitable[V]],
+    policy: RetryPolicy,
+    passed: Callable[[V], bool] = _verdict_passed,
+) -> V:
+    """``verify()``'s verdict, with engine trouble waited out (see the module docstring).
+
+    ``passed`` tells a positive verdict (kept at once) from a negative one (verified
+    again if a sandbox run under it ended abnormally); by default a verdict dict's
+    ``passed``.
+    """
     clock = RetryClock()
     confirming = False
     while True:
         with watching(RunLog()) as runs:
             try:
-                verdict: dict[str, Any] | None = await verify()
+                verdict: V | None = await verify()
                 error: SandboxError | None = None
             except SandboxError as exc:
                 verdict, error = None, exc
-        if verdict is not None and (verdict.get("passed") or confirming or not runs.suspicious):
+        if verdict is not None and (passed(verdict) or confirming or not runs.suspicious):
             return verdict
         confirming = verdict is not None
         now = time.monotonic()

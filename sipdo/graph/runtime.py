@@ -24,6 +24,7 @@ from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.optimizers.base import Strategy
 from sipdo.plugins.optimizers.gates import PromotionPolicy, StrictGate
 from sipdo.retry import RetryPolicy
+from sipdo.sandbox import Sandbox
 from sipdo.structured import (
     CallStats,
     ReplyFormat,
@@ -72,6 +73,10 @@ class Deps:
 
     def __post_init__(self) -> None:
         self._watched = WatchedProvider(self.sandbox)
+
+    async def watched_sandbox(self) -> Sandbox:
+        """The run's sandbox, its runs watched for engine trouble (``sipdo.graph.infra``)."""
+        return await self._watched.get()
 
     @property
     def stochastic(self) -> bool:

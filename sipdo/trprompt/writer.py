@@ -163,9 +163,20 @@ class PromptModel:
             self._cache = {r["key"]: r["prompt"] for r in read_jsonl(cache_file) if "key" in r}
 
     @classmethod
-    def load(cls, directory: str | Path, *, round: int | None = None, seed: int = 0) -> PromptModel:
+    def load(
+        cls,
+        directory: str | Path,
+        *,
+        round: int | None = None,
+        seed: int = 0,
+        cache: bool = True,
+        base: tuple[Any, Any] | None = None,
+    ) -> PromptModel:
         """The prompt model in ``directory`` after its last (or the given) finished round;
-        ConfigurationError (before any slow load) for a missing or corrupt model."""
+        ConfigurationError (before any slow load) for a missing or corrupt model. With
+        ``cache=False`` nothing is read from or written to ``round-N/written.jsonl``;
+        ``base`` is the (model, tokenizer) already loaded, e.g. ``unloaded()`` of another
+        round (a GGUF base takes minutes to dequantize)."""
         require_train_extra("using a prompt model")
         path, k = check_prompt_model_dir(directory, round)
         from sipdo.trprompt.base import load_base, resolve_base
@@ -173,7 +184,7 @@ class PromptModel:
 
         manifest = read_manifest(path)
         assert manifest is not None  # checked above
-        model, tokenizer = load_base(resolve_base(manifest.base_model))
+        model, tokenizer = base or load_base(resolve_base(manifest.base_model))
         try:
             model = with_adapter(model, adapter_dir(path, k), LoraSettings())
         except Exception as exc:  # peft/safetensors raise many kinds on a damaged adapter
@@ -194,14 +205,20 @@ class PromptModel:
             max_new_tokens=int(manifest.settings.get("max_new_tokens", MAX_NEW_TOKENS)),
             source=f"{manifest.training_id} round {k}",
             seed=seed,
-            cache_file=adapter_dir(path, k).parent / CACHE_FILE,
+            cache_file=adapter_dir(path, k).parent / CACHE_FILE if cache else None,
         )
+
+    def unloaded(self) -> tuple[Any, Any]:
+        """(base model without this adapter, tokenizer): for ``load(..., base=)``; this
+        prompt model is unusable afterwards."""
+        return self.model.unload(), self.tokenizer
 
     @property
     def name(self) -> str:
         return f"prompt-model:{self.source}" if self.source else "prompt-model"
 
-    def _key(self, query: str, reward: str, instructions: str) -> str:
+    def cache_key(self, query: str, reward: str, instructions: str) -> str:
+        """The cache key of a greedy prompt (all that decides it under this model and seed)."""
         raw = json.dumps([query, reward, instructions, self.max_new_tokens, self.seed])
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
@@ -211,7 +228,7 @@ class PromptModel:
         """The greedy prompt for ``query`` (from the cache if it was written before)."""
         reward = self.optimal_reward if reward is None else reward
         instructions = self.instructions if instructions is None else instructions
-        key = self._key(query, reward, instructions)
+        key = self.cache_key(query, reward, instructions)
         with self._lock:  # one generation at a time; a waiting twin then finds it cached
             if key in self._cache:
                 return Written(self._cache[key], None)

@@ -63,9 +63,7 @@ def test_the_graph_learner_answers_under_the_prompt_models_prompts(
 
     # Every learner call's system prompt is what the prompt model writes for that task
     # from the prompt version it was solving under (the initial one or the optimizer's).
-    fresh = PromptModel.load(trained)
-    fresh.cache_file = None  # generate again: the same seed writes the same prompt
-    fresh._cache.clear()
+    fresh = PromptModel.load(trained, cache=False)  # generates again: same seed, same prompt
     tasks = {t["entry_point"]: t for t in [*seeds, world.CLAMP]}
     expected = {
         (entry, instructions): fresh.compose(task_query(task), instructions=instructions).prompt
@@ -83,7 +81,7 @@ def test_the_graph_learner_answers_under_the_prompt_models_prompts(
         instructions
         for task in tasks.values()
         for instructions in (INITIAL, CANDIDATE)
-        if fresh._key(task_query(task), fresh.optimal_reward, instructions) in cached
+        if fresh.cache_key(task_query(task), fresh.optimal_reward, instructions) in cached
     }
     assert asked == {INITIAL, CANDIDATE}, "the optimizer's instructions must reach the model"
 
