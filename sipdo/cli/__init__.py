@@ -112,7 +112,7 @@ def run(
         str | None,
         typer.Option(
             help="Promotion policy: strict (no regression), statistical (paired sign test) "
-            "or pareto (default strict).",
+            "or pareto (default statistical).",
             show_default=False,
         ),
     ] = None,

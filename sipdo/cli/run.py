@@ -58,7 +58,7 @@ class RunOptions:
     sandbox: str = "auto"
     domain: str = "code"
     strategy: str = "sipdo"
-    gate: str = "strict"
+    gate: str = "statistical"
     seed: int = 0
     allow_specific: bool = False
     holdout: str | None = None

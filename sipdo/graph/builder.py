@@ -132,7 +132,7 @@ def create_sipdo_graph(
     run_store: Any = None,
     budget: Budget | None = None,
     approve_prompts: bool = False,
-    gate: str | PromotionPolicy = "strict",
+    gate: str | PromotionPolicy = "statistical",
     seed: int = 0,
     context_schema: type[Any] | None = None,
     allow_specific: bool = False,

@@ -22,7 +22,7 @@ from sipdo.graph.events import emit
 from sipdo.graph.infra import WatchedProvider, patiently, sandbox_retry_policy
 from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.optimizers.base import Strategy
-from sipdo.plugins.optimizers.gates import PromotionPolicy, StrictGate
+from sipdo.plugins.optimizers.gates import PromotionPolicy, StatisticalGate
 from sipdo.retry import RetryPolicy
 from sipdo.sandbox import Sandbox
 from sipdo.structured import (
@@ -64,7 +64,7 @@ class Deps:
     run_store: Any = None
     approve_prompts: bool = False
     retries: int = 2
-    gate: PromotionPolicy = field(default_factory=lambda: StrictGate())
+    gate: PromotionPolicy = field(default_factory=lambda: StatisticalGate())
     seed: int = 0
     allow_specific: bool = False
     holdout: Any = None  # a sipdo.graph.holdout.Holdout, or None

@@ -118,6 +118,10 @@ def run_args(paths: dict[str, Path], db: str, *extra: str) -> list[str]:
         "2",
         "--sandbox",
         "process",
+        # One new task per iteration: a paired test (the default gate) rightly cannot tell
+        # one fix from noise (p = 0.5); this story is the paper's strict gate.
+        "--gate",
+        "strict",
         "--db",
         db,
         *extra,

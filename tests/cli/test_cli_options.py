@@ -36,8 +36,9 @@ def test_gate_and_seed_round_trip_and_the_estimate_counts_every_role() -> None:
     from sipdo.graph.budget import estimate_calls
     from sipdo.plugins.optimizers.sipdo import SipdoStrategy
 
-    opts = RunOptions().overridden_by({"gate": "statistical", "seed": 7})
-    assert (opts.gate, opts.seed) == ("statistical", 7)
+    assert RunOptions().gate == "statistical"  # the default the measurements chose
+    opts = RunOptions().overridden_by({"gate": "strict", "seed": 7})
+    assert (opts.gate, opts.seed) == ("strict", 7)
     assert RunOptions.from_saved(asdict(opts)) == opts
     budget = Budget(iterations=2, tasks_per_iteration=1, max_refinements=2)
     calls = estimate_calls(budget, n_seeds=8, per_step=SipdoStrategy().estimate_calls)

@@ -210,7 +210,8 @@ async def test_loop_accepts_markdown_tasks_after_a_retry(sandbox: Sandbox) -> No
         generator_model=generator,
         checker_model=world.checker_model(),
         optimizer_model=world.optimizer_model("Be precise. FIX"),
-        budget=Budget(iterations=1, tasks_per_iteration=1),
+        # one refinement: the story is the generator's markdown, not the gate
+        budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=1),
         domain=world.domain(),
         sandbox=sandbox,
     )
@@ -281,7 +282,7 @@ async def test_a_failed_refinement_keeps_the_analysis_for_the_next(sandbox: Sand
         domain=world.domain(),
         sandbox=sandbox,
     )
-    seeds: list[dict[str, Any]] = [dict(world.SEEDS["chunk"])]
+    seeds = world.level_one_seeds()  # five fixes: what the default gate needs to promote
     out, _ = await run(graph, {"prompt": "You write Python functions.", "seed_tasks": seeds})
 
     assert out["best_prompt"] == "Be precise. FIX"

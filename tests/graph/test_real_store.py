@@ -38,7 +38,7 @@ def test_run_recorded_and_resumed_in_sqlite(sandbox: Sandbox, tmp_path: Path) ->
     store = RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
     checkpoints = tmp_path / "checkpoints.db"
     cfg: Any = {"configurable": {"thread_id": "thread-9", "run_id": "run-42"}}
-    seeds = [world.SEEDS["rotate_left"], world.SEEDS["chunk"]]
+    seeds = world.level_one_seeds()  # four failures and clamp: the default gate promotes
 
     paused = make_graph(sandbox, store, checkpoints).invoke(
         {"prompt": INITIAL, "seed_tasks": seeds}, cfg
@@ -71,7 +71,7 @@ def test_run_recorded_and_resumed_in_sqlite(sandbox: Sandbox, tmp_path: Path) ->
     assert [(a.task_id, a.prompt_version_id) for a in after] == [
         (a.task_id, a.prompt_version_id) for a in before
     ]
-    assert sum(a.prompt_version_id == lineage[1].version_id and a.passed for a in after) == 3
+    assert sum(a.prompt_version_id == lineage[1].version_id and a.passed for a in after) == 6
     usage = {u.role: u for u in store.usage("run-42")}
     assert usage["learner"].calls == out["budget_used"]["model_calls"]["learner"]
     assert usage["optimizer"].calls == 3

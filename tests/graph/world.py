@@ -22,6 +22,17 @@ from sipdo.verifiers import VerifierConfig
 
 SEEDS = {t["entry_point"]: t for t in CodeDomain().seed_tasks()}
 
+# Five level-1 seeds. With the learner failing all but ``rotate_left``, a FIX prompt wins
+# four seeds, plus every generated task; five wins and no loss is what the default
+# (statistical) gate's one-sided sign test needs (p = 1/32 <= 0.05). One or two fixes are a
+# coin's worth of evidence and promote nothing there, which is the point of that gate.
+LEVEL_ONE = ("rotate_left", "chunk", "run_length_encode", "is_balanced", "second_largest")
+
+
+def level_one_seeds() -> list[dict[str, Any]]:
+    return [dict(SEEDS[name]) for name in LEVEL_ONE]
+
+
 # The real verifiers with fewer examples and mutants, to keep loop tests to seconds.
 FAST = VerifierConfig(n_standard=15, n_extended=20, max_mutants=8, replay_rounds=1)
 

@@ -50,7 +50,8 @@ def strategy(name: str) -> Any:
 
 
 def seeds() -> list[dict[str, Any]]:
-    return [dict(world.SEEDS["rotate_left"]), dict(world.SEEDS["chunk"])]
+    # Four failures and the generated task: enough fixes for the default gate to promote.
+    return world.level_one_seeds()
 
 
 def build(sandbox: Sandbox, name: str, optimizer: Any, **kw: Any) -> Any:
@@ -67,7 +68,7 @@ def build(sandbox: Sandbox, name: str, optimizer: Any, **kw: Any) -> Any:
     )
 
 
-def check_contract(out: dict[str, Any], gate: str = "strict") -> None:
+def check_contract(out: dict[str, Any], gate: str = "statistical") -> None:
     assert out["stop_reason"] in ("iterations", "no_errors")
     cands = out["candidates"]
     for cand in cands.values():

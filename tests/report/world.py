@@ -106,6 +106,10 @@ def run_args(directory: Path, db: str, run_id: str) -> list[str]:
         "3",
         "--sandbox",
         "process",
+        # One new task per iteration: a paired test (the default gate) rightly cannot tell
+        # one fix from noise (p = 0.5); this story is the paper's strict gate.
+        "--gate",
+        "strict",
         "--db",
         db,
         "--run-id",
