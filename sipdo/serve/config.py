@@ -87,9 +87,7 @@ class ServeConfig(BaseModel):
     strategy: str | None = Field(
         None, description="optimizer strategy (default: SIPDO_STRATEGY or sipdo)"
     )
-    gate: str = Field(
-        "statistical", description="promotion policy: statistical, strict, pareto"
-    )
+    gate: str = Field("statistical", description="promotion policy: statistical, strict, pareto")
     seed: int = Field(0, description="seed of the strategies' randomness")
     approve_prompts: bool = Field(
         False, description="pause on interrupt() before a prompt is promoted"

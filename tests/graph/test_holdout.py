@@ -63,9 +63,7 @@ async def test_initial_and_promoted_versions_are_graded_on_the_held_out_set(
             holdout=held_out_tasks(),
             run_store=store,
         )
-        out, events = await run(
-            g, {"prompt": INITIAL, "seed_tasks": seeds(*TRAINING)}, run_id="h1"
-        )
+        out, events = await run(g, {"prompt": INITIAL, "seed_tasks": seeds(*TRAINING)}, run_id="h1")
         curve = store.list_evals(source_run_id="h1")
 
     assert out["best_prompt"] == "Be precise. FIX"
