@@ -129,6 +129,7 @@ async def test_the_shipped_toy_domain_runs_the_loop(sandbox: Sandbox) -> None:
         domain=SumDomain(seeds=[(1, 1)]),
         sandbox=sandbox,
         budget=Budget(iterations=1, tasks_per_iteration=1),
+        gate="strict",  # two tasks: below what the default sign test can see
     )
     out = await graph.ainvoke({"prompt": "Add."})
     assert [t["answer"] for t in out["accepted_tasks"]] == [42]

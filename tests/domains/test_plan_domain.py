@@ -171,6 +171,7 @@ async def test_the_loop_improves_the_seed_plan(sandbox: Sandbox) -> None:
         domain=DOMAIN,
         sandbox=sandbox,
         budget=Budget(iterations=1, tasks_per_iteration=1),
+        gate="strict",  # four fixes: below what the default sign test can see (p = 1/16)
     )
     out = await graph.ainvoke({"prompt": PlanDomain.default_prompt})
     assert out["best_prompt"] == improved
