@@ -113,13 +113,14 @@ async def test_two_concurrent_runs_configured_per_run(
         )
     finals = [await client.runs.join(t, r["run_id"]) for t, r in zip(threads, runs, strict=True)]
     assert [f["best_prompt"] for f in finals] == ["Variant 0. FIX", "Variant 1. FIX"]
-    # A run's own budget is honoured: one model call, then the run stops.
+    # A run's own budget is honoured: one model call, then the run stops (one seed: the
+    # seed pass answers its tasks concurrently, so five seeds would be five calls).
     thread_id = (await client.threads.create())["thread_id"]
     _, values, _ = await stream(
         client,
         thread_id,
         "sipdo",
-        input={"prompt": INITIAL, "seed_tasks": SEED},
+        input={"prompt": INITIAL, "seed_tasks": SEED[:1]},
         context={"budget": {"model_calls": 1}},
     )
     assert values["stop_reason"] == "budget:model_calls"
