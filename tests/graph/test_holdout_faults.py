@@ -29,7 +29,7 @@ from sipdo.sandbox.process import ProcessSandbox
 from sipdo.store import RunStore
 from sipdo.testing import ScriptedChatModel
 from tests.graph import world
-from tests.graph.test_holdout import HELD_OUT, build, held_out_tasks, learner
+from tests.graph.test_holdout import HELD_OUT, TRAINING, build, held_out_tasks, learner
 from tests.graph.test_loop import INITIAL, run, seeds
 
 RIGHT = "# the learner's right answer\n"
@@ -101,9 +101,7 @@ async def test_engine_lost_while_grading_held_out_is_waited_out_not_graded_wrong
             holdout=held_out_tasks(),
             run_store=store,
         )
-        out, _ = await run(
-            g, {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")}, run_id="hf1"
-        )
+        out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds(*TRAINING)}, run_id="hf1")
         promoted = graded(store, out["holdout"][1]["eval_id"])
 
     assert engine.met == 3  # the fault did happen, all of it
@@ -126,7 +124,7 @@ async def test_engine_down_past_the_limit_stops_resumably_with_nothing_graded(
             run_store=store,
             checkpointer=InMemorySaver(),
         )
-        state: Any = {"prompt": INITIAL, "seed_tasks": seeds("rotate_left", "chunk")}
+        state: Any = {"prompt": INITIAL, "seed_tasks": seeds(*TRAINING)}
         with pytest.raises(SandboxUnavailableError, match="sandbox engine still failing"):
             await run(g, state, run_id="hf2", thread_id="hf2")
         [first] = store.list_evals(source_run_id="hf2")
