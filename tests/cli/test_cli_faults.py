@@ -19,6 +19,8 @@ is in flight):
   containerd: verifications in flight are waited out and made again once it is
   back (the run finishes), or, past ``SIPDO_SANDBOX_RETRY_S``, exit 75 and resumed.
 
+One driver (``test_fault_mid_run_ends_as_an_uninterrupted_run``) starts the run,
+injects each fault (``FAULTS``), checks how the run met it, recovers and resumes.
 Each resumed run must end exactly as an uninterrupted one: the same prompt
 lineage (ids and acceptance, no duplicates), the same accepted tasks, the same
 attempts (task, prompt version, role, passed) and the same model usage per
@@ -37,8 +39,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,73 +193,6 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return found
 
 
-@pytest.mark.parametrize("fault", ["killed", "hung"])
-def test_model_server_fault_stops_resumably_and_resume_ends_as_uninterrupted(
-    fault: str, reference: dict[str, object], home: Path, db_url: str, tmp_path: Path
-) -> None:
-    world = tmp_path / "world"
-    write_world(world, delay_s=0.2)
-    port = _free_port()
-    log = tmp_path / "first.log"
-    args = http_run_args(world, port, db_url, "m1", "--model-retry-for", "3")
-    args += ["--model-timeout", "2", "--model-timeout", "generator=5"]
-    with model_server(world, port) as server:
-        proc = start_run(args, cli_env(home), log)
-        try:
-            wait_for(proc, lambda: accepted_versions(db_url, "m1") >= 2, log)
-            # In flight: iteration 2 (generator / checker / learner calls).
-            served = len((world / "served.log").read_text().splitlines())
-            if fault == "killed":
-                server.send_signal(signal.SIGKILL)
-            else:
-                server.send_signal(signal.SIGSTOP)
-            started = time.monotonic()
-            proc.wait(timeout=120)
-            stopped_after = time.monotonic() - started
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        text = log.read_text()
-        assert proc.returncode == 75, text
-        # Retried for --model-retry-for (3 s; a hung server: one timeout per attempt).
-        assert stopped_after < 60, stopped_after
-        backend = f"http://127.0.0.1:{port}/v1"
-        assert "model backend" in text, text
-        assert backend in text, text
-        assert "gave up after" in text
-        command = resume_command(text, "m1")
-        assert command[1:] == ["run", "--resume", "m1", "--db", db_url]
-        with RunStore(db_url) as store:
-            run = store.get_run("m1")
-            before = [(p.version_id, p.accepted) for p in store.prompt_lineage("m1")]
-        assert run.status == "stopped"
-        assert "model backend" in (run.stop_reason or "")
-        assert served >= 1
-        if fault == "hung":
-            server.send_signal(signal.SIGCONT)
-            resumed = subprocess.run(
-                command, capture_output=True, text=True, timeout=900, env=cli_env(home), cwd=ROOT
-            )
-    if fault == "killed":
-        with model_server(world, port):  # the server back on the same port
-            resumed = subprocess.run(
-                command, capture_output=True, text=True, timeout=900, env=cli_env(home), cwd=ROOT
-            )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "iteration 1 (" not in resumed.stdout  # continued, not restarted
-    assert "run ended: iterations" in resumed.stdout
-    after = outcome(db_url, "m1")
-    assert after == reference
-    with RunStore(db_url) as store:
-        ids = [(p.version_id, p.accepted) for p in store.prompt_lineage("m1")]
-    assert ids[: len(before)] == before  # nothing recorded before the fault was rewritten
-    # The stored options came back with --resume: the same limits reach the clients.
-    with RunStore(db_url) as store:
-        cli = store.get_run("m1").config["cli"]
-    assert cli["model_timeout"] == {"*": 2.0, "generator": 5.0}
-    assert cli["model_retry_for"] == 3.0
-
-
 HOLD_LOCK = """
 import sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -283,68 +220,11 @@ def hold_lock(db: Path, seconds: str) -> subprocess.Popen[str]:
     return holder
 
 
-def test_checkpoint_file_locked_for_a_while_is_waited_out(
-    reference: dict[str, object], home: Path, db_url: str, tmp_path: Path
-) -> None:
-    world = tmp_path / "world"
-    write_world(world, delay_s=0.2)
-    port = _free_port()
-    log = tmp_path / "run.log"
-    env = {**cli_env(home), "SIPDO_STORE_RETRY_S": "60"}
-    with model_server(world, port):
-        proc = start_run(http_run_args(world, port, db_url, "l1"), env, log)
-        try:
-            wait_for(proc, lambda: accepted_versions(db_url, "l1") >= 2, log)
-            holder = hold_lock(checkpoint_path(db_url), "8")
-            holder.wait(timeout=60)
-            proc.wait(timeout=600)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    text = log.read_text()
-    assert proc.returncode == 0, text
-    assert "database is locked" in text  # it did meet the lock, and waited
-    assert outcome(db_url, "l1") == reference
-
-
-def test_checkpoint_file_locked_past_the_limit_stops_then_resumes(
-    reference: dict[str, object], home: Path, db_url: str, tmp_path: Path
-) -> None:
-    world = tmp_path / "world"
-    write_world(world, delay_s=0.2)
-    port = _free_port()
-    log = tmp_path / "run.log"
-    env = {**cli_env(home), "SIPDO_STORE_RETRY_S": "2"}
-    ckpt = checkpoint_path(db_url)
-    with model_server(world, port):
-        proc = start_run(http_run_args(world, port, db_url, "l2"), env, log)
-        try:
-            wait_for(proc, lambda: accepted_versions(db_url, "l2") >= 2, log)
-            holder = hold_lock(ckpt, "stdin")
-            proc.wait(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        text = log.read_text()
-        assert proc.returncode == 75, text
-        assert f"checkpoint file {ckpt}" in text
-        assert "database is locked" in text
-        assert holder.stdin is not None
-        holder.stdin.write("go\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        with RunStore(db_url) as store:
-            assert store.get_run("l2").status == "stopped"
-        resumed = subprocess.run(
-            resume_command(text, "l2"),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env=env,
-            cwd=ROOT,
-        )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert outcome(db_url, "l2") == reference
+def release(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.write("go\n")
+    holder.stdin.close()
+    holder.wait(timeout=30)
 
 
 @pytest.fixture
@@ -369,40 +249,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_full_disk_mid_run_stops_at_once_then_resumes(
-    reference: dict[str, object], small_disk: Path, tmp_path: Path
-) -> None:
-    world = tmp_path / "world"
-    write_world(world, delay_s=0.2)
-    home = small_disk / "home"
-    db = f"sqlite:///{small_disk / 'runs.db'}"
-    port = _free_port()
-    log = tmp_path / "run.log"
-    env = cli_env(home)
-    with model_server(world, port):
-        proc = start_run(http_run_args(world, port, db, "d1"), env, log)
-        try:
-            wait_for(proc, lambda: accepted_versions(db, "d1") >= 2, log)
-            filler = fill(small_disk)
-            proc.wait(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        text = log.read_text()
-        assert proc.returncode == 75, text
-        assert "disk is full" in text
-        # Both databases are whole: SQLite's own check passes on each.
-        for path in (small_disk / "runs.db", checkpoint_path(db)):
-            with sqlite3.connect(path) as conn:
-                assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        filler.unlink()
-        resumed = subprocess.run(
-            resume_command(text, "d1"), capture_output=True, text=True, timeout=900, env=env
-        )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert outcome(db, "d1") == reference
-
-
 def _sandbox_containers(engine: PrivateDockerd) -> list[str]:
     client = engine.client()
     try:
@@ -411,77 +257,307 @@ def _sandbox_containers(engine: PrivateDockerd) -> list[str]:
         client.close()
 
 
-@pytest.mark.docker
-def test_docker_engine_killed_mid_run_is_waited_out(
+@dataclass
+class Scene:
+    """One faulted run: where it runs, and what its fault left for the checks."""
+
+    request: pytest.FixtureRequest
+    world: Path
+    port: int
+    db: str
+    env: dict[str, str]
+    args: list[str]
+    log: Path
+    servers: ExitStack
+    server: subprocess.Popen[str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    held: dict[str, Any] = field(default_factory=dict)  # what ``inject`` keeps for later
+
+    def fixture(self, name: str) -> Any:
+        return self.request.getfixturevalue(name)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault injected once iteration 1's refined prompt is accepted.
+
+    ``code``: how the faulted process ends (0: waited out; 75: stopped, resumable,
+    then ``recover`` and the printed resume command must finish the run). ``says``:
+    what its output must show; ``check``: further checks of the stopped (or
+    finished) run; ``resumed``: checks of the resume's output.
+    """
+
+    inject: Callable[[Scene], None]
+    code: int
+    says: Callable[[Scene], list[str]]
+    wait_s: float = 120
+    prepare: Callable[[Scene], None] = lambda scene: None
+    recover: Callable[[Scene], None] = lambda scene: None
+    check: Callable[[Scene, str], None] = lambda scene, text: None
+    resumed: Callable[[Scene, subprocess.CompletedProcess[str]], None] = lambda s, r: None
+    always: Callable[[Scene], None] = lambda scene: None  # after the first process, come what may
+
+
+# -- the model server, SIGKILLed (down) or SIGSTOPped (hung) --------------------------
+
+
+def _model_limits(scene: Scene) -> None:
+    scene.args += ["--model-retry-for", "3", "--model-timeout", "2", "--model-timeout"]
+    scene.args += ["generator=5"]
+
+
+def _signal_server(sig: signal.Signals) -> Callable[[Scene], None]:
+    def inject(scene: Scene) -> None:
+        # In flight: iteration 2 (generator / checker / learner calls).
+        scene.held["served"] = len((scene.world / "served.log").read_text().splitlines())
+        assert scene.server is not None
+        scene.server.send_signal(sig)
+        scene.held["at"] = time.monotonic()
+
+    return inject
+
+
+def _model_stop_checked(scene: Scene, text: str) -> None:
+    # Retried for --model-retry-for (3 s; a hung server: one timeout per attempt).
+    assert time.monotonic() - scene.held["at"] < 60
+    assert resume_command(text, "r1")[1:] == ["run", "--resume", "r1", "--db", scene.db]
+    with RunStore(scene.db) as store:
+        run = store.get_run("r1")
+        scene.held["before"] = [(p.version_id, p.accepted) for p in store.prompt_lineage("r1")]
+    assert run.status == "stopped"
+    assert "model backend" in (run.stop_reason or "")
+    assert scene.held["served"] >= 1
+
+
+def _model_resumed(scene: Scene, resumed: subprocess.CompletedProcess[str]) -> None:
+    assert "iteration 1 (" not in resumed.stdout  # continued, not restarted
+    assert "run ended: iterations" in resumed.stdout
+    with RunStore(scene.db) as store:
+        ids = [(p.version_id, p.accepted) for p in store.prompt_lineage("r1")]
+        cli = store.get_run("r1").config["cli"]
+    before = scene.held["before"]
+    assert ids[: len(before)] == before  # nothing recorded before the fault was rewritten
+    # The stored options came back with --resume: the same limits reach the clients.
+    assert cli["model_timeout"] == {"*": 2.0, "generator": 5.0}
+    assert cli["model_retry_for"] == 3.0
+
+
+def _model_says(scene: Scene) -> list[str]:
+    return ["model backend", f"http://127.0.0.1:{scene.port}/v1", "gave up after"]
+
+
+def _server_back(scene: Scene) -> None:
+    scene.server = scene.servers.enter_context(model_server(scene.world, scene.port))
+
+
+def _server_continued(scene: Scene) -> None:
+    assert scene.server is not None
+    scene.server.send_signal(signal.SIGCONT)
+
+
+# -- a second process holding the checkpoint file's write lock --------------------------
+
+
+def _lock_for(seconds: str) -> Callable[[Scene], None]:
+    def inject(scene: Scene) -> None:
+        scene.held["holder"] = hold_lock(checkpoint_path(scene.db), seconds)
+        if seconds != "stdin":
+            scene.held["holder"].wait(timeout=60)
+
+    return inject
+
+
+def _store_retry(seconds: str) -> Callable[[Scene], None]:
+    def prepare(scene: Scene) -> None:
+        scene.env["SIPDO_STORE_RETRY_S"] = seconds
+
+    return prepare
+
+
+def _lock_stop_checked(scene: Scene, text: str) -> None:
+    release(scene.held["holder"])
+    with RunStore(scene.db) as store:
+        assert store.get_run("r1").status == "stopped"
+
+
+# -- the disk under the run store and checkpoints filling up ----------------------------
+
+
+def _on_small_disk(scene: Scene) -> None:
+    disk: Path = scene.fixture("small_disk")
+    scene.held["disk"] = disk
+    scene.env["SIPDO_HOME"] = str(disk / "home")
+    scene.db = f"sqlite:///{disk / 'runs.db'}"
+    scene.args[scene.args.index("--db") + 1] = scene.db
+
+
+def _fill_disk(scene: Scene) -> None:
+    scene.held["filler"] = fill(scene.held["disk"])
+
+
+def _databases_whole(scene: Scene, text: str) -> None:
+    # Both databases are whole: SQLite's own check passes on each.
+    for path in (scene.held["disk"] / "runs.db", checkpoint_path(scene.db)):
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# -- the Docker engine under the sandbox (a private dockerd) SIGKILLed ------------------
+
+
+def _private_engine(retry_s: str) -> Callable[[Scene], None]:
+    def prepare(scene: Scene) -> None:
+        engine: PrivateDockerd = scene.fixture("running_private_dockerd")
+        scene.held["engine"] = engine
+        scene.env.update({"DOCKER_HOST": engine.host, "SIPDO_SANDBOX_RETRY_S": retry_s})
+        scene.args += ["--sandbox", "docker"]
+
+    return prepare
+
+
+def _engine_crash_and_back(scene: Scene) -> None:
+    engine: PrivateDockerd = scene.held["engine"]
+    engine.stop(kill=True)  # a crash: dockerd and its containerd, mid-iteration 2
+    time.sleep(6)
+    assert scene.proc is not None
+    assert scene.proc.poll() is None, scene.log.read_text()  # waiting, not failing
+    engine.start()
+
+
+def _engine_crash(scene: Scene) -> None:
+    scene.held["engine"].stop(kill=True)
+
+
+def _engine_started(scene: Scene) -> None:
+    scene.held["engine"].start()
+
+
+def _no_containers_left(scene: Scene, text: str) -> None:
+    # The dead engine's containers are gone too.
+    assert _sandbox_containers(scene.held["engine"]) == []
+
+
+def _stopped(scene: Scene, text: str) -> None:
+    with RunStore(scene.db) as store:
+        assert store.get_run("r1").status == "stopped"
+
+
+FAULTS = {
+    "model-server-killed": Fault(
+        inject=_signal_server(signal.SIGKILL),
+        code=75,
+        says=_model_says,
+        prepare=_model_limits,
+        check=_model_stop_checked,
+        recover=_server_back,  # the server back on the same port
+        resumed=_model_resumed,
+    ),
+    "model-server-hung": Fault(
+        inject=_signal_server(signal.SIGSTOP),
+        code=75,
+        says=_model_says,
+        prepare=_model_limits,
+        check=_model_stop_checked,
+        recover=_server_continued,
+        resumed=_model_resumed,
+    ),
+    "checkpoint-locked-a-while": Fault(
+        inject=_lock_for("8"),
+        code=0,
+        says=lambda scene: ["database is locked"],  # it did meet the lock, and waited
+        wait_s=600,
+        prepare=_store_retry("60"),
+    ),
+    "checkpoint-locked-past-the-limit": Fault(
+        inject=_lock_for("stdin"),
+        code=75,
+        says=lambda scene: [f"checkpoint file {checkpoint_path(scene.db)}", "database is locked"],
+        prepare=_store_retry("2"),
+        check=_lock_stop_checked,
+    ),
+    "disk-full": Fault(
+        inject=_fill_disk,
+        code=75,
+        says=lambda scene: ["disk is full"],
+        prepare=_on_small_disk,
+        check=_databases_whole,
+        recover=lambda scene: scene.held["filler"].unlink(),
+    ),
+    "docker-engine-killed-a-while": Fault(
+        inject=_engine_crash_and_back,
+        code=0,
+        says=lambda scene: ["verifying again in"],  # it met the dead engine and waited for it
+        wait_s=600,
+        prepare=_private_engine("120"),
+        check=_no_containers_left,
+    ),
+    "docker-engine-down-past-the-limit": Fault(
+        inject=_engine_crash,
+        code=75,
+        says=lambda scene: ["sandbox engine still failing"],
+        wait_s=300,
+        prepare=_private_engine("3"),
+        check=_stopped,
+        always=_engine_started,
+    ),
+}
+DOCKER = {"docker-engine-killed-a-while", "docker-engine-down-past-the-limit"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.docker) if n in DOCKER else n for n in FAULTS],
+)
+def test_fault_mid_run_ends_as_an_uninterrupted_run(
+    name: str,
     reference: dict[str, object],
-    running_private_dockerd: PrivateDockerd,
     home: Path,
     db_url: str,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    engine = running_private_dockerd
+    fault = FAULTS[name]
     world = tmp_path / "world"
     write_world(world, delay_s=0.2)
     port = _free_port()
-    log = tmp_path / "run.log"
-    env = {**cli_env(home), "DOCKER_HOST": engine.host, "SIPDO_SANDBOX_RETRY_S": "120"}
-    args = [*http_run_args(world, port, db_url, "e1"), "--sandbox", "docker"]
-    with model_server(world, port):
-        proc = start_run(args, env, log)
-        try:
-            wait_for(proc, lambda: accepted_versions(db_url, "e1") >= 2, log)
-            engine.stop(kill=True)  # a crash: dockerd and its containerd, mid-iteration 2
-            time.sleep(6)
-            assert proc.poll() is None, log.read_text()  # waiting, not failing
-            engine.start()
-            proc.wait(timeout=600)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    text = log.read_text()
-    assert proc.returncode == 0, text
-    assert "verifying again in" in text  # it met the dead engine and waited for it
-    assert outcome(db_url, "e1") == reference  # nothing graded as wrong code
-    assert _sandbox_containers(engine) == []  # the dead engine's containers are gone too
-
-
-@pytest.mark.docker
-def test_docker_engine_down_past_the_limit_stops_then_resumes(
-    reference: dict[str, object],
-    running_private_dockerd: PrivateDockerd,
-    home: Path,
-    db_url: str,
-    tmp_path: Path,
-) -> None:
-    engine = running_private_dockerd
-    world = tmp_path / "world"
-    write_world(world, delay_s=0.2)
-    port = _free_port()
-    log = tmp_path / "run.log"
-    env = {**cli_env(home), "DOCKER_HOST": engine.host, "SIPDO_SANDBOX_RETRY_S": "3"}
-    args = [*http_run_args(world, port, db_url, "e2"), "--sandbox", "docker"]
-    with model_server(world, port):
-        proc = start_run(args, env, log)
-        try:
-            wait_for(proc, lambda: accepted_versions(db_url, "e2") >= 2, log)
-            engine.stop(kill=True)
-            proc.wait(timeout=300)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            engine.start()
-        text = log.read_text()
-        assert proc.returncode == 75, text
-        assert "sandbox engine still failing" in text
-        with RunStore(db_url) as store:
-            assert store.get_run("e2").status == "stopped"
-        resumed = subprocess.run(
-            resume_command(text, "e2"),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env=env,
-            cwd=ROOT,
+    log = tmp_path / "first.log"
+    with ExitStack() as servers:
+        scene = Scene(
+            request,
+            world,
+            port,
+            db_url,
+            cli_env(home),
+            http_run_args(world, port, db_url, "r1"),
+            log,
+            servers,
         )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert outcome(db_url, "e2") == reference
+        fault.prepare(scene)
+        scene.server = servers.enter_context(model_server(world, port))
+        scene.proc = proc = start_run(scene.args, scene.env, log)
+        try:
+            wait_for(proc, lambda: accepted_versions(scene.db, "r1") >= 2, log)
+            fault.inject(scene)
+            proc.wait(timeout=fault.wait_s)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            fault.always(scene)
+        text = log.read_text()
+        assert proc.returncode == fault.code, text
+        for words in fault.says(scene):
+            assert words in text, text
+        fault.check(scene, text)
+        if fault.code == 75:
+            fault.recover(scene)
+            resumed = subprocess.run(
+                resume_command(text, "r1"),
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env=scene.env,
+                cwd=ROOT,
+            )
+            assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+            fault.resumed(scene, resumed)
+    assert outcome(scene.db, "r1") == reference  # nothing lost, nothing double counted
