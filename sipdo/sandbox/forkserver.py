@@ -91,6 +91,7 @@ class ForkServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctl: socket.socket | None = None
         self._starter: threading.Thread | None = None
+        self._launching: subprocess.Popen[bytes] | None = None  # a server still preloading
         self._closed = False
 
     @property
@@ -168,11 +169,14 @@ class ForkServer:
                 raise SandboxUnavailableError(f"cannot start the fork server: {exc}") from exc
             finally:
                 theirs.close()
+            self._launching = proc
             ours.settimeout(START_TIMEOUT_S)
             try:
                 hello = ours.recv(4096)
             except OSError:
                 hello = b""
+            finally:
+                self._launching = None
             if not hello.startswith(b"R"):
                 proc.kill()
                 proc.wait()
@@ -233,6 +237,10 @@ class ForkServer:
         with self._lock:
             self._closed = True
             self._stop()
+        launching = self._launching
+        if launching is not None:  # still preloading: no run will use it, do not wait for it
+            with contextlib.suppress(ProcessLookupError):
+                launching.kill()
         starter = self._starter
         if starter is not None:
             starter.join(timeout=START_TIMEOUT_S)
