@@ -25,7 +25,16 @@ whatever other programs run on the machine. Checked and printed:
     python benchmarks/verify_soak.py [--rows 1000] [--jobs 2] [--sandbox process|docker]
 
 The verifier runs every check on fewer inputs and mutants than its defaults
-(``SOAK_CONFIG``): this measures the machinery, not verification depth.
+(``soak_config``): this measures the machinery, not verification depth.
+
+Measured 2026-12-04 (``--rows 300 --jobs 2 --sandbox process``, load 15-25 on 2 cores;
+the 1,000-row run did not fit the session): 300 verdicts, one per row, none unexpected
+(174 accepted, 96 rejected, 30 unreadable); killed after 150 (580 s), the resumed worker
+kept them byte for byte and redid exactly the other 150 (488 s); 0.28 rows/s overall.
+Worker RSS 40 MB at rest, 70 MB during most of the run, 162 MB at its peak (sampled
+once a second; the peaks come and go, presumably the output-flood rows, whose runs'
+output is captured up to the 16 MB cap); it does not grow with the rows. Left after the kill: 6 run cgroups (the runs in flight; the resumed worker's
+factory removed them), at the end nothing (processes, run cgroups, mounts: 0).
 """
 
 from __future__ import annotations
