@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
@@ -17,7 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import Overwrite
 
-from sipdo.errors import ConfigurationError, PluginError
+from sipdo.errors import PluginError
 from sipdo.graph import routing
 from sipdo.graph.approve import approve
 from sipdo.graph.budget import Budget
@@ -194,10 +195,13 @@ def create_sipdo_graph(
         holdout=resolve_holdout(holdout, stop_on_drop=stop_on_holdout_drop),
         prompt_model=writer,
     )
-    if deps.holdout is not None and deps.domain.name != "code":
-        raise ConfigurationError(
-            f"held-out evaluation grades code tasks; the {deps.domain.name!r} domain has none"
-        )
+    if deps.holdout is not None:
+        from sipdo.evaluation.engine import eval_tasks
+
+        # The held-out tasks must be the domain's (qa-heldout for qa, code tasks for code):
+        # ConfigurationError before the run otherwise.
+        tasks = tuple(eval_tasks(deps.holdout.tasks, deps.domain))
+        deps.holdout = dataclasses.replace(deps.holdout, tasks=tasks)
     maxd = deps.domain.max_difficulty
 
     def route(fn: Callable[..., str]) -> Callable[[SipdoState], str]:

@@ -31,7 +31,7 @@ from sipdo.graph.runtime import Deps
 
 @dataclass(frozen=True)
 class Holdout:
-    """Held-out tasks (``CodeTask``-shaped) and what a drop in their score does.
+    """Held-out tasks (the domain's: ``CodeTask``s for code) and what a drop in their score does.
 
     ``stop_on_drop``: end the run (stop reason ``holdout_drop``) when a promoted
     version scores below the best held-out pass@1 so far by more than
@@ -57,11 +57,11 @@ def resolve_holdout(
     if spec is None or isinstance(spec, Holdout):
         return spec
     from sipdo.evaluation import holdout_tasks
-    from sipdo.verifiers import CodeTask
 
     if isinstance(spec, str):
         return Holdout(tuple(holdout_tasks(spec)), spec, stop_on_drop)
-    tasks = tuple(t if isinstance(t, CodeTask) else CodeTask.model_validate(t) for t in spec)
+    # Read as the domain's tasks when the graph is built (CodeTasks for the code domain).
+    tasks = tuple(spec)
     return Holdout(tasks, f"{len(tasks)} tasks", stop_on_drop)
 
 

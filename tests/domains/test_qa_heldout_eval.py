@@ -14,8 +14,13 @@ import pytest
 from sipdo.errors import ConfigurationError
 from sipdo.evaluation import holdout_tasks
 from sipdo.evaluation.benchmarks import benchmark_domain, domain_benchmark, load_benchmark
+from sipdo.graph import Budget, create_sipdo_graph
 from sipdo.plugins.domains.qa import QADomain
+from sipdo.sandbox import Sandbox
 from sipdo.store import RunStore
+from sipdo.testing import ScriptedChatModel
+from tests.domains.test_qa_domain import MARKER, NEW, _question
+from tests.graph import world
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from sipdo.cli import main; main()"]
@@ -94,3 +99,43 @@ def test_a_domain_and_a_benchmark_of_another_domain_are_refused(tmp_path: Path) 
     done = sipdo(tmp_path, "eval", "--domain", "code", "--benchmark", "qa-heldout", "--prompt", "x")
     assert done.returncode == 1
     assert "benchmark 'qa-heldout' holds qa tasks, not code tasks" in done.stderr
+
+
+async def test_a_qa_run_tracks_the_heldout_set_and_no_other_role_sees_it(
+    sandbox: Sandbox,
+) -> None:
+    heldout = domain_benchmark("qa-heldout")
+    answers = {t["question"]: t["answer"] for t in [*QADomain().seed_tasks(), *heldout]}
+    answers[NEW["question"]] = NEW["answer"]
+    generator = ScriptedChatModel([json.dumps(NEW)], name="generator")
+    checker = ScriptedChatModel(
+        responder=lambda m: f"ANSWER: {answers[_question(m)]}", name="checker"
+    )
+    optimizer = world.optimizer_model(f"Answer the question. {MARKER}, then read off the end.")
+    learner = ScriptedChatModel(
+        responder=lambda m: f"ANSWER: {answers[_question(m)]}", name="learner"
+    )
+    graph = create_sipdo_graph(
+        learner,
+        generator_model=generator,
+        checker_model=checker,
+        optimizer_model=optimizer,
+        domain="qa",
+        sandbox=sandbox,
+        holdout="qa-heldout:4",
+        budget=Budget(iterations=1, tasks_per_iteration=1),
+    )
+    out = await graph.ainvoke({"prompt": QADomain.default_prompt})
+    assert next((h["passed"], h["total"]) for h in out["holdout"]) == (4, 4)
+    shown = [t["question"] for t in heldout]
+    for model in (generator, checker, optimizer):
+        assert not any(q in call.text for call in model.calls for q in shown)
+    # the learner met the held-out questions only in the held-out grading
+    assert not any(t["question"] in shown for t in out["accepted_tasks"])
+
+
+def test_a_heldout_set_of_another_domain_is_refused_before_the_run() -> None:
+    with pytest.raises(ConfigurationError, match="invalid code task"):
+        create_sipdo_graph(ScriptedChatModel([]), domain="code", holdout="qa-heldout")
+    with pytest.raises(ConfigurationError, match="is a code task; the qa domain cannot grade it"):
+        create_sipdo_graph(ScriptedChatModel([]), domain="qa", holdout="humaneval:1")
