@@ -202,6 +202,10 @@ def render(rows: Sequence[Mapping[str, Any]], label: str) -> str:
         for d in r["decisions"]:
             mark = "PROMOTED" if d["promoted"] else ("vetoed" if d["vetoed"] else "kept back")
             flags = f"; flags: {', '.join(d['flags'])}" if d["flags"] else ""
+            others = d.get("others") or {}
+            if others:
+                said = {True: "yes", False: "no", None: "more evidence first"}
+                flags += "; other gates: " + ", ".join(f"{g} {said[v]}" for g, v in others.items())
             lines.append(
                 f"  {d['candidate']} ({d['operator'] or '?'}) {mark}: {d['reason']} "
                 f"[training: fixed {d['wins']}, broke {d['losses']}]{flags}"
@@ -374,6 +378,11 @@ def decisions(store: Any, run_id: str) -> list[dict[str, Any]]:
                 "wins": len(decision.get("wins") or []),
                 "losses": len(decision.get("losses") or []),
                 "vetoed": bool(decision.get("vetoed")),
+                # what the other shipped gates decided on the same evidence (None: more first)
+                "others": {
+                    str(g): (v or {}).get("promoted")
+                    for g, v in (decision.get("others") or {}).items()
+                },
                 "flags": [str(f)[:80] for f in version.meta.get("flags") or []],
             }
         )

@@ -108,6 +108,7 @@ def recorded_row(bench: ModuleType, **over: Any) -> dict[str, Any]:
                 "operator": "refine",
                 "promoted": False,
                 "vetoed": True,
+                "others": {"strict": True, "pareto": None},
                 "reason": "names a training task",
                 "wins": 1,
                 "losses": 0,
@@ -144,7 +145,7 @@ def test_table_from_recorded_rows(bench: ModuleType) -> None:
     assert "40/2/2/6" in first
     assert "20m34s" in first
     assert "pv-1 (refine) vetoed: names a training task [training: fixed 1, broke 0]" in text
-    assert "flags: names sum_pairs" in text
+    assert "flags: names sum_pairs; other gates: strict yes, pareto more evidence first" in text
     assert "pv-2 (refine) PROMOTED" in text
     assert "held-out fixed: HumanEval-140; broken: HumanEval-0, HumanEval-4" in text
     assert "no candidate reached a decision" in text
@@ -182,6 +183,7 @@ def test_decisions_read_from_the_run_store(bench: ModuleType, tmp_path: Path) ->
                     "wins": ["t1", "t2"],
                     "losses": ["t3"],
                     "vetoed": ["paraphrases merge_intervals"],
+                    "others": {"strict": {"promoted": False}, "pareto": {"promoted": None}},
                 },
             },
         )
@@ -195,6 +197,7 @@ def test_decisions_read_from_the_run_store(bench: ModuleType, tmp_path: Path) ->
             "wins": 2,
             "losses": 1,
             "vetoed": True,
+            "others": {"strict": False, "pareto": None},
             "flags": ["paraphrases merge_intervals"],
         }
     ]
