@@ -81,6 +81,18 @@ class LosingEngine(Sandbox):
         return self.inner.run(job.files, job.command, stdin=job.stdin, limits=job.limits)
 
 
+def graph(engine: Sandbox, model: ScriptedChatModel, store: RunStore, **kw: Any) -> Any:
+    """One iteration of the loop over ``engine``, the held-out set graded into ``store``."""
+    return build(
+        engine,
+        model,
+        budget=Budget(iterations=1, tasks_per_iteration=2),
+        holdout=held_out_tasks(),
+        run_store=store,
+        **kw,
+    )
+
+
 def graded(store: RunStore, eval_id: str) -> list[tuple[str, str, bool, bool]]:
     return sorted(
         (r.task_id, r.status, r.base_passed, r.full_passed) for r in store.eval_results(eval_id)
@@ -94,13 +106,7 @@ async def test_engine_lost_while_grading_held_out_is_waited_out_not_graded_wrong
     # The promoted version's right answers meet the fault: 2 lost runs, then a killed one.
     engine = LosingEngine(process_sandbox, errors=2, killed=1, right_only=True)
     with RunStore(f"sqlite:///{tmp_path / 'runs.db'}") as store:
-        g = build(
-            engine,
-            marking_learner(),
-            budget=Budget(iterations=1, tasks_per_iteration=2),
-            holdout=held_out_tasks(),
-            run_store=store,
-        )
+        g = graph(engine, marking_learner(), store)
         out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds(*TRAINING)}, run_id="hf1")
         promoted = graded(store, out["holdout"][1]["eval_id"])
 
@@ -116,14 +122,7 @@ async def test_engine_down_past_the_limit_stops_resumably_with_nothing_graded(
     monkeypatch.setenv("SIPDO_SANDBOX_RETRY_S", "1")
     engine = LosingEngine(process_sandbox, errors=10**6, killed=0, right_only=False)
     with RunStore(f"sqlite:///{tmp_path / 'runs.db'}") as store:
-        g = build(
-            engine,
-            learner(),
-            budget=Budget(iterations=1, tasks_per_iteration=2),
-            holdout=held_out_tasks(),
-            run_store=store,
-            checkpointer=InMemorySaver(),
-        )
+        g = graph(engine, learner(), store, checkpointer=InMemorySaver())
         state: Any = {"prompt": INITIAL, "seed_tasks": seeds(*TRAINING)}
         with pytest.raises(SandboxUnavailableError, match="sandbox engine still failing"):
             await run(g, state, run_id="hf2", thread_id="hf2")
