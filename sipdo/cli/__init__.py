@@ -165,6 +165,18 @@ def run(
         ),
     ] = None,
     prompt_model: PromptModelOption = None,
+    demonstrations: Annotated[
+        int | None,
+        typer.Option(
+            help="Let prompt candidates carry up to K verified demonstrations (learner "
+            "answers the sandbox passed on training tasks, shown as earlier turns; try 3). "
+            "Default 0: none.",
+            show_default=False,
+            min=0,
+            max=16,
+            metavar="K",
+        ),
+    ] = None,
 ) -> None:
     """Run the SIPDO loop on a prompt (or resume a run) with a live progress display."""
     from sipdo.cli.limits import parse_model_timeouts
@@ -197,6 +209,7 @@ def run(
         "allow_specific": allow_specific,
         "holdout": holdout,
         "stop_on_holdout_drop": stop_on_holdout_drop,
+        "demonstrations": demonstrations,
         "seed_tasks": read_seeds(seeds) if seeds is not None else None,
         "model_timeout": parse_model_timeouts(model_timeout or []),
         "model_retry_for": model_retry_for,
@@ -236,7 +249,8 @@ def show(
 def export(
     run_id: Annotated[str, typer.Argument(help="The run to export.")],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="eval, sft, dpo or textual-reward.")
+        str,
+        typer.Option("--format", "-f", help="eval, sft, dpo, textual-reward or demonstrations."),
     ] = "eval",
     output: JsonlOutputOption = None,
     db: DbOption = None,

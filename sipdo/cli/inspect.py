@@ -134,6 +134,12 @@ def _version_panel(p: PromptVersionRecord) -> Panel:
             body.append(Text(f"{label}: {p.meta[key]}"))
     for flag in p.meta.get("flags", []):
         body.append(Text(f"flag: {flag}", "yellow"))
+    shown = p.meta.get("demonstrations") or []
+    if shown:
+        listed = ", ".join(f"{d.get('id')} (task {d.get('task_id')})" for d in shown)
+        body.append(Text(f"demonstrations: {listed}"))
+    for why in p.meta.get("refused", []):
+        body.append(Text(f"refused: {why}", "red"))
     if p.feedback:
         body.append(Text("feedback: " + p.feedback[:500]))
     if len(p.components) > 1:

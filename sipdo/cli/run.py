@@ -63,6 +63,7 @@ class RunOptions:
     allow_specific: bool = False
     holdout: str | None = None
     stop_on_holdout_drop: bool = False
+    demonstrations: int = 0
     seed_tasks: list[dict[str, Any]] | None = None
     model_timeout: dict[str, float] | None = None  # role (or "*") -> seconds per call
     model_retry_for: float | None = None
@@ -154,6 +155,12 @@ def print_estimate(opts: RunOptions, domain: Any, strategy: Any) -> None:
     if budget.model_calls is not None:
         line += f"; capped by --max-model-calls {budget.model_calls}"
     console.print(line + f"; promotion policy: {opts.gate}", markup=False)
+    if opts.demonstrations:
+        console.print(
+            f"demonstrations: candidates may carry up to {opts.demonstrations} verified "
+            "demonstrations (a step may evaluate one more candidate)",
+            markup=False,
+        )
     if opts.holdout is not None:
         from sipdo.evaluation import holdout_tasks
 
@@ -231,6 +238,7 @@ async def _drive(
                 holdout=opts.holdout,
                 stop_on_holdout_drop=opts.stop_on_holdout_drop,
                 prompt_model=opts.prompt_model,
+                demonstrations=opts.demonstrations,
             )
             view.iterations = _budget(opts).iterations
             snapshot = await graph.aget_state(config)

@@ -11,6 +11,7 @@ from typing import Any
 
 from langgraph.types import interrupt
 
+from sipdo.graph.demonstrations import of_candidate
 from sipdo.graph.holdout import grade_version
 from sipdo.graph.promote import attempt_entry, conclude
 from sipdo.graph.runtime import Deps
@@ -85,7 +86,8 @@ async def approve(state: SipdoState, deps: Deps) -> dict[str, Any]:
             "best_prompt": cand["text"],
             "version_id": cand["id"],
         }
-        graded = await grade_version(deps, state, cand["id"], cand["text"])
+        demos = of_candidate(cand, state.get("demonstrations", {}))
+        graded = await grade_version(deps, state, cand["id"], cand["text"], demos=demos)
         if graded:
             update |= graded | {"history": update["history"] + graded["history"]}
     return update

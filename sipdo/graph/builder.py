@@ -37,6 +37,7 @@ from sipdo.graph.verifier import verifier
 from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.models import ModelSpec, resolve_model
 from sipdo.plugins.optimizers.base import Strategy
+from sipdo.plugins.optimizers.demos import DemoSettings
 from sipdo.plugins.optimizers.gates import PromotionPolicy, resolve_gate
 from sipdo.plugins.registry import load
 from sipdo.sandbox import Sandbox
@@ -140,6 +141,7 @@ def create_sipdo_graph(
     holdout: str | Sequence[Any] | Holdout | None = None,
     stop_on_holdout_drop: bool = False,
     prompt_model: Any = None,
+    demonstrations: int | DemoSettings = 0,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The SIPDO loop as a compiled LangGraph graph (run it alone or as a subgraph).
 
@@ -170,6 +172,10 @@ def create_sipdo_graph(
     version as general instructions (which the optimizer goes on refining); its
     generations count as calls of the ``prompt_model`` role. A directory is
     loaded here, so a missing or damaged one fails before the run starts.
+    ``demonstrations`` (a count, e.g. 3, or ``DemoSettings(limit, token_budget)``)
+    lets candidates carry up to that many verified demonstrations — learner answers
+    that passed the sandbox on verified training tasks, shown to the solver as
+    earlier turns (``state["demonstrations"]`` is the pool); 0 (default): none.
     """
     from sipdo.trprompt.writer import open_prompt_model
 
@@ -194,6 +200,9 @@ def create_sipdo_graph(
         allow_specific=allow_specific,
         holdout=resolve_holdout(holdout, stop_on_drop=stop_on_holdout_drop),
         prompt_model=writer,
+        demos=demonstrations
+        if isinstance(demonstrations, DemoSettings)
+        else DemoSettings(limit=int(demonstrations)),
     )
     if deps.holdout is not None:
         from sipdo.evaluation.engine import eval_tasks

@@ -71,13 +71,19 @@ def graded_right(grade: Any) -> bool:
 
 
 async def grade_version(
-    deps: Deps, state: Mapping[str, Any], version_id: str, text: str
+    deps: Deps,
+    state: Mapping[str, Any],
+    version_id: str,
+    text: str,
+    demos: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The ``holdout`` state update for one prompt version (an empty dict without a set)."""
+    """The ``holdout`` state update for one prompt version (an empty dict without a set);
+    a version's demonstrations are shown before each held-out task, as in training."""
     holdout = deps.holdout
     if holdout is None:
         return {}
     from sipdo.evaluation import aevaluate_prompt
+    from sipdo.graph.demonstrations import Demonstrating
     from sipdo.graph.infra import patiently
     from sipdo.graph.runtime import run_id
 
@@ -92,7 +98,7 @@ async def grade_version(
         sandbox=await deps.watched_sandbox(),
         store=deps.run_store,
         benchmark=holdout.label,
-        domain=deps.domain,
+        domain=Demonstrating(deps.domain, demos) if demos else deps.domain,
         config=getattr(deps.domain, "verifier_config", None),
         source_run_id=source,
         source_version=version_id,

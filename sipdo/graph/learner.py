@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sipdo.graph.demonstrations import collect
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.scoring import score
@@ -15,7 +16,8 @@ async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
 
     A failure here is a real weakness: the task is a seed or was verified sound.
     A task that cannot be graded at all (a seed whose reference fails its own
-    tests) leaves the loop as a rejected task.
+    tests) leaves the loop as a rejected task. When the run allows demonstrations,
+    every passed answer joins the pool (``sipdo.graph.demonstrations``).
     """
     tally = Tally()
     pending = state.get("pending", [])
@@ -29,6 +31,7 @@ async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
         tasks=by_id,
         cids=[vid],
         task_ids=list(by_id),
+        pool=state.get("demonstrations", {}),
     )
     broken: list[dict[str, Any]] = []
     for result in results:
@@ -53,7 +56,9 @@ async def learner(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "failed": sorted(tid for tid, cell in row.items() if not cell["passed"]),
         "ungradable": sorted(gone),
     }
+    demos = collect(deps.domain, results, held_out=deps.held_out) if deps.demos.enabled else {}
     return {
+        **({"demonstrations": demos} if demos else {}),
         "pending": [],
         "verified_tasks": {**state.get("verified_tasks", {}), **{tid: by_id[tid] for tid in row}},
         "score_table": {vid: row} if row else {},

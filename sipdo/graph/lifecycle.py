@@ -126,6 +126,7 @@ async def setup(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "budget_used": fresh(empty_usage()),
         "score_table": fresh({}),
         "candidates": fresh({vid: initial}),
+        "demonstrations": fresh({}),
         "decisions": fresh([]),
         "iteration": 0,
         "difficulty": max((int(t.get("difficulty", 1)) for t in seeds), default=1),

@@ -19,6 +19,7 @@ from typing import Any
 
 from sipdo.errors import PluginError
 from sipdo.graph.budget import left
+from sipdo.graph.demonstrations import of_candidate
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.scoring import overlay, score
 from sipdo.graph.state import CandidateState, FlowState, SipdoState
@@ -29,7 +30,8 @@ from sipdo.plugins.optimizers.base import (
     Selection,
     StrategyFlow,
 )
-from sipdo.plugins.optimizers.candidates import NewCandidate, as_state
+from sipdo.plugins.optimizers.candidates import NewCandidate, as_state, demonstration_ids
+from sipdo.plugins.optimizers.demos import refusals
 from sipdo.structured import ReplyFormat, StructuredResult
 
 MAX_BATCHES = 16  # request batches one step may make (bounds the graph's recursion)
@@ -56,6 +58,9 @@ def view_of(state: Mapping[str, Any], deps: Deps) -> OptimizerView:
         "seed": deps.seed,
         "gate": deps.gate.name,
         "budget_left": left(deps.budget, state.get("budget_used", {})),
+        "demonstrations": state.get("demonstrations", {}) if deps.demos.enabled else {},
+        "demo_limit": deps.demos.limit,
+        "demo_tokens": deps.demos.token_budget,
     }
     return OptimizerView(data, deps.domain.describe_failure)
 
@@ -144,11 +149,23 @@ async def _run(
                     iteration=int(state.get("iteration", 0)),
                     step=flow["step"],
                 )
+                refused = _demonstration_refusals(deps, state, cand)
+                if refused:
+                    record["refused"] = refused
+                shown = of_candidate(record, state.get("demonstrations", {}))
+                if shown:
+                    record["demonstrations"] = [
+                        {k: d[k] for k in ("id", "task_id", "reply", "tokens") if k in d}
+                        for d in shown
+                    ]
                 new[cand.id] = known[cand.id] = record  # type: ignore[assignment]
                 _record_candidate(deps, record)
+            if known[cand.id].get("refused"):
+                continue  # never shown to the solver, so never scored
             cids.append(cand.id)
         elif cand in known:
-            cids.append(cand)
+            if not known[cand].get("refused"):
+                cids.append(cand)
         else:
             raise PluginError(f"strategy {flow['strategy']!r} evaluated unknown candidate {cand!r}")
     table = overlay(state.get("score_table", {}), flow.get("cells", {}))
@@ -161,12 +178,27 @@ async def _run(
         cids=cids,
         task_ids=list(req.task_ids),
         samples=max(1, req.samples),
+        pool=state.get("demonstrations", {}),
     )
     merged = overlay(table, cells)
     result = {
         cid: {t: merged[cid][t] for t in req.task_ids if t in merged.get(cid, {})} for cid in cids
     }
     return result, new, cells
+
+
+def _demonstration_refusals(deps: Deps, state: SipdoState, cand: NewCandidate) -> list[str]:
+    """Why ``cand``'s demonstrations cannot be used (hygiene, bounds); [] if it has none."""
+    ids = demonstration_ids(cand.components)
+    if not ids:
+        return []
+    return refusals(
+        ids,
+        state.get("demonstrations", {}),
+        state.get("verified_tasks", {}),
+        held_out=deps.held_out,
+        settings=deps.demos,
+    )
 
 
 def _record_candidate(deps: Deps, cand: Mapping[str, Any]) -> None:
@@ -183,7 +215,11 @@ def _record_candidate(deps: Deps, cand: Mapping[str, Any]) -> None:
         parent_ids=parents,
         components=dict(cand.get("components", {})),
         operator=str(cand.get("operator", "")),
-        meta={"flags": list(cand.get("flags", [])), "rationale": cand.get("rationale", "")},
+        meta={
+            "flags": list(cand.get("flags", [])),
+            "rationale": cand.get("rationale", ""),
+            **{k: list(cand[k]) for k in ("refused", "demonstrations") if cand.get(k)},
+        },
     )
 
 

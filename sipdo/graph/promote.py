@@ -108,6 +108,7 @@ def conclude(
         meta={
             "flags": list(cand.get("flags", [])),
             "decision": dict(decision),
+            **{k: list(cand[k]) for k in ("refused", "demonstrations") if cand.get(k)},
             # a strategy's lineage facts `sipdo show` prints (E-SPL ratings, GEPA fronts)
             **{k: v for k, v in (cand.get("notes") or {}).items() if k in ("rating", "front")},
         },
@@ -156,6 +157,16 @@ async def promote(state: SipdoState, deps: Deps) -> dict[str, Any]:
             "losses": [],
             "stats": {},
         }
+    elif candidates[cid].get("refused"):
+        decision = {
+            "candidate_id": cid,
+            "promoted": False,
+            "policy": deps.gate.name,
+            "reason": "demonstrations refused: " + "; ".join(candidates[cid]["refused"]),
+            "wins": [],
+            "losses": [],
+            "stats": {},
+        }
     else:
         for _ in range(EVIDENCE_ROUNDS):
             wanted = deps.gate.evidence(table, cid, inc, task_ids, stochastic=deps.stochastic)
@@ -171,6 +182,7 @@ async def promote(state: SipdoState, deps: Deps) -> dict[str, Any]:
                     cids=list(ev.candidate_ids),
                     task_ids=list(ev.task_ids),
                     samples=ev.samples,
+                    pool=state.get("demonstrations", {}),
                 )
                 table = overlay(table, cells)
                 update["score_table"] = overlay(update["score_table"], cells)

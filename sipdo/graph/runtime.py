@@ -22,6 +22,7 @@ from sipdo.graph.events import emit
 from sipdo.graph.infra import WatchedProvider, patiently, sandbox_retry_policy
 from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.optimizers.base import Strategy
+from sipdo.plugins.optimizers.demos import DemoSettings
 from sipdo.plugins.optimizers.gates import PromotionPolicy, StatisticalGate
 from sipdo.retry import RetryPolicy
 from sipdo.sandbox import Sandbox
@@ -70,9 +71,20 @@ class Deps:
     holdout: Any = None  # a sipdo.graph.holdout.Holdout, or None
     prompt_model: Any = None  # a sipdo.trprompt.PromptModel: writes the learner's prompt per task
     sandbox_retry: RetryPolicy = field(default_factory=sandbox_retry_policy)
+    demos: DemoSettings = field(default_factory=DemoSettings)
 
     def __post_init__(self) -> None:
         self._watched = WatchedProvider(self.sandbox)
+        self._held_out: frozenset[str] | None = None
+
+    @property
+    def held_out(self) -> frozenset[str]:
+        """Ids and dedup keys of the held-out tasks (what no demonstration may show)."""
+        if self._held_out is None:
+            from sipdo.graph.demonstrations import held_out_keys
+
+            self._held_out = held_out_keys(self.domain, self.holdout)
+        return self._held_out
 
     async def watched_sandbox(self) -> Sandbox:
         """The run's sandbox, its runs watched for engine trouble (``sipdo.graph.infra``)."""
@@ -134,20 +146,34 @@ class Deps:
             tally.sandbox_seconds += time.perf_counter() - started
 
     async def solve_and_grade(
-        self, tally: Tally, task: dict[str, Any], prompt: str, role: str = "learner"
+        self,
+        tally: Tally,
+        task: dict[str, Any],
+        prompt: str,
+        role: str = "learner",
+        demos: Sequence[Mapping[str, Any]] = (),
     ) -> dict[str, Any]:
-        """``{"task", "answer", "verdict"}``: the ``role`` model answers under ``prompt``;
+        """``{"task", "answer", "verdict", "reply"}``: the ``role`` model answers under
+        ``prompt``, after ``demos`` shown as earlier turns (``reply`` is its last reply);
         with a prompt model, the learner answers under the prompt it writes for the task,
         conditioned on ``prompt`` as the general instructions."""
+        from sipdo.graph.demonstrations import with_turns
+
         if role == "learner" and self.prompt_model is not None:
             prompt = await self.written_prompt(tally, task, prompt)
+        replies: list[str] = []
 
         async def ask(messages: Sequence[BaseMessage]) -> str:
-            return await self.text(tally, role, messages)
+            if demos:
+                messages = with_turns(self.domain, messages, demos, system_prompt=prompt, task=task)
+            reply = await self.text(tally, role, messages)
+            replies.append(reply)
+            return reply
 
         answer = await self.domain.asolve(task, prompt, ask)
         verdict = await self.verify_answer(tally, task, answer)
-        return {"task": task, "answer": answer, "verdict": verdict}
+        reply = replies[-1] if replies else ""
+        return {"task": task, "answer": answer, "verdict": verdict, "reply": reply}
 
     async def written_prompt(self, tally: Tally, task: dict[str, Any], instructions: str) -> str:
         """The prompt model's prompt for ``task``; a generation (not a cache hit) counts as a

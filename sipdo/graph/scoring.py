@@ -11,8 +11,9 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from sipdo.graph.demonstrations import of_candidate
 from sipdo.graph.runtime import Deps, Tally
-from sipdo.graph.state import CandidateState, ScoreTable, Task
+from sipdo.graph.state import CandidateState, DemonstrationState, ScoreTable, Task
 from sipdo.plugins.optimizers.scores import cell_of, combine
 
 
@@ -43,12 +44,19 @@ async def score(
     cids: Sequence[str],
     task_ids: Sequence[str],
     samples: int = 1,
+    pool: Mapping[str, DemonstrationState] | None = None,
 ) -> tuple[ScoreTable, list[dict[str, Any]]]:
     """Run the missing samples concurrently; returns the changed cells (merged with
-    what ``table`` held) and the raw results ``{"cid", "task", "answer", "verdict"}``."""
+    what ``table`` held) and the raw results ``{"cid", "task", "answer", "verdict",
+    "reply"}``. A candidate's demonstrations (ids into ``pool``) are shown before
+    each task."""
     todo = jobs(table, cids, [t for t in task_ids if t in tasks], samples)
+    shown = {cid: of_candidate(candidates[cid], pool or {}) for cid in dict.fromkeys(cids)}
     results = await asyncio.gather(
-        *(deps.solve_and_grade(tally, tasks[tid], candidates[cid]["text"]) for cid, tid in todo)
+        *(
+            deps.solve_and_grade(tally, tasks[tid], candidates[cid]["text"], demos=shown[cid])
+            for cid, tid in todo
+        )
     )
     delta: ScoreTable = {}
     raw: list[dict[str, Any]] = []

@@ -82,8 +82,30 @@ class CandidateState(TypedDict, total=False):
     notes: dict[str, Any]
     diffs: dict[str, str]
     flags: list[str]
+    refused: list[str]  # why its demonstrations cannot be used: never evaluated nor promoted
+    demonstrations: list[dict[str, Any]]  # the pool entries it shows: id, task_id, reply, tokens
     iteration: int
     step: int
+
+
+class DemonstrationState(TypedDict, total=False):
+    """A verified demonstration: a training task and a learner reply that passed on it.
+
+    ``task`` is the verified task (a seed or an accepted one, never held out),
+    ``reply`` the learner's whole reply (shown as the assistant's turn),
+    ``answer`` what was parsed from it and graded, ``source`` the candidate that
+    wrote it, ``key`` the task's dedup key, ``tokens`` an estimate of what
+    showing it costs (``sipdo.plugins.optimizers.demos``).
+    """
+
+    id: Required[str]
+    task_id: Required[str]
+    task: Required[Task]
+    reply: Required[str]
+    answer: str
+    source: str
+    key: str
+    tokens: int
 
 
 class Decision(TypedDict, total=False):
@@ -207,6 +229,16 @@ def merge_candidates(
     return out
 
 
+def merge_demonstrations(
+    old: dict[str, DemonstrationState] | None, new: dict[str, DemonstrationState] | None
+) -> dict[str, DemonstrationState]:
+    """Demonstration-pool reducer: new ids join, the first record of an id is kept (pure)."""
+    out = dict(old or {})
+    for did, demo in (new or {}).items():
+        out.setdefault(did, demo)
+    return out
+
+
 def _counters(usage: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
     found = (usage or {}).get(key)
     return found if isinstance(found, Mapping) else {}
@@ -261,6 +293,8 @@ class OutputState(TypedDict, total=False):
     candidates: Annotated[dict[str, CandidateState], merge_candidates]
     decisions: Annotated[list[Decision], operator.add]
     holdout: list[HoldoutEntry]  # held-out results: the initial and each promoted version
+    # verified demonstrations by id (kept only when the run allows demonstrations)
+    demonstrations: Annotated[dict[str, DemonstrationState], merge_demonstrations]
 
 
 class SipdoState(InputState, OutputState, total=False):

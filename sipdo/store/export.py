@@ -10,6 +10,8 @@ Formats:
   solution, to the same task).
 - ``textual-reward``: (query, prompt, answer, textual reward) for every solving
   attempt: the TRPrompt training triples.
+- ``demonstrations``: every prompt version that carried verified demonstrations,
+  with each one's task (id, query) and the learner's verified reply.
 """
 
 from __future__ import annotations
@@ -136,11 +138,34 @@ def _textual_reward(store: BaseRunStore, run_id: str) -> Iterator[dict[str, Any]
         }
 
 
+def _demonstrations(store: BaseRunStore, run_id: str) -> Iterator[dict[str, Any]]:
+    tasks = {t.task_id: t for t in store.tasks(run_id)}
+    for p in store.prompt_lineage(run_id):
+        shown = p.meta.get("demonstrations") or []
+        if not shown:
+            continue
+        yield {
+            "prompt_version_id": p.version_id,
+            "accepted": p.accepted,
+            "prompt": p.text,
+            "demonstrations": [
+                {
+                    "id": d.get("id"),
+                    "task_id": d.get("task_id"),
+                    "query": query_of(tasks[d["task_id"]]) if d.get("task_id") in tasks else "",
+                    "reply": d.get("reply", ""),
+                }
+                for d in shown
+            ],
+        }
+
+
 FORMATS: dict[str, Callable[[BaseRunStore, str], Iterator[dict[str, Any]]]] = {
     "eval": _eval,
     "sft": _sft,
     "dpo": _dpo,
     "textual-reward": _textual_reward,
+    "demonstrations": _demonstrations,
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sipdo.plugins.optimizers.base import Ask, Evaluate, OptimizerView, Selection, StrategyFlow
-from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate, render
+from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate, full_text, render
 from sipdo.plugins.optimizers.scores import cell_of
 from sipdo.structured import invoke_structured
 from sipdo.testing import ScriptedChatModel
@@ -90,7 +90,7 @@ def run(
     verdict: Verdict,
 ) -> Run:
     """Drive ``flow`` to its ``Selection``."""
-    texts = {cid: str(c["text"]) for cid, c in view.candidates.items()}
+    texts = {cid: full_text(c["components"]) for cid, c in view.candidates.items()}
     out = Run(Selection(None))
     results: list[Any] | None = None
     while True:
@@ -111,7 +111,7 @@ def run(
             for cand in req.candidates:
                 if isinstance(cand, NewCandidate):
                     out.new[cand.id] = cand
-                    texts[cand.id] = cand.text
+                    texts[cand.id] = full_text(cand.components)
                     cid = cand.id
                 else:
                     cid = cand

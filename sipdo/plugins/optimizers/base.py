@@ -30,7 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
-from sipdo.plugins.optimizers.candidates import NewCandidate
+from sipdo.plugins.optimizers.candidates import DEMONSTRATIONS, NewCandidate, demonstration_ids
+from sipdo.plugins.optimizers.demos import DemoSettings, propose
 from sipdo.plugins.optimizers.scores import Table
 from sipdo.structured import ReplyFormat
 
@@ -82,8 +83,11 @@ class OptimizerView:
     decision so far), ``attempts`` (this iteration's earlier steps, each with the
     textual reward in ``feedback`` and the step's ``notes``), ``strategy_state``
     (what the strategy returned last), ``iteration``, ``step``, ``seed``,
-    ``gate`` (the promotion policy's name) and ``budget_left`` (calls per role
-    or ``None`` when unlimited). ``describe`` renders one failure for a prompt.
+    ``gate`` (the promotion policy's name), ``budget_left`` (calls per role
+    or ``None`` when unlimited), ``demonstrations`` (the pool of verified
+    demonstrations, by id), ``demo_limit`` and ``demo_tokens`` (how many a
+    candidate may carry and their token budget; a limit of 0: none).
+    ``describe`` renders one failure for a prompt.
     """
 
     data: Mapping[str, Any]
@@ -150,6 +154,33 @@ class OptimizerView:
         shown = [self.describe(self.failure(t, cid)) for t in task_ids[:limit]]
         more = len(task_ids) - len(shown)
         return "\n\n".join(shown) + (f"\n\n(+{more} more failures)" if more > 0 else "")
+
+    @property
+    def demo_settings(self) -> DemoSettings:
+        return DemoSettings(
+            int(self.data.get("demo_limit", 0)),
+            int(self.data.get("demo_tokens", DemoSettings().token_budget)),
+        )
+
+    def demonstrations_candidate(self, parent: str | None = None) -> NewCandidate | None:
+        """``parent`` (default: the incumbent) with one demonstration added, swapped or
+        removed (``sipdo.plugins.optimizers.demos.propose``), preferring demonstrations
+        of the weaknesses it fails on; None when demonstrations are off or nothing changes."""
+        parent = parent or self.incumbent
+        components = self.components(parent)
+        prefer = {str(self.tasks[t].get("weakness", "")) for t in self.failures(parent)}
+        proposed = propose(
+            self.data.get("demonstrations", {}),
+            self.tasks,
+            demonstration_ids(components),
+            settings=self.demo_settings,
+            prefer=prefer - {""},
+        )
+        if proposed is None:
+            return None
+        ids, operator = proposed
+        shown = {**components, DEMONSTRATIONS: "\n".join(ids)}
+        return NewCandidate(shown, [parent], operator, f"{operator}: {', '.join(ids) or 'none'}")
 
     def rng(self) -> random.Random:
         """A random generator seeded by the run and step: the same on a replay."""

@@ -1,9 +1,12 @@
 """Prompt candidates as named text components: ids, rendering, diffs, specificity flags.
 
-A candidate is ``{"instructions": ..., "demos": ...}`` (any names a strategy or
-domain declares) plus its lineage. What the solver sees is ``render(components)``:
-the non-empty components in order, separated by a blank line. Everything here is
-pure and JSON-safe.
+A candidate is ``{"instructions": ..., "demonstrations": ...}`` (any names a
+strategy or domain declares) plus its lineage. What the solver sees as its system
+prompt is ``render(components)``: the non-empty text components in order,
+separated by a blank line. ``demonstrations`` is not text: it lists the ids of
+verified (task, answer) pairs the solver sees as earlier turns of the
+conversation (``sipdo.plugins.optimizers.demos``). Everything here is pure and
+JSON-safe.
 """
 
 from __future__ import annotations
@@ -18,21 +21,41 @@ from typing import Any
 from sipdo.verifiers.types import content_id
 
 INSTRUCTIONS = "instructions"
-DEMOS = "demos"
+DEMONSTRATIONS = "demonstrations"
+DEMOS = DEMONSTRATIONS  # the name this module first reserved
 
 
 def render(components: Mapping[str, str]) -> str:
-    """The prompt text a solver sees: non-empty components in order, blank-line separated."""
-    return "\n\n".join(text.strip() for text in components.values() if text and text.strip())
+    """The system prompt a solver sees: the non-empty text components in order,
+    blank-line separated (``demonstrations`` are shown as turns, not here)."""
+    return "\n\n".join(
+        text.strip()
+        for name, text in components.items()
+        if name != DEMONSTRATIONS and text and text.strip()
+    )
+
+
+def demonstration_ids(components: Mapping[str, str]) -> list[str]:
+    """The demonstration ids a candidate carries, in order (one per line or space)."""
+    return list(dict.fromkeys(str(components.get(DEMONSTRATIONS, "")).split()))
+
+
+def full_text(components: Mapping[str, str]) -> str:
+    """Everything a candidate is, as text: the rendered prompt, then its demonstrations
+    (what lineage diffs and ids are taken of)."""
+    ids = demonstration_ids(components)
+    text = render(components)
+    return f"{text}\n\n[demonstrations] {' '.join(ids)}" if ids else text
 
 
 def candidate_id(components: Mapping[str, str], parent_ids: Sequence[str]) -> str:
-    """Content-derived id: the same text from the same parents gets the same id.
+    """Content-derived id: the same components from the same parents get the same id.
 
-    For one parent this equals the id the loop always gave a prompt version
-    (``content_id(parent, text, prefix="pv")``), so ids stay stable across versions.
+    For one parent and no demonstrations this equals the id the loop always gave a
+    prompt version (``content_id(parent, text, prefix="pv")``), so ids stay stable
+    across versions.
     """
-    return content_id(",".join(parent_ids), render(components), prefix="pv")
+    return content_id(",".join(parent_ids), full_text(components), prefix="pv")
 
 
 def unified_diff(old: str, new: str, old_name: str = "parent", new_name: str = "candidate") -> str:
@@ -78,7 +101,7 @@ def as_state(
     parent and the specificity flags of its instructions."""
     text = cand.text
     diffs = {
-        pid: unified_diff(str(parents[pid].get("text", "")), text, pid, cand.id)
+        pid: unified_diff(_full_text_of(parents[pid]), full_text(cand.components), pid, cand.id)
         for pid in cand.parent_ids
         if pid in parents
     }
@@ -95,6 +118,11 @@ def as_state(
         "iteration": iteration,
         "step": step,
     }
+
+
+def _full_text_of(record: Mapping[str, Any]) -> str:
+    components = record.get("components")
+    return full_text(components) if components else str(record.get("text", ""))
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -15,7 +15,9 @@ GEPA keeps a pool of candidates, each scored on every verified task. One step:
 4. otherwise **reflective mutation** — the sampled parent's next component in
    round robin is rewritten by the model from the parent's traces and the
    verifier's feedback on a minibatch; kept only if it scores strictly more than
-   the parent on that minibatch.
+   the parent on that minibatch. When the run allows demonstrations,
+   ``demonstrations`` is one of the components: its turn adds, swaps or removes
+   one verified demonstration (no model call) and the same minibatch test applies.
 
 A kept child is evaluated on every verified task, joins the pool and is put
 forward for promotion; a rejected one ends the step with the reason.
@@ -39,7 +41,7 @@ from sipdo.plugins.optimizers.base import (
     Strategy,
     StrategyFlow,
 )
-from sipdo.plugins.optimizers.candidates import NewCandidate
+from sipdo.plugins.optimizers.candidates import DEMONSTRATIONS, NewCandidate, full_text
 from sipdo.plugins.optimizers.ledger import Ledger
 from sipdo.plugins.optimizers.sipdo import REFINEMENT_FORMAT
 
@@ -123,11 +125,23 @@ class GEPAStrategy(Strategy):
     ) -> StrategyFlow:
         components = view.components(parent)
         names = list(components)
+        if view.demo_settings.enabled and DEMONSTRATIONS not in names:
+            names.append(DEMONSTRATIONS)
         turn = state.next_component.get(parent, 0)
         name = names[turn % len(names)]
         state.next_component[parent] = turn + 1
         batch = self._minibatch(ledger, parent, view.task_ids, rng)
         notes |= {"parent": parent, "component": name, "minibatch": batch}
+        if name == DEMONSTRATIONS:
+            demo = view.demonstrations_candidate(parent)
+            if demo is None:
+                error = "no demonstration to add, swap or remove"
+                return Selection(None, state.dump(), error=error, notes=notes)
+            change = {"component": name, "minibatch": batch, "change": demo.operator}
+            child = NewCandidate(
+                demo.components, [parent], f"reflect:{name}", demo.rationale, change
+            )
+            return (yield from self._try_child(view, ledger, state, parent, child, batch, notes))
         [reply] = yield [
             Ask(self._reflect_messages(view, ledger, parent, name, batch), REFINEMENT_FORMAT)
         ]
@@ -144,6 +158,19 @@ class GEPAStrategy(Strategy):
             reply.value.rationale,
             {"component": name, "minibatch": batch},
         )
+        return (yield from self._try_child(view, ledger, state, parent, child, batch, notes))
+
+    def _try_child(
+        self,
+        view: OptimizerView,
+        ledger: Ledger,
+        state: _State,
+        parent: str,
+        child: NewCandidate,
+        batch: list[str],
+        notes: dict[str, Any],
+    ) -> StrategyFlow:
+        """Kept only if it scores strictly more than its parent on the minibatch."""
         [result] = yield [Evaluate([child], batch)]
         ledger.add(result)
         before, after = ledger.total(parent, batch), ledger.total(child.id, batch)
@@ -177,7 +204,7 @@ class GEPAStrategy(Strategy):
             merged, [a, b], "merge", f"merge via {anc}", {"ancestor": anc, "taken": taken}
         )
         notes |= {"merge": {"parents": [a, b], "ancestor": anc, "taken": taken}}
-        if child.text in (view.candidate(c)["text"] for c in (a, b)):
+        if full_text(child.components) in (full_text(view.components(c)) for c in (a, b)):
             return Selection(None, state.dump(), error="the merge equals a parent", notes=notes)
         sub = pareto.merge_subsample(ledger.table, a, b, view.task_ids, self.merge_subsample, rng)
         [result] = yield [Evaluate([child], sub)]

@@ -18,6 +18,7 @@ from sipdo.plugins.optimizers.base import (
     StrategyFlow,
 )
 from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate
+from sipdo.plugins.optimizers.scores import value
 from sipdo.structured import ReplyFormat, parse_structured
 
 OPTIMIZER_SYSTEM = (
@@ -111,7 +112,12 @@ def attempts_text(attempts: list[Mapping[str, Any]]) -> str:
 class SipdoStrategy(Strategy):
     """SIPDO's optimizer: error analysis -> recommendation -> refinement of the
     incumbent's instructions, evaluated on every verified task (its failures and
-    everything it solves). The analysis is reused by later steps of an iteration."""
+    everything it solves). The analysis is reused by later steps of an iteration.
+
+    When the run allows demonstrations, each step also tries the incumbent with
+    one verified demonstration added, swapped or removed (no model call); both are
+    evaluated on every verified task and the one with the higher pass rate is put
+    forward (the refined instructions on a tie)."""
 
     name = "sipdo"
 
@@ -124,31 +130,54 @@ class SipdoStrategy(Strategy):
             (a["notes"]["analysis"] for a in view.attempts if "analysis" in a.get("notes", {})),
             None,
         )
+        demo = view.demonstrations_candidate()
         if analysis is None:
             [result] = yield [Ask(self._analysis_messages(view, failures), ErrorAnalysis)]
             if result.value is None:
                 error = f"error analysis unusable: {result.error}"
-                return Selection(None, view.state, error=error, raw=result.last_reply)
+                return (yield from self._with_demo(view, demo, error, result.last_reply, {}))
             analysis = result.value.model_dump(mode="json")
         notes: dict[str, Any] = {"analysis": analysis}
         [rec] = yield [Ask(self._recommend_messages(view, analysis), Recommendation)]
         if rec.value is None:
             error = f"recommendation unusable: {rec.error}"
-            return Selection(None, view.state, error=error, raw=rec.last_reply, notes=notes)
+            return (yield from self._with_demo(view, demo, error, rec.last_reply, notes))
         notes["recommendations"] = rec.value.recommendations
         [ref] = yield [
             Ask(self._refine_messages(view, rec.value.recommendations), REFINEMENT_FORMAT)
         ]
         if ref.value is None:
             error = f"refinement unusable: {ref.error}"
-            return Selection(None, view.state, error=error, raw=ref.last_reply, notes=notes)
+            return (yield from self._with_demo(view, demo, error, ref.last_reply, notes))
         components = {**view.components(view.incumbent), INSTRUCTIONS: ref.value.prompt.strip()}
         cand = NewCandidate(components, [view.incumbent], "refine", ref.value.rationale, notes)
         if cand.text.strip() == view.candidate(view.incumbent)["text"].strip():
             error = "the candidate is identical to the current prompt"
-            return Selection(None, view.state, error=error, notes=notes)
-        yield [Evaluate([cand], view.task_ids)]
+            return (yield from self._with_demo(view, demo, error, "", notes))
+        if demo is None:
+            yield [Evaluate([cand], view.task_ids)]
+            return Selection(cand.id, view.state, note="refined the incumbent", notes=notes)
+        [scored] = yield [Evaluate([cand, demo], view.task_ids)]
+        rates = {c: _rate(scored.get(c, {}), view.task_ids) for c in (cand.id, demo.id)}
+        notes["pass_rates"] = rates
+        if rates[demo.id] > rates[cand.id]:
+            return Selection(demo.id, view.state, note=demo.rationale, notes=notes)
         return Selection(cand.id, view.state, note="refined the incumbent", notes=notes)
+
+    def _with_demo(
+        self,
+        view: OptimizerView,
+        demo: NewCandidate | None,
+        error: str,
+        raw: str,
+        notes: dict[str, Any],
+    ) -> StrategyFlow:
+        """No usable refinement: put the demonstration change forward alone, if any."""
+        if demo is None:
+            return Selection(None, view.state, error=error, raw=raw, notes=notes)
+        notes = {**notes, "refinement_error": error}
+        yield [Evaluate([demo], view.task_ids)]
+        return Selection(demo.id, view.state, note=demo.rationale, raw=raw, notes=notes)
 
     def _instructions(self, view: OptimizerView) -> str:
         return view.components(view.incumbent).get(INSTRUCTIONS, "")
@@ -188,3 +217,8 @@ class SipdoStrategy(Strategy):
                 "under 150 words."
             ),
         ]
+
+
+def _rate(cells: Mapping[str, Any], task_ids: list[str]) -> float:
+    """Mean pass rate of one candidate's cells over ``task_ids`` (missing cells: 0)."""
+    return sum(value(cells.get(t)) for t in task_ids) / max(1, len(task_ids))
