@@ -8,15 +8,20 @@ promotion and the hygiene are the real graph's.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from typer.testing import CliRunner
 
+from sipdo.cli import app
 from sipdo.graph import Budget, create_sipdo_graph
 from sipdo.plugins.optimizers.base import Evaluate, OptimizerView, Selection, StrategyFlow
 from sipdo.plugins.optimizers.candidates import DEMONSTRATIONS, NewCandidate
 from sipdo.sandbox import Sandbox
+from sipdo.store import RunStore
 from sipdo.testing import ScriptedChatModel
 from tests.graph import world
 
@@ -53,11 +58,14 @@ def turns(messages: list[BaseMessage]) -> list[str]:
 
 
 async def test_a_verified_demonstration_is_rendered_and_promoted_by_the_gate(
-    sandbox: Sandbox,
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
     model = learner()
-    g = build(sandbox, model)
-    out = await g.ainvoke({"prompt": INITIAL, "seed_tasks": world.level_one_seeds()})
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    cfg: Any = {"configurable": {"thread_id": "demos", "run_id": "run-demos"}}
+    with RunStore(url) as store:
+        g = build(sandbox, model, run_store=store)
+        out = await g.ainvoke({"prompt": INITIAL, "seed_tasks": world.level_one_seeds()}, cfg)
 
     # The pool: only the verified task the learner's answer passed in the sandbox.
     pool = out["demonstrations"]
@@ -88,6 +96,27 @@ async def test_a_verified_demonstration_is_rendered_and_promoted_by_the_gate(
     graded_under = {world.entry_point_of(c.messages) for c in model.calls if turns(c.messages)}
     assert "rotate_left" not in graded_under
     assert {"chunk", "clamp"} <= graded_under
+
+    # The lineage keeps it: `sipdo show` names it, `sipdo export` writes it out.
+    shown_cli = CliRunner().invoke(app, ["show", "run-demos", "--db", url], env={"COLUMNS": "200"})
+    assert shown_cli.exit_code == 0, shown_cli.output
+    assert f"demonstrations: {entry['id']} (task {rotate['id']})" in shown_cli.output
+    target = tmp_path / "demos.jsonl"
+    done = CliRunner().invoke(
+        app, ["export", "run-demos", "--format", "demonstrations", "-o", str(target), "--db", url]
+    )
+    assert done.exit_code == 0, done.output
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    mine = next(r for r in rows if r["prompt_version_id"] == promoted["id"])
+    assert mine["accepted"] is True
+    assert mine["demonstrations"] == [
+        {
+            "id": entry["id"],
+            "task_id": rotate["id"],
+            "query": rotate["prompt"],
+            "reply": entry["reply"],
+        }
+    ]
 
 
 async def test_a_held_out_task_never_becomes_a_demonstration(sandbox: Sandbox) -> None:
