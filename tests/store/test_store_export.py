@@ -18,8 +18,13 @@ def export(store: RunStore, fmt: str) -> list[dict[str, object]]:
     return records
 
 
-def test_formats_are_the_four_documented() -> None:
-    assert set(EXPORT_FORMATS) == {"eval", "sft", "dpo", "textual-reward"}
+def test_formats_are_the_five_documented() -> None:
+    assert set(EXPORT_FORMATS) == {"eval", "sft", "dpo", "textual-reward", "demonstrations"}
+
+
+def test_a_run_without_demonstrations_exports_none(store: RunStore) -> None:
+    populate(store)
+    assert export(store, "demonstrations") == []
 
 
 def test_eval_exports_seed_and_accepted_tasks_only(store: RunStore) -> None:
@@ -106,5 +111,5 @@ def test_unknown_format_lists_the_formats(store: RunStore) -> None:
     populate(store)
     with pytest.raises(ConfigurationError) as err:
         store.export("run-1", "csv")
-    for name in ("eval", "sft", "dpo", "textual-reward"):
+    for name in ("eval", "sft", "dpo", "textual-reward", "demonstrations"):
         assert name in str(err.value)
