@@ -101,6 +101,10 @@ def http_run_args(world: Path, port: int, db: str, run_id: str, *extra: str) -> 
         "2",
         "--sandbox",
         "process",
+        # One new task per iteration: the default (paired-test) gate cannot tell one fix from
+        # noise; this story is the strict gate's (as tests.cli.scriptworld's runs).
+        "--gate",
+        "strict",
         "--db",
         db,
         "--run-id",
