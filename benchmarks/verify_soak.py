@@ -33,7 +33,8 @@ the 1,000-row run did not fit the session): 300 verdicts, one per row, none unex
 kept them byte for byte and redid exactly the other 150 (488 s); 0.28 rows/s overall.
 Worker RSS 40 MB at rest, 70 MB during most of the run, 162 MB at its peak (sampled
 once a second; the peaks come and go, presumably the output-flood rows, whose runs'
-output is captured up to the 16 MB cap); it does not grow with the rows. Left after the kill: 6 run cgroups (the runs in flight; the resumed worker's
+output is captured up to the 16 MB cap); it does not grow with the rows. Left after the
+kill: 6 run cgroups (the runs in flight; the resumed worker's
 factory removed them), at the end nothing (processes, run cgroups, mounts: 0).
 """
 
