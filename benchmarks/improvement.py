@@ -238,15 +238,29 @@ class Settings:
     optimizer: str
     seed: int
     sandbox: str
+    seeds: str | None = None  # the training tasks' file ('sha256:...' of its text); None: shipped
+    demonstrations: int = 0
 
     def run_id(self, strategy: str, gate: str) -> str:
-        text = json.dumps(asdict(self), sort_keys=True)
+        # settings left at their defaults stay out of the digest: older runs keep their ids
+        fields = asdict(self)
+        for name in ("seeds", "demonstrations"):
+            if not fields[name]:
+                del fields[name]
+        text = json.dumps(fields, sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:8]
         return f"improve-{strategy}-{gate}-{digest}"
 
 
-def run_loop(store: Any, settings: Settings, strategy: str, gate: str) -> dict[str, Any]:
-    """Run (or resume, or read back) the loop for one strategy x gate; its final state."""
+def run_loop(
+    store: Any,
+    settings: Settings,
+    strategy: str,
+    gate: str,
+    seed_tasks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume, or read back) the loop for one strategy x gate; its final state.
+    ``seed_tasks`` (the ``--seeds`` file's tasks) replace the shipped seed tasks."""
     from sipdo.cli.run import RunOptions, execute
     from sipdo.errors import RunNotFoundError
 
@@ -266,6 +280,8 @@ def run_loop(store: Any, settings: Settings, strategy: str, gate: str) -> dict[s
             strategy=strategy,
             gate=gate,
             seed=settings.seed,
+            demonstrations=settings.demonstrations,
+            seed_tasks=seed_tasks,
         )
         return execute(store, opts, prompt=None, run_id=run_id, resume=None, explicit={})
     return execute(store, RunOptions(), prompt=None, run_id=None, resume=run_id, explicit={})
@@ -419,9 +435,10 @@ def measure(
     gate: str,
     tasks: Sequence[Any],
     reuse_from: str | None = None,
+    seed_tasks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One table row: run the loop, grade initial and final prompts held out."""
-    final = run_loop(store, settings, strategy, gate)
+    final = run_loop(store, settings, strategy, gate, seed_tasks)
     run_id = settings.run_id(strategy, gate)
     run = store.get_run(run_id)
     initial = run.initial_prompt
@@ -471,6 +488,22 @@ def measure(
     }
 
 
+def training_tasks(path: Path) -> tuple[list[dict[str, Any]], str]:
+    """The ``--seeds`` file's tasks and the digest of its text. Held out means held
+    out: a task named like a HumanEval problem is refused, whatever the subset."""
+    from sipdo.cli.run import read_seeds
+    from sipdo.errors import ConfigurationError
+    from sipdo.evaluation import load_benchmark
+
+    seeds = read_seeds(path)
+    heldout = {t.entry_point for t in load_benchmark("humaneval")}
+    clash = sorted({str(t.get("entry_point")) for t in seeds} & heldout)
+    if clash:
+        raise ConfigurationError(f"{path}: training tasks named like HumanEval problems: {clash}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return seeds, f"sha256:{digest}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strategy", default="sipdo", help=f"comma list of {STRATEGIES}")
@@ -484,6 +517,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for role in ("generator", "checker", "optimizer"):
         parser.add_argument(f"--{role}", default=None, help=f"default: the {role}'s default")
     parser.add_argument("--sandbox", default="auto", choices=["auto", "docker", "process"])
+    parser.add_argument(
+        "--seeds",
+        type=Path,
+        default=None,
+        help="training tasks, JSONL (e.g. examples/code_train.jsonl); default: the shipped seeds. "
+        "A task whose entry point is a held-out problem's is refused",
+    )
+    parser.add_argument(
+        "--demonstrations", type=int, default=0, help="demonstrations a candidate may carry"
+    )
     parser.add_argument("--db", default=None, help="run store URL (default: sipdo's)")
     parser.add_argument(
         "--quick",
@@ -514,6 +557,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sipdo.plugins.models import default_model_spec
     from sipdo.store import RunStore, default_url
 
+    tasks = heldout_tasks(args.heldout)
+    seed_tasks, seeds_digest = None, None
+    if args.seeds is not None:
+        seed_tasks, seeds_digest = training_tasks(args.seeds)
     settings = Settings(
         iterations=args.iterations,
         tasks_per_iteration=args.tasks_per_iteration,
@@ -524,8 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         optimizer=args.optimizer or default_model_spec("optimizer"),
         seed=args.seed,
         sandbox=args.sandbox,
+        seeds=seeds_digest,
+        demonstrations=args.demonstrations,
     )
-    tasks = heldout_tasks(args.heldout)
     specs = (settings.learner, settings.generator, settings.checker, settings.optimizer)
     kind = "scripted models" if any(s.startswith("scripted:") for s in specs) else "real models"
     label = (
@@ -534,7 +582,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"generator {settings.generator}, checker {settings.checker}, optimizer "
         f"{settings.optimizer}; budget: {settings.iterations} iteration(s), "
         f"{settings.tasks_per_iteration} generated task(s) each, up to "
-        f"{settings.max_refinements} optimizer step(s), seed {settings.seed}"
+        f"{settings.max_refinements} optimizer step(s), seed {settings.seed}; training tasks: "
+        f"{f'{len(seed_tasks)} from {args.seeds}' if seed_tasks else 'the shipped seeds'}"
+        f"{f'; up to {settings.demonstrations} demonstrations' if settings.demonstrations else ''}"
     )
     rows: list[dict[str, Any]] = []
     with RunStore(args.db or default_url()) as store:
@@ -545,7 +595,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 started = time.monotonic()
                 rows.append(
-                    measure(store, settings, strategy, gate, tasks, args.reuse_initial_from)
+                    measure(
+                        store, settings, strategy, gate, tasks, args.reuse_initial_from, seed_tasks
+                    )
                 )
                 print(
                     f"[improvement] {strategy} x {gate} done in {time.monotonic() - started:.0f}s",

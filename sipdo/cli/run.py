@@ -149,7 +149,8 @@ def print_estimate(opts: RunOptions, domain: Any, strategy: Any) -> None:
 
     n_seeds = len(opts.seed_tasks) if opts.seed_tasks is not None else len(domain.seed_tasks())
     budget = _budget(opts)
-    calls = estimate_calls(budget, n_seeds=n_seeds, per_step=strategy.estimate_calls)
+    per_step, demos = strategy.estimate_calls, opts.demonstrations
+    calls = estimate_calls(budget, n_seeds=n_seeds, per_step=per_step, demonstrations=demos)
     roles = ", ".join(f"{role} {n}" for role, n in calls.items())
     line = f"budget: up to ~{sum(calls.values())} model calls ({roles})"
     if budget.model_calls is not None:

@@ -88,11 +88,14 @@ def estimate_calls(
     *,
     n_seeds: int,
     per_step: Callable[[int, int], Mapping[str, int]],
+    demonstrations: int = 0,
 ) -> dict[str, int]:
     """Model calls per role a run under ``budget`` makes at most, roughly: every
     generated task accepted, every refinement used, ``per_step(n_tasks, n_failures)``
     calls per optimizer step (the strategy's ``estimate_calls``), half the tasks
-    failing, one sample per evaluation and no reply retries. Caps in ``budget`` stop
+    failing, one sample per evaluation and no reply retries. With ``demonstrations``
+    on, a step may evaluate one more candidate (the incumbent with its demonstrations
+    changed) on every task: ``n_tasks`` more learner calls. Caps in ``budget`` stop
     a run earlier; the estimate says what the shape of the run allows."""
     calls = {"learner": n_seeds, "generator": 0, "checker": 0, "optimizer": 0}
     n_tasks = n_seeds
@@ -104,6 +107,8 @@ def estimate_calls(
         for _ in range(budget.max_refinements):
             for role, count in per_step(n_tasks, max(1, n_tasks // 2)).items():
                 calls[role] = calls.get(role, 0) + int(count)
+            if demonstrations:
+                calls["learner"] += n_tasks
     return calls
 
 

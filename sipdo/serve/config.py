@@ -105,6 +105,13 @@ class ServeConfig(BaseModel):
     stop_on_holdout_drop: bool = Field(
         False, description="end a run whose held-out pass@1 falls below its best"
     )
+    demonstrations: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="verified demonstrations a candidate may carry (0: none); "
+        "they come from the run's own verified tasks, never from the held-out set",
+    )
 
     @field_validator("holdout")
     @classmethod

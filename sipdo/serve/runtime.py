@@ -162,6 +162,7 @@ class ServeRuntime:
             allow_specific=config.allow_specific,
             holdout=config.holdout,
             stop_on_holdout_drop=config.stop_on_holdout_drop,
+            demonstrations=config.demonstrations,
             context_schema=ServeConfig,
         )
 

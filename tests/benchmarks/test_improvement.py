@@ -7,6 +7,7 @@ the parts that decide what it prints: fast and exact.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -159,6 +160,28 @@ def test_run_ids_name_the_settings(bench: ModuleType) -> None:
     assert one != settings.run_id("gepa", "strict")
     other = bench.Settings(1, 1, 2, "a", "b", "b", "b", 0, "auto")
     assert other.run_id("gepa", "statistical") != one
+    trained = bench.Settings(2, 1, 2, "a", "b", "b", "b", 0, "auto", seeds="sha256:abc")
+    with_demos = bench.Settings(2, 1, 2, "a", "b", "b", "b", 0, "auto", demonstrations=3)
+    ids = {one, trained.run_id("gepa", "statistical"), with_demos.run_id("gepa", "statistical")}
+    assert len(ids) == 3
+
+
+def test_training_tasks_named_like_held_out_problems_are_refused(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    from sipdo.errors import ConfigurationError
+    from sipdo.plugins.domains.code import CodeDomain
+
+    seed = CodeDomain().seed_tasks()[0]
+    good = tmp_path / "train.jsonl"
+    good.write_text(json.dumps(seed) + "\n")
+    tasks, digest = bench.training_tasks(good)
+    assert [t["entry_point"] for t in tasks] == [seed["entry_point"]]
+    assert digest.startswith("sha256:")
+    leaked = tmp_path / "leaked.jsonl"
+    leaked.write_text(json.dumps(seed) + "\n" + json.dumps({**seed, "entry_point": "below_zero"}))
+    with pytest.raises(ConfigurationError, match="below_zero"):
+        bench.training_tasks(leaked)
 
 
 def test_decisions_read_from_the_run_store(bench: ModuleType, tmp_path: Path) -> None:

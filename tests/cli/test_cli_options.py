@@ -50,3 +50,11 @@ def test_gate_and_seed_round_trip_and_the_estimate_counts_every_role() -> None:
         "checker": 2,
         "optimizer": 12,
     }
+    # with demonstrations a step may also evaluate the incumbent with its demos changed
+    with_demos = estimate_calls(
+        budget, n_seeds=8, per_step=SipdoStrategy().estimate_calls, demonstrations=3
+    )
+    assert with_demos["learner"] == calls["learner"] + 2 * 9 + 2 * 10
+    assert {r: n for r, n in with_demos.items() if r != "learner"} == {
+        r: n for r, n in calls.items() if r != "learner"
+    }

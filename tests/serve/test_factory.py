@@ -227,3 +227,13 @@ async def test_a_held_out_benchmark_is_a_setting_and_server_files_are_not(served
     for bad in ("mbpp:5", "tasks"):  # not a benchmark (a file in the server's directory?)
         with pytest.raises(ConfigurationError, match="not a held-out benchmark"):
             await make_graph({"configurable": {"holdout": bad}})
+
+
+async def test_demonstrations_are_a_setting_with_bounds(served: None) -> None:
+    assert parse_config({}).demonstrations == 0
+    assert parse_config({"demonstrations": 3}).demonstrations == 3
+    for bad in (-1, 17, "many"):
+        with pytest.raises(ConfigurationError, match="demonstrations"):
+            parse_config({"demonstrations": bad})
+    graph = await make_graph({"configurable": {"demonstrations": 2}})
+    assert graph is not None
