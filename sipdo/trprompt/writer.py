@@ -122,7 +122,52 @@ def check_prompt_model_dir(directory: str | Path, round: int | None = None) -> t
             f"prompt model {path}: round {k}'s adapter has no weights in {adapter}; "
             f"resume the training to write it again (sipdo train-prompt-model ... -o {path})"
         )
+    if weights[0].is_file():
+        problem = safetensors_problem(weights[0])
+        if problem is not None:
+            raise ConfigurationError(
+                f"prompt model {path}: round {k}'s adapter weights are corrupt ({weights[0]}: "
+                f"{problem}); resume the training to write them again (sipdo "
+                f"train-prompt-model ... -o {path}) or pick another round"
+            )
     return path, k
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a ``.safetensors`` file's framing, or None: checked without
+    torch by reading its header (8-byte little-endian length, then JSON naming each
+    tensor's byte range), so a truncated or overwritten file fails before a run starts
+    instead of when the model is first loaded."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return f"{size} bytes, shorter than a header"
+            length = int.from_bytes(head, "little")
+            if length > size - 8:
+                return f"header of {length} bytes in a file of {size}"
+            header = json.loads(fh.read(length).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"unreadable header ({exc})"
+    if not isinstance(header, dict):
+        return "the header is not a JSON object"
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
+            return f"tensor {name!r} has no valid data_offsets"
+        end = max(end, offsets[1])
+    if 8 + length + end != size:
+        return f"{size} bytes where the header describes {8 + length + end} (truncated?)"
+    return None
 
 
 class PromptModel:

@@ -140,10 +140,22 @@ def test_run_refuses_a_missing_or_damaged_prompt_model_before_starting(
     assert "no such directory" in result.output
     assert "train-prompt-model" in result.output
 
+    config = (trained / "round-1" / "adapter" / "adapter_config.json").read_text("utf-8")
     (trained / "round-1" / "adapter" / "adapter_config.json").write_text("{not json", "utf-8")
     result = runner.invoke(app, [*common, str(trained)])
     assert result.exit_code == 1, result.output
     assert "round 1's adapter is missing or corrupt" in result.output
+
+    (trained / "round-1" / "adapter" / "adapter_config.json").write_text(config, "utf-8")
+    weights = trained / "round-1" / "adapter" / "adapter_model.safetensors"
+    whole = weights.read_bytes()
+    for damaged, why in ((whole[:-16], "truncated"), (b"\xff" * 64, "header of")):
+        weights.write_bytes(damaged)
+        result = runner.invoke(app, [*common, str(trained)])
+        assert result.exit_code == 1, result.output
+        assert "adapter weights are corrupt" in result.output
+        assert why in " ".join(result.output.split())
+    weights.write_bytes(whole)
 
     (trained / "round-1" / "adapter" / "adapter_config.json").unlink()
     result = runner.invoke(app, ["eval", "--tasks", str(tmp_path / "t.jsonl"), "--db", db,
