@@ -216,3 +216,25 @@ async def test_a_plan_that_does_not_parse_is_sent_back_with_what_to_write_instea
     replies = iter([broken])
     assert await once.asolve(task, PlanDomain.default_prompt, ask) == parse_plan_reply(broken)
     assert len(asked) == 3
+
+
+async def test_the_checker_gets_the_same_parse_retries_and_stays_blind() -> None:
+    task = DOMAIN.seed_tasks()[0]
+    broken = "```python\ndef plan():\n    return 1\n```"
+    asked: list[list[BaseMessage]] = []
+    replies = iter([broken, f"```python\n{plans.REFERENCE}```"])
+
+    async def ask(messages: Sequence[BaseMessage]) -> str:
+        asked.append(list(messages))
+        return next(replies)
+
+    plan = await DOMAIN.acheck(task, ask)
+    assert plan == plans.REFERENCE
+    assert len(asked) == 2  # the parse error was sent back once
+    assert str(asked[1][-1].content).startswith("That plan cannot run: line 2: Return")
+    assert [str(m.content) for m in asked[0]] == [
+        str(m.content) for m in DOMAIN.checker_messages(task)
+    ]
+    seen = " ".join(str(m.content) for m in asked[1])
+    assert "reference_plan" not in seen
+    assert str(task["truth"]) not in seen

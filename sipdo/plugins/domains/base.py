@@ -120,6 +120,13 @@ class Domain(Protocol):
         may hold a multi-turn exchange (tool results fed back, a retry on a bad reply)."""
         ...
 
+    async def acheck(self, task: Task, ask: Ask) -> Answer:
+        """The checker's independent answer to ``task`` (blind: ``checker_messages``);
+        ``ask`` is one call of the checker's model. One call by default; a domain may
+        hold the same multi-turn exchange as ``asolve``. Optional: the graph falls
+        back to one call of ``checker_messages`` for a domain without it."""
+        ...
+
     def generate_messages(
         self,
         *,
@@ -188,6 +195,9 @@ class BaseDomain(Domain):
 
     async def asolve(self, task: Task, system_prompt: str, ask: Ask) -> Answer:
         return self.parse_answer(task, await ask(self.solve_messages(task, system_prompt)))
+
+    async def acheck(self, task: Task, ask: Ask) -> Answer:
+        return self.parse_answer(task, await ask(self.checker_messages(task)))
 
     def dedup_key(self, task: Task) -> str:
         shown = {

@@ -317,7 +317,14 @@ class PlanDomain(BaseDomain):
         line, what to write instead) up to ``plan_retries`` times, every call counted.
         The last plan is the answer whether it parses or not (the verifier then fails
         it with the same error)."""
-        messages = self.solve_messages(task, system_prompt)
+        return await self._plan_with_retries(task, self.solve_messages(task, system_prompt), ask)
+
+    async def acheck(self, task: Task, ask: Ask) -> Answer:
+        """The checker's plan, blind, with the same parse-error retries as the learner's:
+        a checker plan that fails only to parse says nothing about the task."""
+        return await self._plan_with_retries(task, self.checker_messages(task), ask)
+
+    async def _plan_with_retries(self, task: Task, messages: list[BaseMessage], ask: Ask) -> str:
         reply = await ask(messages)
         plan = parse_plan_reply(reply)
         for _ in range(self.plan_retries):
