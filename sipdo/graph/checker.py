@@ -26,7 +26,8 @@ async def checker(state: SipdoState, deps: Deps) -> dict[str, Any]:
     async def solve(task: dict[str, Any]) -> Answer:
         acheck = getattr(domain, "acheck", None)  # optional on the Domain protocol
         if acheck is not None:
-            return await acheck(task, ask)
+            answer: Answer = await acheck(task, ask)
+            return answer
         return domain.parse_answer(task, await ask(domain.checker_messages(task)))
 
     answers = await asyncio.gather(*(solve(t) for t in tasks for _ in range(n)))
