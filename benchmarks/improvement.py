@@ -490,16 +490,19 @@ def measure(
 
 def training_tasks(path: Path) -> tuple[list[dict[str, Any]], str]:
     """The ``--seeds`` file's tasks and the digest of its text. Held out means held
-    out: a task named like a HumanEval problem is refused, whatever the subset."""
+    out: a task named like a HumanEval problem, or a copy of one under another name
+    (the prompt-model guard, ``sipdo.trprompt.hygiene.HeldOut``), is refused."""
     from sipdo.cli.run import read_seeds
     from sipdo.errors import ConfigurationError
     from sipdo.evaluation import load_benchmark
+    from sipdo.trprompt.hygiene import HeldOut
 
     seeds = read_seeds(path)
     heldout = {t.entry_point for t in load_benchmark("humaneval")}
     clash = sorted({str(t.get("entry_point")) for t in seeds} & heldout)
     if clash:
         raise ConfigurationError(f"{path}: training tasks named like HumanEval problems: {clash}")
+    HeldOut.humaneval().check(seeds, what=f"training tasks in {path}")  # copies, renamed too
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return seeds, f"sha256:{digest}"
 

