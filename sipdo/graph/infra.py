@@ -70,12 +70,15 @@ async def patiently(
     verify: Callable[[], Awaitable[V]],
     policy: RetryPolicy,
     passed: Callable[[V], bool] = _verdict_passed,
+    spent: Callable[[float], None] | None = None,
 ) -> V:
     """``verify()``'s verdict, with engine trouble waited out (see the module docstring).
 
     ``passed`` tells a positive verdict (kept at once) from a negative one (verified
     again if a sandbox run under it ended abnormally); by default a verdict dict's
-    ``passed``.
+    ``passed``. ``spent`` is told the seconds each attempt's sandbox runs took
+    (their own durations, summed: concurrent verifications waiting for a slot do
+    not count their wait).
     """
     clock = RetryClock()
     confirming = False
@@ -86,6 +89,9 @@ async def patiently(
                 error: SandboxError | None = None
             except SandboxError as exc:
                 verdict, error = None, exc
+            finally:
+                if spent is not None:
+                    spent(runs.seconds)
         if verdict is not None and (passed(verdict) or confirming or not runs.suspicious):
             return verdict
         confirming = verdict is not None

@@ -6,7 +6,6 @@ domain grades it), used by the learner and by the optimizer's candidate check.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -51,6 +50,9 @@ class Tally:
 
     def add(self, role: str, stats: CallStats) -> None:
         self.per_role[role] = self.per_role.get(role, CallStats()) + stats
+
+    def add_sandbox(self, seconds: float) -> None:
+        self.sandbox_seconds += seconds
 
 
 @dataclass
@@ -122,28 +124,22 @@ class Deps:
     ) -> dict[str, Any]:
         """The domain's verdict on a generated task (``sipdo.verifiers.grading`` rules);
         sandbox engine trouble is waited out (``sipdo.graph.infra``)."""
-        started = time.perf_counter()
-        try:
-            return await patiently(
-                lambda: agrade_task(self.domain, task, checker_answers, sandbox=self._watched),
-                self.sandbox_retry,
-            )
-        finally:
-            tally.sandbox_seconds += time.perf_counter() - started
+        return await patiently(
+            lambda: agrade_task(self.domain, task, checker_answers, sandbox=self._watched),
+            self.sandbox_retry,
+            spent=tally.add_sandbox,
+        )
 
     async def verify_answer(
         self, tally: Tally, task: dict[str, Any], answer: Answer
     ) -> dict[str, Any]:
         """The domain's verdict on an answer (``sipdo.verifiers.grading`` rules);
         sandbox engine trouble is waited out (``sipdo.graph.infra``)."""
-        started = time.perf_counter()
-        try:
-            return await patiently(
-                lambda: agrade_answer(self.domain, task, answer, sandbox=self._watched),
-                self.sandbox_retry,
-            )
-        finally:
-            tally.sandbox_seconds += time.perf_counter() - started
+        return await patiently(
+            lambda: agrade_answer(self.domain, task, answer, sandbox=self._watched),
+            self.sandbox_retry,
+            spent=tally.add_sandbox,
+        )
 
     async def solve_and_grade(
         self,

@@ -35,6 +35,9 @@ class RunLog:
     runs: int = 0
     abnormal: int = 0
     errors: list[str] = field(default_factory=list)
+    # The runs' own time in the sandbox (``ExecResult.duration_s``), not the wall time
+    # of the verification: waiting for a free slot is not sandbox time.
+    seconds: float = 0.0
 
     @property
     def suspicious(self) -> bool:
@@ -90,4 +93,5 @@ class WatchedSandbox(Sandbox):
             with self._lock:
                 log.runs += 1
                 log.abnormal += abnormal(result)
+                log.seconds += result.duration_s
         return result
