@@ -206,6 +206,13 @@ def render(rows: Sequence[Mapping[str, Any]], label: str) -> str:
             if others:
                 said = {True: "yes", False: "no", None: "more evidence first"}
                 flags += "; other gates: " + ", ".join(f"{g} {said[v]}" for g, v in others.items())
+            held = d.get("heldout")
+            if held:
+                flags += (
+                    f"; held-out if shipped: {held['before']} -> {held['after']}/{held['n']} "
+                    f"({_pct(held['diff'])} pts, fixed {len(held['fixed'])}, "
+                    f"broke {len(held['broken'])})"
+                )
             lines.append(
                 f"  {d['candidate']} ({d['operator'] or '?'}) {mark}: {d['reason']} "
                 f"[training: fixed {d['wins']}, broke {d['losses']}]{flags}"
@@ -306,14 +313,26 @@ def _progress(label: str) -> Any:
     return show
 
 
-def grade(store: Any, prompt: str, settings: Settings, tasks: Sequence[Any], **source: Any) -> Any:
+def grade(
+    store: Any,
+    prompt: str,
+    settings: Settings,
+    tasks: Sequence[Any],
+    demos: Sequence[Mapping[str, Any]] = (),
+    **source: Any,
+) -> Any:
+    """The learner's held-out eval under ``prompt``, with a version's ``demos`` shown
+    before each task as in training (``sipdo.graph.demonstrations.Demonstrating``)."""
     from sipdo.cli.scripted import materialize
     from sipdo.evaluation import evaluate_prompt
+    from sipdo.graph.demonstrations import Demonstrating
+    from sipdo.plugins.domains.code import CodeDomain
 
     return evaluate_prompt(
         prompt,
         materialize({"learner": settings.learner})["learner"],  # sipdo run's own resolution
         list(tasks),
+        domain=Demonstrating(CodeDomain(), demos) if demos else None,
         sandbox=settings.sandbox,
         store=store,
         benchmark=f"humaneval:every-{HUMANEVAL_SIZE // len(tasks)}th:{len(tasks)}",
@@ -380,6 +399,13 @@ def candidates(store: Any, run_id: str) -> list[Any]:
     return [v for v in store.prompt_lineage(run_id) if v.parent_id or v.parent_ids]
 
 
+def version_demos(version: Any, final: Mapping[str, Any]) -> list[Any]:
+    """The pool entries ``version``'s demonstrations component names (none without)."""
+    from sipdo.graph.demonstrations import of_candidate
+
+    return of_candidate({"components": version.components}, final.get("demonstrations") or {})
+
+
 def decisions(store: Any, run_id: str) -> list[dict[str, Any]]:
     """Each candidate: promoted or why not, its training wins/losses, its flags."""
     out = []
@@ -388,6 +414,7 @@ def decisions(store: Any, run_id: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "candidate": version.version_id,
+                "decided": bool(decision),
                 "operator": version.operator,
                 "promoted": bool(version.accepted),
                 "reason": str(decision.get("reason") or version.feedback or "-")[:160],
@@ -436,25 +463,42 @@ def measure(
     tasks: Sequence[Any],
     reuse_from: str | None = None,
     seed_tasks: list[dict[str, Any]] | None = None,
+    grade_candidates: bool = False,
 ) -> dict[str, Any]:
-    """One table row: run the loop, grade initial and final prompts held out."""
+    """One table row: run the loop, grade initial and final prompts held out; with
+    ``grade_candidates`` also every other candidate a gate decided on (what shipping
+    it would have done: the gates' counterfactual on held-out data)."""
     final = run_loop(store, settings, strategy, gate, seed_tasks)
     run_id = settings.run_id(strategy, gate)
     run = store.get_run(run_id)
     initial = run.initial_prompt
     best = str(final.get("best_prompt") or run.best_prompt or initial)
     before, source = initial_eval(store, initial, settings, tasks, reuse_from)
-    if best == initial:
+    versions = {v.version_id: v for v in store.prompt_lineage(run_id)}
+    best_id = str(final.get("version_id") or "best")
+    best_demos = version_demos(versions[best_id], final) if best_id in versions else []
+    if best == initial and not best_demos:
         after = before
     else:
         after = grade(
-            store,
-            best,
-            settings,
-            tasks,
-            source_run_id=run_id,
-            source_version=str(final.get("version_id") or "best"),
+            store, best, settings, tasks, best_demos, source_run_id=run_id, source_version=best_id
         )
+    made_decisions = decisions(store, run_id)
+    if grade_candidates:
+        for d in made_decisions:
+            if not d["decided"] or d["candidate"] == best_id:
+                continue
+            version = versions[d["candidate"]]
+            shipped = grade(
+                store,
+                version.text,
+                settings,
+                tasks,
+                version_demos(version, final),
+                source_run_id=run_id,
+                source_version=version.version_id,
+            )
+            d["heldout"] = asdict(paired(outcomes(before), outcomes(shipped)))
     calls: dict[str, int] = {}
     for usage in store.usage(run_id):
         calls[usage.role] = calls.get(usage.role, 0) + usage.calls
@@ -483,7 +527,7 @@ def measure(
         "sandbox_seconds": float((final.get("budget_used") or {}).get("sandbox_seconds", 0.0)),
         "wall_seconds": wall,
         "heldout_model_seconds": after.usage.model_seconds,
-        "decisions": decisions(store, run_id),
+        "decisions": made_decisions,
         "final_prompt": best,
     }
 
@@ -543,6 +587,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a store whose evals hold the learner's greedy answers under the initial prompt "
         "(e.g. benchmarks/heldout.py's): those answers are graded again instead of asked anew",
     )
+    parser.add_argument(
+        "--grade-candidates",
+        action="store_true",
+        help="also grade held out every candidate a gate kept back (what shipping it would "
+        "have done); costs one held-out eval per candidate",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument(
         "--from-store", action="store_true", help="run nothing: only finished runs and evals"
@@ -599,7 +649,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 started = time.monotonic()
                 rows.append(
                     measure(
-                        store, settings, strategy, gate, tasks, args.reuse_initial_from, seed_tasks
+                        store,
+                        settings,
+                        strategy,
+                        gate,
+                        tasks,
+                        args.reuse_initial_from,
+                        seed_tasks,
+                        grade_candidates=args.grade_candidates,
                     )
                 )
                 print(

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import sys
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -114,6 +115,9 @@ def recorded_row(bench: ModuleType, **over: Any) -> dict[str, Any]:
                 "wins": 1,
                 "losses": 0,
                 "flags": ["names sum_pairs"],
+                "heldout": asdict(
+                    bench.paired(before, dict(before) | {"HumanEval-120": True}, resamples=50)
+                ),
             },
             {
                 "candidate": "pv-2",
@@ -147,6 +151,7 @@ def test_table_from_recorded_rows(bench: ModuleType) -> None:
     assert "20m34s" in first
     assert "pv-1 (refine) vetoed: names a training task [training: fixed 1, broke 0]" in text
     assert "flags: names sum_pairs; other gates: strict yes, pareto more evidence first" in text
+    assert "held-out if shipped: 30 -> 31/40 (+2.5 pts, fixed 1, broke 0)" in text
     assert "pv-2 (refine) PROMOTED" in text
     assert "held-out fixed: HumanEval-140; broken: HumanEval-0, HumanEval-4" in text
     assert "no candidate reached a decision" in text
@@ -222,6 +227,7 @@ def test_decisions_read_from_the_run_store(bench: ModuleType, tmp_path: Path) ->
     assert got == [
         {
             "candidate": "pv-a",
+            "decided": True,
             "operator": "refine",
             "promoted": False,
             "reason": "sign test p=0.5",
@@ -261,3 +267,21 @@ def test_reused_answers_only_from_evals_with_the_same_settings(
                 )
         got = bench.reusable_answers(store, "P", "local:m", tasks)
     assert got == {tid: f"same:{tid}" for tid in ids[:2]}  # the third: missing, asked anew
+
+
+def test_a_versions_demonstrations_are_graded_with_it(bench: ModuleType) -> None:
+    """A candidate carrying demonstrations is graded held out with them shown (as in
+    training), in the order it names them; ids the pool lacks are ignored."""
+    from sipdo.store.records import PromptVersionRecord
+
+    pool = {"demo-a": {"id": "demo-a"}, "demo-b": {"id": "demo-b"}}
+
+    def version(**components: str) -> PromptVersionRecord:
+        return PromptVersionRecord(
+            "pv-1", "pv-0", "t", "", True, {}, "", 1, datetime.now(UTC), components=components
+        )
+
+    carrying = version(instructions="t", demonstrations="demo-b demo-x demo-a")
+    got = bench.version_demos(carrying, {"demonstrations": pool})
+    assert [d["id"] for d in got] == ["demo-b", "demo-a"]
+    assert bench.version_demos(version(instructions="t"), {"demonstrations": pool}) == []
