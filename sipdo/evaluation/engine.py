@@ -442,8 +442,9 @@ def refuse_trained_on(writer: Any, tasks: Sequence[EvalTask]) -> None:
 def eval_tasks(tasks: Sequence[EvalTask], domain: Domain) -> list[EvalTask]:
     """The tasks in the form their grading takes: ``CodeTask`` for the code domain (graded
     two ways), the domain's validated dicts otherwise; ``ConfigurationError`` names a
-    task that is not the domain's."""
-    code = getattr(domain, "name", "") == "code"
+    task that is not the domain's. A wrapper of a domain (e.g. one that shows
+    demonstrations first) grades as the domain it names in ``grades_as``."""
+    code = getattr(domain, "grades_as", getattr(domain, "name", "")) == "code"
     out: list[EvalTask] = []
     for t in tasks:
         if code:

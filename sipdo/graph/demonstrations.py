@@ -104,7 +104,9 @@ class Demonstrating:
     graded on held-out tasks by ``sipdo.evaluation`` (which asks ``solve_messages``).
 
     Its ``name`` carries the demonstrations' digest, so a stored held-out result of
-    the same prompt text without them is never taken for this one's.
+    the same prompt text without them is never taken for this one's; ``grades_as``
+    keeps the domain's own name, which decides how the tasks are graded (the code
+    domain's ``CodeTask`` two ways).
     """
 
     def __init__(self, domain: Domain, demos: Sequence[Mapping[str, Any]]) -> None:
@@ -112,12 +114,27 @@ class Demonstrating:
         self._demos = list(demos)
         digest = content_id(*(str(d["id"]) for d in self._demos), prefix="demos")
         self.name = f"{domain.name}+{digest}"
+        self.grades_as = domain.name
 
     def solve_messages(self, task: Mapping[str, Any], system_prompt: str) -> list[BaseMessage]:
         messages = self._domain.solve_messages(dict(task), system_prompt)
         return with_turns(
             self._domain, messages, self._demos, system_prompt=system_prompt, task=task
         )
+
+    async def asolve(self, task: Any, system_prompt: str, ask: Any) -> Any:
+        """The domain's own solving (one call or its multi-turn exchange), every call
+        with the demonstrations before it: as the loop's learner sees them in training
+        (``Deps.solve_and_grade``). Delegating ``asolve`` alone would build the inner
+        domain's messages and show none."""
+
+        async def shown(messages: Sequence[BaseMessage]) -> str:
+            turns = with_turns(
+                self._domain, messages, self._demos, system_prompt=system_prompt, task=task
+            )
+            return str(await ask(turns))
+
+        return await self._domain.asolve(task, system_prompt, shown)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._domain, name)

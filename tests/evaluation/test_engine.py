@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from langchain_core.messages import BaseMessage
+
 from sipdo.errors import ConfigurationError, ModelUnavailableError
 from sipdo.evaluation import aevaluate_prompt, evaluate_prompt, grade_samples, load_benchmark
 from sipdo.sandbox import Sandbox
@@ -202,3 +204,38 @@ def test_each_sample_gets_its_own_seed_where_the_model_takes_one(
     assert sorted(c.kwargs["seed"] for c in model.calls) == [7, 8]
     assert {c.kwargs["temperature"] for c in model.calls} == {0.3}
     assert (result.settings["seed"], result.settings["temperature"]) == (7, 0.3)
+
+
+def test_code_tasks_graded_with_demonstrations_shown_first(process_sandbox: Sandbox) -> None:
+    """A version carrying demonstrations is graded on code tasks (``CodeTask``, as the
+    held-out sets load) with them shown as an earlier exchange, and graded two ways as
+    the code domain grades: the wrapper's own name does not change how."""
+    from langchain_core.messages import AIMessage
+
+    from sipdo.graph.demonstrations import Demonstrating
+    from sipdo.plugins.domains.code import CodeDomain
+
+    demo = {
+        "id": "demo-1",
+        "task_id": "shown",
+        "task": {"id": "shown", "prompt": "def five() -> int:\n    ...\n", "entry_point": "five"},
+        "reply": "```python\ndef five() -> int:\n    return 5\n```",
+    }
+    seen: list[list[BaseMessage]] = []
+
+    def respond(messages: list[BaseMessage]) -> str:
+        seen.append(messages)
+        return by_entry(ANSWERS)(messages)
+
+    result = evaluate_prompt(
+        "p",
+        ScriptedChatModel(responder=respond),
+        [DOUBLE],
+        sandbox=process_sandbox,
+        domain=Demonstrating(CodeDomain(), [demo]),
+    )
+    [graded] = result.tasks
+    assert graded.full == 1
+    assert graded.base == 1
+    [messages] = seen
+    assert any(isinstance(m, AIMessage) and "return 5" in str(m.content) for m in messages)
