@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from langchain_core.messages import BaseMessage
 
 from sipdo.errors import ConfigurationError, ModelUnavailableError
