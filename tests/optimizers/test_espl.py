@@ -140,18 +140,54 @@ def test_a_round_rates_by_rank_and_evolves_by_diff_edits() -> None:
 
 
 def test_a_malformed_diff_is_a_rejected_candidate_with_its_reason() -> None:
+    """Each malformed diff gets one repair turn; malformed again, it is a rejected
+    candidate with both reasons."""
     view = population_view(decided=("unsure",))  # already rejected by the gate: not again
-    model = ScriptedChatModel(["Add more rules please.", diff("Not in it.", "x")])
+    template = diff("(lines copied exactly from the prompt)", "(the new lines)")
+    model = ScriptedChatModel(
+        [
+            "Add more rules please.",  # the mutation
+            diff("Not in it.", "x"),  # the crossover
+            template,  # the mutation's repair: the template copied
+            diff("", "<one new rule>"),  # the crossover's repair: the example copied
+        ]
+    )
     strategy = ESPLStrategy(active=2, crossover_parents=2)
     out = run(strategy.step(view), view, model, rules)  # type: ignore[arg-type]
     assert out.selection.candidate is None
     assert not out.new
     reasons = [r["reason"] for r in out.selection.notes["rejected"]]
-    assert reasons[0] == "no SEARCH/REPLACE block in the reply"
-    assert reasons[1].startswith("edit 1: the SEARCH text is not in the prompt")
-    assert "mutation rejected: no SEARCH/REPLACE block" in (out.selection.error or "")
+    assert reasons[0].startswith("edit 1 copies the format's placeholder")
+    assert reasons[0].endswith("(after a repair turn; first: no SEARCH/REPLACE block in the reply)")
+    assert "copies the format's placeholder '<one new rule>'" in reasons[1]
+    assert "first: edit 1: the SEARCH text is not in the prompt" in reasons[1]
+    assert "mutation rejected: edit 1 copies" in (out.selection.error or "")
+    # the repair turn carries the reason, the bad reply and the layout on the prompt's
+    # own last line
+    repair = out.asks[2].messages
+    assert repair[-2].content == "Add more rules please."
+    shown = str(repair[-1].content)
+    assert "cannot be applied: no SEARCH/REPLACE block in the reply" in shown
+    assert "<<<<<<< SEARCH\nRULE-3\n=======\nRULE-3\n<one new rule>" in shown
     # the round's ratings still count
     assert out.selection.state["ratings"]["unsure"][0] > 24.0
+
+
+def test_a_diff_repaired_after_its_reason_makes_a_child() -> None:
+    view = population_view(decided=("unsure",))
+    model = ScriptedChatModel(
+        [
+            "Lessons: check more.",  # the mutation: no block
+            diff("Solve.\nRULE-3", "Solve.\nRULE-2 RULE-3 RULE-4"),  # the crossover
+            diff("RULE-3", "RULE-3\nRULE-4"),  # the mutation's repair applies
+        ]
+    )
+    strategy = ESPLStrategy(active=2, crossover_parents=2)
+    out = run(strategy.step(view), view, model, rules)  # type: ignore[arg-type]
+    kids = {c.operator: c for c in out.new.values()}
+    assert kids["mutation"].text == "Solve.\nRULE-3\nRULE-4"
+    assert out.selection.notes["rejected"] == []
+    assert len(out.asks) == 3
 
 
 def test_optimistic_selection_prefers_uncertain_players_as_lambda_grows() -> None:

@@ -85,6 +85,25 @@ def test_a_child_no_better_on_the_minibatch_is_rejected_without_full_evaluation(
     assert len(out.evaluations) == 1
 
 
+def test_a_component_copied_back_unchanged_gets_one_turn_asking_for_a_change() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
+    model = ScriptedChatModel([reflection("Solve."), reflection("Solve.\nRULE-2 RULE-3 RULE-4")])
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
+    first, again = out.asks
+    assert again.messages[: len(first.messages)] == first.messages
+    assert "Solve." in str(again.messages[-2].content)  # its own reply, then the request
+    assert "That is the component unchanged" in str(again.messages[-1].content)
+    child = out.new[out.selection.candidate or ""]
+    assert child.text == "Solve.\nRULE-2 RULE-3 RULE-4"
+
+    # unchanged twice: no candidate, and the reason says so
+    model = ScriptedChatModel([reflection("Solve."), reflection(" Solve. ")])
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
+    assert out.selection.candidate is None
+    assert out.selection.error == "instructions unchanged (also after a turn asking for a change)"
+    assert not out.new  # no child made, none evaluated
+
+
 def test_components_are_mutated_one_at_a_time_in_round_robin() -> None:
     comps = {"instructions": "Solve.", "demos": "Example: none."}
     view = world([candidate("p0", comps)], {"p0": "1000"}, T4, seed=2)

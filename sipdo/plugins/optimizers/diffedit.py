@@ -86,10 +86,22 @@ def _locate(text: str, search: str) -> tuple[int, int] | None:
     return hits[0] if hits else None
 
 
+# The placeholders of the format's description (sipdo.plugins.optimizers.espl): a small
+# model copies them into its blocks; applied, they would write the placeholder into the
+# prompt.
+PLACEHOLDERS = ("(lines copied exactly from the prompt)", "(the new lines)", "<one new rule>")
+
+
 def apply_edits(text: str, edits: list[Edit]) -> str:
     """``text`` with every edit applied in order (``DiffError`` naming the failing edit)."""
     out = text
     for number, edit in enumerate(edits, 1):
+        copied = [p for p in PLACEHOLDERS if p in edit.search or p in edit.replace]
+        if copied:
+            raise DiffError(
+                f"edit {number} copies the format's placeholder {copied[0]!r} instead of "
+                "text of its own"
+            )
         if not edit.search.strip():
             out = f"{out.rstrip()}\n{edit.replace.strip()}".strip()
             continue

@@ -17,8 +17,11 @@ One step is one tournament:
    one with the highest batch total, carrying over what the others get right; the child's
    rating is the score-weighted mean of its parents', ``sigma`` widened;
 5. children are scored on the same batch; the best candidate that beats the
-   incumbent there is put forward. A diff that does not apply is a rejected
-   candidate with the reason (``sipdo.plugins.optimizers.diffedit``);
+   incumbent there is put forward. A diff that does not apply gets one repair
+   turn (the reason, and the layout shown on the prompt's own last line: small
+   models copy an abstract template's placeholders); if that does not apply
+   either, it is a rejected candidate with both reasons
+   (``sipdo.plugins.optimizers.diffedit``);
 6. the population keeps its ``population`` best by ``mu``.
 """
 
@@ -29,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import trueskill
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from sipdo.errors import ConfigurationError
@@ -61,6 +64,25 @@ class DiffReply(BaseModel):
     so a malformed diff becomes a rejected candidate rather than a retry."""
 
     text: str
+
+
+def repair_messages(
+    messages: Sequence[BaseMessage], reply: str, reason: str, prompt: str
+) -> list[BaseMessage]:
+    """One more turn after a diff that did not apply: the reason, and the layout shown
+    on the prompt's own last line (small models copy an abstract template literally)."""
+    last = next((ln for ln in reversed(prompt.splitlines()) if ln.strip()), "")
+    return [
+        *messages,
+        AIMessage(content=reply),
+        HumanMessage(
+            content=f"That edit cannot be applied: {reason}. Write the edit again as real "
+            "SEARCH/REPLACE blocks. For example, this block adds a rule after the prompt's "
+            "last line; write a rule of your own from your lessons in place of "
+            f"<one new rule>:\n<<<<<<< SEARCH\n{last}\n=======\n{last}\n<one new rule>\n"
+            ">>>>>>> REPLACE"
+        ),
+    ]
 
 
 DIFF_FORMAT = ReplyFormat(
@@ -133,7 +155,8 @@ class ESPLStrategy(Strategy):
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
         size = min(self.batch_size, n_tasks)
-        return {"optimizer": 2, "learner": (min(self.active, self.population) + 2) * size}
+        # a mutation and a crossover, each with at most one repair turn
+        return {"optimizer": 4, "learner": (min(self.active, self.population) + 2) * size}
 
     def step(self, view: OptimizerView) -> StrategyFlow:
         rng = view.rng()
@@ -160,7 +183,7 @@ class ESPLStrategy(Strategy):
         # the round's best on the batch (ties: the better rated) is the one mutated
         best = max(active, key=lambda c: (batch_score[c], optimistic(ratings[c], self.lam)))
         fails = ledger.failures(best, batch) or ledger.failures(best)
-        requests: list[Any] = []
+        requests: list[Ask] = []
         kinds: list[str] = []
         if fails:
             requests.append(Ask(self._mutation_messages(view, ledger, best, fails), DIFF_FORMAT))
@@ -172,18 +195,27 @@ class ESPLStrategy(Strategy):
             messages = self._crossover_messages(view, ledger, parents, target, batch)
             requests.append(Ask(messages, DIFF_FORMAT))
             kinds.append("crossover")
-        replies = (yield requests) if requests else []
+        replies = (yield [*requests]) if requests else []
         children: list[NewCandidate] = []
         child_ratings: dict[str, Rating] = {}
         rejected: list[dict[str, str]] = []
-        for kind, reply in zip(kinds, replies, strict=True):
+        for kind, request, reply in zip(kinds, requests, replies, strict=True):
             source = best if kind == "mutation" else target
+            prompt = view.components(source).get(INSTRUCTIONS, "")
             text = reply.value.text if reply.value is not None else ""
             try:
-                new_text = apply_diff(view.components(source).get(INSTRUCTIONS, ""), text)
-            except DiffError as exc:
-                rejected.append({"operator": kind, "reason": str(exc), "raw": text[-2000:]})
-                continue
+                new_text = apply_diff(prompt, text)
+            except DiffError as first:
+                # one repair turn with the reason; a second failure rejects the candidate
+                messages = repair_messages(request.messages, text, str(first), prompt)
+                [again] = yield [Ask(messages, DIFF_FORMAT)]
+                text = again.value.text if again.value is not None else ""
+                try:
+                    new_text = apply_diff(prompt, text)
+                except DiffError as exc:
+                    reason = f"{exc} (after a repair turn; first: {first})"
+                    rejected.append({"operator": kind, "reason": reason, "raw": text[-2000:]})
+                    continue
             ids = [best] if kind == "mutation" else parents
             weights = [1.0] if kind == "mutation" else [batch_score[p] + 1e-3 for p in parents]
             inherited = inherit([ratings[p] for p in ids], weights, self.child_sigma)

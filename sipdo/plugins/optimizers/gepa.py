@@ -14,8 +14,9 @@ GEPA keeps a pool of candidates, each scored on every verified task. One step:
    balanced over where each parent wins it scores at least the better parent;
 4. otherwise **reflective mutation** — the sampled parent's next component in
    round robin is rewritten by the model from the parent's traces and the
-   verifier's feedback on a minibatch; kept only if it scores strictly more than
-   the parent on that minibatch. When the run allows demonstrations,
+   verifier's feedback on a minibatch (a rewrite that comes back unchanged gets
+   one more turn saying so); kept only if it scores strictly more than the
+   parent on that minibatch. When the run allows demonstrations,
    ``demonstrations`` is one of the components: its turn adds, swaps or removes
    one verified demonstration (no model call) and the same minibatch test applies.
 
@@ -29,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from sipdo.errors import ConfigurationError
 from sipdo.plugins.optimizers import pareto
@@ -50,6 +51,11 @@ REFLECT_SYSTEM = (
     "the solver's answers on a few tasks and the verifier's feedback on each. Write a "
     "new version of the component that fixes the failures and keeps what works; general "
     "rules only, never a specific function, task or test value."
+)
+
+UNCHANGED = (
+    "That is the component unchanged. Write a changed version: add or rewrite at least "
+    "one general rule that would have avoided the failures above."
 )
 
 
@@ -74,7 +80,8 @@ class GEPAStrategy(Strategy):
         self.merge_subsample = merge_subsample
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
-        return {"optimizer": 1, "learner": n_tasks + min(self.minibatch, n_tasks)}
+        # a reflection, and one more turn if it came back unchanged
+        return {"optimizer": 2, "learner": n_tasks + min(self.minibatch, n_tasks)}
 
     def step(self, view: OptimizerView) -> StrategyFlow:
         rng = view.rng()
@@ -142,15 +149,19 @@ class GEPAStrategy(Strategy):
                 demo.components, [parent], f"reflect:{name}", demo.rationale, change
             )
             return (yield from self._try_child(view, ledger, state, parent, child, batch, notes))
-        [reply] = yield [
-            Ask(self._reflect_messages(view, ledger, parent, name, batch), REFINEMENT_FORMAT)
-        ]
+        messages = self._reflect_messages(view, ledger, parent, name, batch)
+        [reply] = yield [Ask(messages, REFINEMENT_FORMAT)]
+        if reply.value is not None and reply.value.prompt.strip() == components[name].strip():
+            # small models often copy the component back: one more turn that says so
+            again = [*messages, AIMessage(content=reply.last_reply or ""), HumanMessage(UNCHANGED)]
+            [reply] = yield [Ask(again, REFINEMENT_FORMAT)]
         if reply.value is None:
             error = f"reflection unusable: {reply.error}"
             return Selection(None, state.dump(), error=error, raw=reply.last_reply, notes=notes)
         text = reply.value.prompt.strip()
         if text == components[name].strip():
-            return Selection(None, state.dump(), error=f"{name} unchanged", notes=notes)
+            error = f"{name} unchanged (also after a turn asking for a change)"
+            return Selection(None, state.dump(), error=error, notes=notes)
         child = NewCandidate(
             {**components, name: text},
             [parent],
