@@ -35,26 +35,20 @@ from typing import Any
 STAGES = (
     ("caller", "run() called"),
     ("caller", "_execute entered"),
-    ("caller", "cgroup ready"),
-    ("caller", "spawn: pipes made, request sent"),
-    ("server", "request received"),
-    ("runner", "forked"),
-    ("caller", "spawn returned (run pickled)"),
-    ("runner", "run read, fds closed"),
-    ("runner", "cgroup joined"),
-    ("runner", "namespaces unshared"),
-    ("pid1", "forked, builds root"),
+    ("caller", "spare taken"),
+    ("caller", "cgroup limited"),
+    ("pid1", "job received, fds closed"),
+    ("caller", "job sent (run pickled)"),
+    ("pid1", "builds root"),
     ("pid1", "root built"),
     ("pid2", "forked, drops privileges"),
     ("pid2", "jailed, program starts"),
     ("pid2", "program body done"),
     ("pid2", "shutdown done"),
     ("pid1", "program reaped"),
-    ("runner", "pid1 reaped"),
     ("server", "woken to reap, sends status"),
     ("caller", "output at EOF"),
     ("caller", "status received"),
-    ("caller", "cgroup removed"),
     ("caller", "run() returned"),
 )
 INDEX = {stage: i for i, (_, stage) in enumerate(STAGES)}
@@ -103,43 +97,27 @@ def instrument_server(path: str) -> None:
     """In the fork server, before it serves: wrap the server's and the jail's functions."""
     global _table
     _table = _open_table(path)
-    from sipdo.sandbox import _cgroup, _jail, _procserver, _zygote
+    from sipdo.sandbox import _jail, _procserver, _zygote
 
-    around(_procserver.Server, "on_request", before="request received")
-    around(_procserver.Server, "runner", before="forked")
-    around(_procserver.Server, "enter", before="run read, fds closed")
-    around(_cgroup.RunCgroup, "join", after="cgroup joined")
-    around(_jail.Jail, "_build_root", before="forked, builds root", after="root built")
+    around(_procserver.Server, "enter", before="job received, fds closed")
+    around(_jail.Jail, "_build_root", before="builds root", after="root built")
     around(os, "setgroups", before="forked, drops privileges")
     around(_zygote, "run_python", before="jailed, program starts")
     around(_zygote, "_shutdown", before="program body done", after="shutdown done")
-
-    class Libc:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_libc, name)
-
-        def unshare(self, flags: int) -> int:
-            result = real_libc.unshare(flags)
-            mark("namespaces unshared")
-            return result
-
-    real_libc = _jail._libc
-    _jail._libc = Libc()  # type: ignore[assignment]
 
     real_waitpid = os.waitpid
 
     def waitpid(pid: int, options: int) -> tuple[int, int]:
         result = real_waitpid(pid, options)
-        if result[0] > 0 and options == 0:
-            mark("program reaped" if os.getpid() == 1 else "pid1 reaped")
+        if result[0] > 0 and options == 0 and os.getpid() == 1:
+            mark("program reaped")
         return result
 
     os.waitpid = waitpid
     real_reap = _procserver.Server.reap
 
     def reap(self: Any) -> None:
-        if self.runs:
-            mark("woken to reap, sends status")
+        mark("woken to reap, sends status")  # also for spares given up (none in this loop)
         real_reap(self)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = int((usage.ru_utime + usage.ru_stime) * 1e9)
@@ -170,12 +148,11 @@ def instrument_caller(path: str) -> None:
     for owner, name, before, after in (
         (Sandbox, "run", "run() called", "run() returned"),
         (process.ProcessSandbox, "_execute", "_execute entered", None),
-        (_cgroup.CgroupFactory, "create", None, "cgroup ready"),
-        (forkserver.ForkServer, "spawn", "spawn: pipes made, request sent", None),
-        (forkserver.ForkServer, "spawn", None, "spawn returned (run pickled)"),
+        (forkserver.ForkServer, "take", None, "spare taken"),
+        (_cgroup.RunCgroup, "limit", None, "cgroup limited"),
+        (forkserver.Spare, "start", None, "job sent (run pickled)"),
         (process, "pump", None, "output at EOF"),
         (process._Forked, "wait", None, "status received"),
-        (_cgroup.RunCgroup, "remove", None, "cgroup removed"),
     ):
         around(owner, name, before, after, caller_mark)
 
