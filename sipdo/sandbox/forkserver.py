@@ -113,10 +113,10 @@ class ForkServer:
     ``root`` is the jail's mount point ("" for no jail); ``env`` the scrubbed
     environment the server (and so every run) has; ``cgroups`` makes each
     run's cgroup, set ahead to ``limits`` (a run with others changes them
-    before its job is sent); ``spares`` is how many runs are kept prepared. Preloading
-    takes seconds (pytest rewrites its plugins' modules), so ``start``
-    returns at once and ``ready`` says when runs can be handed over; until
-    then the sandbox runs them fresh.
+    before its job is sent); ``spares`` is how many runs are kept prepared.
+    Preloading takes seconds (pytest rewrites its plugins' modules), so
+    ``start`` returns at once and ``ready`` says when runs can be handed
+    over; until then the sandbox runs them fresh.
     """
 
     def __init__(
@@ -321,7 +321,9 @@ class ForkServer:
             try:
                 spare = self._prepare()
             except (SandboxError, OSError):
-                continue  # runs prepare their own until the server is back
+                with self._lock:  # runs prepare their own meanwhile (and see the error)
+                    self._changed.wait(timeout=1.0)
+                continue
             with self._lock:
                 if self._closed:
                     self._drop(spare)
