@@ -24,7 +24,10 @@ alongside; the code before and after run one after the other): process fork
 server / bare 1.07x before (p50 37 ms against 35 ms bare), 0.35x after runs
 were prepared ahead (``forkserver.Spare``: p50 14 ms against 42 ms; runs/s
 with 2 callers 54.9 against 21.3); the code before, run again after (load
-2.8-3.5), 0.96x. Where a run's time goes: ``benchmarks/forkserver_stages.py``.
+2.8-3.5), 0.96x. All 164 tasks (``--interleave --rounds 2 --skip-docker``):
+after 0.40x (6.14 s / 15.28 s, p50 16 ms / 41 ms, load 0.9-3.8), before
+1.10x (14.24 s / 12.95 s, p50 42 ms / 37 ms, load 3.5-3.8). Where a run's
+time goes: ``benchmarks/forkserver_stages.py``.
 
 ``--workload pytest`` runs each task's tests through ``python -m pytest`` (the
 solution as ``solution.py``, the tests as ``test_solution.py``), which is where
