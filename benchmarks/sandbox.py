@@ -18,9 +18,16 @@ program, so that on a shared machine they meet the same load.
 Measured 2026-12-04 (``--limit 40 --rounds 2 --interleave --skip-docker``, load 16-24
 on 2 cores): process fork server / bare 1.02x before the server kept only
 Hypothesis's pytest plugin (82 MB RSS), 0.85x after (45 MB); fresh 1.50x / 1.31x.
-In CPU time (``resource.getrusage``, a trivial program): bare 35 ms, a forked jailed
-run 19 ms in the run's processes + 3.6 ms in the caller; the wall-clock ratio on a
-loaded machine is worse because a jailed run hands over between five processes.
+
+Measured 2026-12-05 (same options, load 1.9-2.6 on 2 cores, a llama.cpp job
+alongside; the code before and after run one after the other): process fork
+server / bare 1.07x before (p50 37 ms against 35 ms bare), 0.35x after runs
+were prepared ahead (``forkserver.Spare``: p50 14 ms against 42 ms; runs/s
+with 2 callers 54.9 against 21.3); the code before, run again after (load
+2.8-3.5), 0.96x. All 164 tasks (``--interleave --rounds 2 --skip-docker``):
+after 0.40x (6.14 s / 15.28 s, p50 16 ms / 41 ms, load 0.9-3.8), before
+1.10x (14.24 s / 12.95 s, p50 42 ms / 37 ms, load 3.5-3.8). Where a run's
+time goes: ``benchmarks/forkserver_stages.py``.
 
 ``--workload pytest`` runs each task's tests through ``python -m pytest`` (the
 solution as ``solution.py``, the tests as ``test_solution.py``), which is where

@@ -3,7 +3,10 @@
 Each run gets a child cgroup of the caller's own cgroup (so the caller's
 limits still hold), on cgroup v1 (memory, cpu, pids hierarchies) or v2. The
 run's first process joins it before anything else happens; its limits bind
-every process of the run together, which rlimits cannot. When the hierarchy
+every process of the run together, which rlimits cannot. A fork server's
+run is prepared ahead (see ``forkserver``): its cgroup is made, and joined,
+before the job is known (a join waits ~12 ms on cgroup v1, for the kernel's
+RCU), and gets the job's limits before the job is handed over. When the hierarchy
 cannot be written (not root, no delegation), ``CgroupFactory.probe`` says why
 and the backend does not claim ``memory`` / ``cpu_time``.
 """
@@ -46,12 +49,58 @@ class RunCgroup:
         self.oom_file = oom_file
         self.v2 = v2
         self.procs = [os.path.join(d, "cgroup.procs") for d in dirs]
+        self._written: dict[str, str] = {}
 
     def join(self) -> None:
         """Move the calling process into the run's cgroups (children follow)."""
         pid = str(os.getpid())
         for path in self.procs:
             _write(path, pid)
+
+    def open_procs(self) -> list[int]:
+        """Write-only fds of the ``cgroup.procs`` files, for a process to ``join_fds`` later."""
+        fds: list[int] = []
+        try:
+            for path in self.procs:
+                fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
+
+    def limit(self, limits: Limits, relays: int) -> None:
+        """Set the run's memory (no swap), CPU quota and process count (+ ``relays``).
+
+        Values already written are not written again (a write can take
+        milliseconds on cgroup v1).
+        """
+        memory = str(limits.memory_mb * 1024 * 1024)
+        quota = str(max(1000, int(limits.cpus * _PERIOD_US)))
+        pids = str(limits.pids + relays)
+        if self.v2:
+            (path,) = self.dirs
+            self._set(os.path.join(path, "memory.max"), memory)
+            self._set(os.path.join(path, "memory.swap.max"), "0")
+            self._set(os.path.join(path, "cpu.max"), f"{quota} {_PERIOD_US}")
+            self._set(os.path.join(path, "pids.max"), pids)
+            return
+        memory_dir, cpu_dir, pids_dir = self.dirs
+        ram = os.path.join(memory_dir, "memory.limit_in_bytes")
+        swap = os.path.join(memory_dir, "memory.memsw.limit_in_bytes")
+        # v1 keeps memory <= memory + swap at every write: raise the sum first, lower it last.
+        raising = int(self._written.get(ram, "0")) < int(memory)
+        for path in (swap, ram) if raising else (ram, swap):
+            with contextlib.suppress(OSError) if path == swap else contextlib.nullcontext():
+                self._set(path, memory)  # (memsw is absent without swap accounting)
+        self._set(os.path.join(cpu_dir, "cpu.cfs_period_us"), str(_PERIOD_US))
+        self._set(os.path.join(cpu_dir, "cpu.cfs_quota_us"), quota)
+        self._set(os.path.join(pids_dir, "pids.max"), pids)
+
+    def _set(self, path: str, value: str) -> None:
+        if self._written.get(path) != value:
+            _write(path, value)
+            self._written[path] = value
 
     def oom_killed(self) -> bool:
         try:
@@ -75,6 +124,18 @@ class RunCgroup:
                     if time.monotonic() > deadline:
                         break  # left empty-to-be; harmless, tiny
                     time.sleep(0.01)
+
+
+def join_fds(fds: list[int]) -> None:
+    """Move the calling process into the cgroups whose ``cgroup.procs`` fds these are; close them.
+
+    "0" names the writer itself: its pid as it sees it may be of another PID namespace.
+    """
+    for fd in fds:
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
 
 
 def _alive(pid: int) -> bool:
@@ -133,33 +194,21 @@ class CgroupFactory:
                     removed += 1
         return removed
 
-    def create(self, limits: Limits) -> RunCgroup:
+    def create(self, limits: Limits | None = None, relays: int = 2) -> RunCgroup:
+        """A new run cgroup, with ``limits`` set if given (else the caller sets them later)."""
         name = f"sipdo-{os.getpid()}-{uuid.uuid4().hex[:16]}"
-        memory = str(limits.memory_mb * 1024 * 1024)
-        quota = str(max(1000, int(limits.cpus * _PERIOD_US)))
-        pids = str(limits.pids + 2)  # + the two relay processes
         dirs = [os.path.join(base, name) for base in self.bases.values()]
+        oom = "memory.events" if self.v2 else "memory.oom_control"
+        cgroup = RunCgroup(dirs, os.path.join(dirs[0], oom), self.v2)
         try:
             for path in dirs:
                 os.mkdir(path)
-            if self.v2:
-                (path,) = dirs
-                _write(os.path.join(path, "memory.max"), memory)
-                _write(os.path.join(path, "memory.swap.max"), "0")
-                _write(os.path.join(path, "cpu.max"), f"{quota} {_PERIOD_US}")
-                _write(os.path.join(path, "pids.max"), pids)
-                return RunCgroup(dirs, os.path.join(path, "memory.events"), v2=True)
-            by = dict(zip(self.bases, dirs, strict=True))
-            _write(os.path.join(by["memory"], "memory.limit_in_bytes"), memory)
-            with contextlib.suppress(OSError):  # absent without swap accounting
-                _write(os.path.join(by["memory"], "memory.memsw.limit_in_bytes"), memory)
-            _write(os.path.join(by["cpu"], "cpu.cfs_period_us"), str(_PERIOD_US))
-            _write(os.path.join(by["cpu"], "cpu.cfs_quota_us"), quota)
-            _write(os.path.join(by["pids"], "pids.max"), pids)
-            return RunCgroup(dirs, os.path.join(by["memory"], "memory.oom_control"), v2=False)
+            if limits is not None:
+                cgroup.limit(limits, relays)
         except OSError as exc:
             RunCgroup([d for d in dirs if os.path.isdir(d)], "", self.v2).remove()
             raise SandboxUnavailableError(f"cannot create a cgroup: {exc}") from exc
+        return cgroup
 
     def probe(self) -> None:
         """Create and remove one cgroup; raise ``SandboxUnavailableError`` if that fails."""

@@ -9,6 +9,11 @@ system directories and the interpreter's prefix, mounts size-limited tmpfs at
 ``/sandbox`` (holding the job's files) and ``/tmp``, pivots into it, applies
 rlimits and drops to an unprivileged uid with no capabilities and
 no-new-privileges. Nothing else of the host file system is visible.
+
+The fork server takes the same steps in another order (``fork_init``,
+``unshare_ahead``, ``prepare``, then ``start`` with the job): everything
+but the job's ``/sandbox`` is made before the job is known, in namespaces
+and on file systems no other run ever uses.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from sipdo.sandbox.base import Job
 _libc = ctypes.CDLL(None, use_errno=True)
 _NEWNS, _NEWUTS, _NEWIPC, _NEWPID, _NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
 _NEWCGROUP = 0x2000000
+NAMESPACES = _NEWNS | _NEWUTS | _NEWIPC | _NEWCGROUP  # besides PID and network
 _RDONLY, _NOSUID, _NODEV, _NOEXEC, _REMOUNT = 1, 2, 4, 8, 32
 _BIND, _REC, _PRIVATE = 4096, 16384, 1 << 18
 _MNT_DETACH = 2
@@ -99,9 +105,12 @@ class Jail:
         self.binds = [d for d in (*SYSTEM_DIRS, *interpreter_dirs()) if os.path.lexists(d)]
         self.etc = [f for f in ETC_FILES if os.path.exists(os.path.join("/etc", f))]
         self.netns = NetnsPool(netns_ahead)
+        self._own_pidns: int | None = None
 
     def close(self) -> None:
         self.netns.close()
+        if self._own_pidns is not None:
+            os.close(self._own_pidns)
 
     def preexec(
         self,
@@ -131,7 +140,7 @@ class Jail:
         def setup() -> None:
             if join is not None:
                 join()
-            flags = _NEWNS | _NEWUTS | _NEWIPC | _NEWPID | _NEWCGROUP
+            flags = NAMESPACES | _NEWPID
             if netns is None:
                 flags |= _NEWNET
             else:
@@ -143,30 +152,79 @@ class Jail:
             # Should the outer relay die (timeout kill), so does PID 1 and the namespace.
             # (The host's process-group kill covers the instant before this line.)
             _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
-            self._build_root(job, uid)
-            _libc.sethostname(b"sandbox", 7)
-            # PID 1 stays a plain init (reaps, mirrors the program's end): the program
-            # itself runs as PID 2 so signals behave as usual for it.
-            child = os.fork()
-            if child:
-                _relay(child)
-            os.chdir(WORKDIR)
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-            # Last: the address-space limit may be below what this forked copy maps.
-            for which, value in limits:
-                resource.setrlimit(which, (value, value))
+            self.init(job, uid, limits)
 
         return run
 
-    def _build_root(self, job: Job, uid: int) -> None:
+    def fork_init(self) -> int:
+        """Fork a child that is PID 1 of a new PID namespace; this process stays in its own.
+
+        The fork server's way to a run's PID 1 without an outer relay process:
+        the child starts in the namespace instead of unsharing and forking again.
+        """
+        if self._own_pidns is None:
+            self._own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        _check(_libc.unshare(_NEWPID), "unshare pid")
+        pid = os.fork()
+        if pid:
+            _check(_libc.setns(self._own_pidns, _NEWPID), "setns pid")  # the next child too
+        return pid
+
+    def init(self, job: Job, uid: int, limits: list[tuple[int, int]]) -> None:
+        """As PID 1 of the run's namespaces: build the root, fork the program (returns in it).
+
+        PID 1 stays a plain init (reaps, mirrors the program's end): the program
+        itself runs as PID 2 so signals behave as usual for it.
+        """
+        self._build_root(job.limits.disk_mb)
+        self._fork_program()
+        self.start(job, uid, limits, resize=False)
+
+    def unshare_ahead(self) -> None:
+        """As PID 1 of a new PID namespace, before the job is known: its other namespaces.
+
+        Called after joining the run's cgroup (the cgroup namespace's root is then
+        the run's). The network namespace is new and empty, as ``NetnsPool``'s.
+        """
+        _check(_libc.unshare(NAMESPACES | _NEWNET), "unshare")
+
+    def prepare(self) -> None:
+        """``init`` before the job is known: the root, and the program's process (returns in it).
+
+        The scratch file systems get a placeholder size that ``start`` sets to the job's.
+        """
+        self._build_root(1)
+        self._fork_program()
+
+    def start(self, job: Job, uid: int, limits: list[tuple[int, int]], *, resize: bool) -> None:
+        """In the program's process: the job's ``/sandbox`` and scratch sizes; drop to ``uid``."""
+        scratch = f"size={job.limits.disk_mb}m"
+        if resize:
+            for path in ("/tmp", "/dev/shm"):
+                _mount(None, path, None, _REMOUNT | _NOSUID | _NODEV, scratch)
+        _mount("sipdo", WORKDIR, "tmpfs", _NOSUID | _NODEV, f"{scratch},mode=0755")
+        _write_files(WORKDIR, job, uid)
+        os.chdir(WORKDIR)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        # Last: the address-space limit may be below what this forked copy maps.
+        for which, value in limits:
+            resource.setrlimit(which, (value, value))
+
+    def _fork_program(self) -> None:
+        _libc.sethostname(b"sandbox", 7)
+        child = os.fork()
+        if child:
+            _relay(child)
+
+    def _build_root(self, disk_mb: int) -> None:
+        """The read-only root, with empty ``/tmp`` and ``/dev/shm`` of ``disk_mb`` each."""
         root = self.root
-        disk = job.limits.disk_mb
         _mount(None, "/", None, _REC | _PRIVATE)
         _mount("sipdo", root, "tmpfs", _NOSUID | _NODEV, "size=4m,mode=0755")
-        scratch = f"size={disk}m,mode=1777"
+        scratch = f"size={disk_mb}m,mode=1777"
         # /tmp first: a bound directory may live under the host's /tmp (a checkout
         # or venv there) and must sit on top of the run's /tmp, not be hidden by it.
         os.makedirs(root + "/tmp")
@@ -189,8 +247,6 @@ class Jail:
         for path in ("/dev/shm", WORKDIR, "/proc", "/.old"):
             os.makedirs(root + path)
         _mount("sipdo", root + "/dev/shm", "tmpfs", _NOSUID | _NODEV, scratch)
-        _mount("sipdo", root + WORKDIR, "tmpfs", _NOSUID | _NODEV, f"size={disk}m,mode=0755")
-        _write_files(root + WORKDIR, job, uid)
         _mount("proc", root + "/proc", "proc", _NOSUID | _NODEV | _NOEXEC)
         os.chdir(root)
         _check(_libc.syscall(_PIVOT_ROOT, b".", b".old"), "pivot_root")

@@ -3,20 +3,27 @@
 Started by ``ForkServer`` with a scrubbed environment and nothing open but
 its control socket. It preloads pytest and Hypothesis, makes itself
 non-dumpable (no ptrace, no ``/proc/<pid>/mem`` for anyone without
-``CAP_SYS_PTRACE``), then serves. Each request carries, as passed
-descriptors, a status socket, a pipe with the pickled run (job, environment,
-rlimits, uid, cgroup), the run's stdin / stdout / stderr pipes and, jailed,
-a fresh network namespace. The server forks a runner per request and
-nothing else; the runner reads the run, puts the pipes on fds 0-2, closes
-every other descriptor and builds the same jail as a fresh run (``Jail``:
-new namespaces, a private read-only root with tmpfs ``/sandbox`` and
-``/tmp``, its own uid and cgroup, rlimits, no-new-privileges), then runs
-the program in the jailed grandchild (``_zygote.run_python``) instead of
-exec-ing an interpreter. The runner is the run's outer relay: its exit
-status is the program's, and the server sends it on the status socket. A
-``K`` byte on that socket, or its closing, kills the runner's process group
-(and with PID 1 of the run's namespace, everything of the run). The server
-exits, killing every run, when the control socket closes.
+``CAP_SYS_PTRACE``), then serves. Each request prepares one run before
+its job is known; it carries, as passed descriptors, a status socket, the
+run's job socket and, with cgroups, the run's fresh cgroup (its
+``cgroup.procs`` files). The server forks a runner per request and nothing
+else. Jailed, the runner starts as PID 1 of a new PID namespace
+(``Jail.fork_init``); it closes every descriptor but the job socket, joins
+the cgroup, makes the other namespaces (mount, network, IPC, UTS, cgroup)
+and the private read-only root (``Jail.prepare``), and forks the program's
+process, PID 2, which waits for the job. The job is the run's stdin /
+stdout / stderr pipes and the pickled run (job, environment, rlimits, uid):
+PID 2 puts the pipes on fds 0-2, closes every other descriptor, mounts a
+tmpfs ``/sandbox`` with the job's files, sizes ``/tmp`` and ``/dev/shm`` to
+the job's, drops to its uid with rlimits and no-new-privileges
+(``Jail.start``: the same jail as a fresh run's), then runs the program
+(``_zygote.run_python``) instead of exec-ing an interpreter. A runner that
+gets no job (its socket closes) exits. PID 1 mirrors the program's exit
+status, and the server sends it on the status socket once PID 1 is reaped
+(when everything of the run is gone with its namespace). A ``K`` byte on
+that socket, or its closing, kills the runner's process group and the
+runner (with PID 1, everything of the run). The server exits, killing every
+run, when the control socket closes.
 
 The server holds no secret (its environment is the runs' scrubbed one, it
 never sees the caller's memory) and no state a run can change: runs are
@@ -32,6 +39,7 @@ import json
 import os
 import pickle
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -40,6 +48,8 @@ import sys
 from typing import Any, NoReturn
 
 from sipdo.sandbox import _zygote
+from sipdo.sandbox._cgroup import join_fds
+from sipdo.sandbox._jail import Jail
 
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
 MAX_FDS = 8
@@ -48,11 +58,7 @@ MAX_FDS = 8
 def main(ctl_fd: int, root: str) -> NoReturn:
     """Serve runs on the control socket ``ctl_fd``; ``root`` is the jail's mount point or ""."""
     missing = _zygote.preload()
-    jail = None
-    if root:
-        from sipdo.sandbox._jail import Jail
-
-        jail = Jail(root, netns_ahead=0)  # namespaces arrive made by the client
+    jail = Jail(root, netns_ahead=0) if root else None  # network namespaces come with runs
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     ctl = socket.socket(fileno=ctl_fd)
@@ -68,6 +74,7 @@ class Server:
         self.libc = libc
         self.runs: dict[int, socket.socket] = {}
         self.by_conn: dict[int, int] = {}
+        self.pidfd = os.pidfd_open(os.getpid())  # readable once this server has died
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -98,14 +105,14 @@ class Server:
             msg, fds = b"", []
         if not msg:
             self.exit()
-        if len(fds) < 5:
+        if len(fds) < 2:
             for fd in fds:
                 os.close(fd)
             return
         conn = socket.socket(fileno=fds[0])
-        pid = os.fork()
+        pid = self.jail.fork_init() if self.jail is not None else os.fork()
         if pid == 0:
-            self.runner(fds)
+            self.runner(fds[1], fds[2:])
         for fd in fds[1:]:
             os.close(fd)
         self.runs[pid] = conn
@@ -119,8 +126,7 @@ class Server:
             data = b""
         pid = self.by_conn.get(conn.fileno())
         if pid is not None and (not data or b"K" in data):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+            kill(pid)
         if not data:
             self.sel.unregister(conn)  # the status, if still due, is not wanted any more
 
@@ -144,51 +150,65 @@ class Server:
 
     def exit(self) -> NoReturn:
         for pid in self.runs:
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+            kill(pid)
         os._exit(0)
 
     # -- in the forked runner ------------------------------------------------------
-    def runner(self, fds: list[int]) -> NoReturn:
+    def runner(self, job_fd: int, cgroup_fds: list[int]) -> NoReturn:
+        """Get ready for a run before its job is known, wait for the job, run it.
+
+        Jailed, this process is PID 1 of a new PID namespace: it joins the run's
+        cgroup, makes the other namespaces and the root, and forks the program's
+        process, which then waits for the job. A failure before the job came is
+        reported with the job, on its stderr.
+        """
+        failed: BaseException | None = None
         try:
             _zygote.reset_signals()
             self.libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the server
-            if os.getppid() == 1:
-                os._exit(_zygote.SETUP_FAILED)
+            if select.select([self.pidfd], [], [], 0)[0]:
+                os._exit(_zygote.SETUP_FAILED)  # the server died before the line above
             os.setsid()
-            _conn, job_fd, stdin, stdout, stderr, *rest = fds
-            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+            join_fds(cgroup_fds)
+            _close_all_but({job_fd})
+            if self.jail is not None:
+                self.jail.unshare_ahead()
+                self.jail.prepare()  # returns in PID 2; PID 1 relays
+        except BaseException as exc:
+            failed = exc
+        try:
+            job = socket.socket(fileno=job_fd)
+            msg, fds, _, _ = socket.recv_fds(job, 1, 3)
+            if not msg:
+                os._exit(0)  # a run prepared ahead that was never used
+            for fd, target in zip(fds, (0, 1, 2), strict=True):
                 os.dup2(fd, target)
-            with os.fdopen(job_fd, "rb") as pipe:
+            if failed is not None:
+                raise failed
+            with job.makefile("rb") as pipe:
                 run = pickle.load(pipe)
-            netns = rest[0] if rest else None
-            keep = {0, 1, 2} | ({netns} if netns is not None else set())
-            _close_all_but(keep)
+            job.close()
+            _close_all_but({0, 1, 2})
             os.environ.clear()
             os.environ.update(run["env"])
-        except BaseException as exc:
-            _zygote.setup_failed(exc)
-        self.enter(run, netns)
-        _zygote.run_python(run["entry"])
-
-    def enter(self, run: dict[str, Any], netns: int | None) -> None:
-        """Jail this process as a fresh run would be (returns in the jailed grandchild)."""
-        try:
             if self.jail is None:
                 os.chdir(run["cwd"])
                 for which, value in run["rlimits"]:
                     resource.setrlimit(which, (value, value))
-                return
-            cgroup = run["cgroup"]
-            join = cgroup.join if cgroup is not None else None
-            setup = self.jail.preexec(run["job"], run["uid"], run["rlimits"], netns, join)
-            setup()
-            if netns is not None:
-                os.close(netns)
-            # The program must not run as a non-dumpable process (its /proc/self is root's).
-            self.libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+            else:
+                self.jail.start(run["job"], run["uid"], run["rlimits"], resize=True)
+                # The program must not run as a non-dumpable process (its /proc/self is root's).
+                self.libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
         except BaseException as exc:
             _zygote.setup_failed(exc)
+        _zygote.run_python(run["entry"])
+
+
+def kill(pid: int) -> None:
+    """SIGKILL the run whose first process is ``pid``: its group, and it even before setsid."""
+    for send in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            send(pid, signal.SIGKILL)
 
 
 def _address_space() -> int:

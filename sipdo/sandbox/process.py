@@ -33,11 +33,11 @@ from sipdo.errors import (
     SandboxUnavailableError,
 )
 from sipdo.sandbox._capture import CappedBuffer, pump
-from sipdo.sandbox._cgroup import CgroupFactory
+from sipdo.sandbox._cgroup import CgroupFactory, RunCgroup
 from sipdo.sandbox._jail import WORKDIR, Jail, host_python
 from sipdo.sandbox._zygote import HASH_SEED, SETUP_FAILED, SETUP_MARK, Entry, python_entry
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
-from sipdo.sandbox.forkserver import ForkedRun, ForkServer
+from sipdo.sandbox.forkserver import RELAYS, ForkedRun, ForkServer, Spare
 
 # Without namespaces the program runs as the caller's user: it can read the
 # caller's /proc/<pid>/environ, so a scrubbed environment is no "env" claim.
@@ -155,7 +155,9 @@ class ProcessSandbox(Sandbox):
     ``_procserver``): the child is jailed exactly as a fresh run is (same
     namespaces, root, uid, cgroup, rlimits, environment), so every
     ``isolation`` claim is the same in both modes; it only skips the
-    interpreter start and those imports; its interpreter has the server's
+    interpreter start and those imports, and the server prepares up to
+    ``max_concurrency`` runs (processes, cgroups, namespaces, root) before
+    their jobs come, each for one run; its interpreter has the server's
     hash seed, ``PYTHONHASHSEED=0`` for every server (see ``_zygote``), which
     its environment says too. Other commands, and ``python`` with
     other options, run fresh. ``mode="fresh"`` starts every run as a new
@@ -206,7 +208,14 @@ class ProcessSandbox(Sandbox):
 
     def _open_server(self) -> None:
         env = scrubbed_env(WORKDIR, "/tmp") if self._jail else scrubbed_env("/", "/tmp")
-        server = ForkServer(host_python(), self._root, forked_env(env))
+        server = ForkServer(
+            host_python(),
+            self._root,
+            forked_env(env),
+            cgroups=self._cgroups,
+            limits=self.limits,
+            spares=self.max_concurrency,
+        )
         server.start()  # in the background: runs go fresh until it serves
         self._server = server
         self._server_finalizer = weakref.finalize(self, server.close)
@@ -309,13 +318,22 @@ class ProcessSandbox(Sandbox):
                 "cwd": workdir,
                 "rlimits": rlimits(job.limits, per_uid=False),
             }
-            return self._spawn(job, self._forked(run, None), started)
+            spare = self._spare()
+            try:
+                return self._spawn(job, self._forked(run, spare), started)
+            finally:
+                spare.discard()
         except OSError as exc:
             raise SandboxResourceError(f"cannot prepare the working directory: {exc}") from exc
         finally:
             shutil.rmtree(base, ignore_errors=True)
 
-    def _forked(self, run: dict[str, Any], netns: int | None) -> Launcher:
+    def _spare(self) -> Spare:
+        if self._server is None:
+            raise SandboxError("this sandbox has no fork server")
+        return self._server.take()
+
+    def _forked(self, run: dict[str, Any], spare: Spare) -> Launcher:
         server = self._server
         if server is None:
             raise SandboxError("this sandbox has no fork server")
@@ -326,35 +344,49 @@ class ProcessSandbox(Sandbox):
             # an empty interpreter. The cgroup still caps the memory the run uses.
             base = server.address_space
             limits = [(k, v + base if k == resource.RLIMIT_AS else v) for k, v in run["rlimits"]]
-            return _Forked(server.spawn({**run, "rlimits": limits}, stdio, netns))
+            return _Forked(spare.start({**run, "rlimits": limits}, stdio))
 
         return launch
 
     def _execute_jailed(
         self, jail: Jail, job: Job, started: float, entry: Entry | None = None
     ) -> ExecResult:
+        if entry is not None:
+            return self._execute_forked(job, started, entry)
         netns = jail.netns.take()
         cgroup = self._cgroups.create(job.limits) if self._cgroups else None
         try:
             with self._uids.lease() as uid:
                 env = scrubbed_env(WORKDIR, "/tmp")
                 limits = rlimits(job.limits, per_uid=True)
-                if entry is not None:
-                    run = {"entry": entry, "env": forked_env(env), "job": job, "uid": uid}
-                    run |= {"rlimits": limits, "cgroup": cgroup}
-                    launch = self._forked(run, netns)
-                else:
-                    join = cgroup.join if cgroup else None
-                    launch = _popen(job, "/", env, jail.preexec(job, uid, limits, netns, join))
+                join = cgroup.join if cgroup else None
+                launch = _popen(job, "/", env, jail.preexec(job, uid, limits, netns, join))
                 result = self._spawn(job, launch, started)
-            if cgroup is not None and cgroup.oom_killed():
-                result = dataclasses.replace(result, oom_killed=True)
-            return result
+            return _with_oom(result, cgroup)
         finally:
             if netns is not None:
                 os.close(netns)
             if cgroup is not None:
                 cgroup.remove()
+
+    def _execute_forked(self, job: Job, started: float, entry: Entry) -> ExecResult:
+        """A jailed run in a spare of the fork server (PID 1 of its own namespaces)."""
+        spare = self._spare()
+        try:
+            if spare.cgroup is not None:
+                spare.cgroup.limit(job.limits, RELAYS)
+            with self._uids.lease() as uid:
+                run: dict[str, Any] = {"entry": entry, "job": job, "uid": uid}
+                run["env"] = forked_env(scrubbed_env(WORKDIR, "/tmp"))
+                run["rlimits"] = rlimits(job.limits, per_uid=True)
+                result = self._spawn(job, self._forked(run, spare), started)
+            return _with_oom(result, spare.cgroup)
+        except OSError as exc:
+            raise SandboxResourceError(f"cannot limit the run's cgroup: {exc}") from exc
+        finally:
+            spare.discard()
+            if spare.cgroup is not None and self._server is not None:
+                self._server.finished(spare.cgroup)
 
     def _spawn(self, job: Job, launch: Launcher, started: float) -> ExecResult:
         limits = job.limits
@@ -472,6 +504,12 @@ def _popen(job: Job, cwd: str, env: dict[str, str], preexec: Callable[[], None])
         return _Popened(proc)
 
     return launch
+
+
+def _with_oom(result: ExecResult, cgroup: RunCgroup | None) -> ExecResult:
+    if cgroup is not None and cgroup.oom_killed():
+        return dataclasses.replace(result, oom_killed=True)
+    return result
 
 
 def _drain(fd: int, limit: int = 4096) -> str:
