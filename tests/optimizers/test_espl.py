@@ -140,8 +140,9 @@ def test_a_round_rates_by_rank_and_evolves_by_diff_edits() -> None:
 
 
 def test_a_malformed_diff_is_a_rejected_candidate_with_its_reason() -> None:
-    """Each malformed diff gets one repair turn; malformed again, it is a rejected
-    candidate with both reasons."""
+    """Each malformed diff gets one repair turn, then a request for one rule; with no
+    usable rule either it is a rejected candidate with every reason, with one the rule
+    is appended as an edit with an empty SEARCH part."""
     view = population_view(decided=("unsure",))  # already rejected by the gate: not again
     template = diff("(lines copied exactly from the prompt)", "(the new lines)")
     model = ScriptedChatModel(
@@ -149,19 +150,17 @@ def test_a_malformed_diff_is_a_rejected_candidate_with_its_reason() -> None:
             "Add more rules please.",  # the mutation
             diff("Not in it.", "x"),  # the crossover
             template,  # the mutation's repair: the template copied
+            "RULE: rule-3.",  # the mutation's rule: the prompt has it already
             diff("", "<one new rule>"),  # the crossover's repair: the example copied
+            "Lessons: t4 failed.\nRULE: RULE-2 RULE-4",  # the crossover's rule
         ]
     )
     strategy = ESPLStrategy(active=2, crossover_parents=2)
     out = run(strategy.step(view), view, model, rules)  # type: ignore[arg-type]
-    assert out.selection.candidate is None
-    assert not out.new
-    reasons = [r["reason"] for r in out.selection.notes["rejected"]]
-    assert reasons[0].startswith("edit 1 copies the format's placeholder")
-    assert reasons[0].endswith("(after a repair turn; first: no SEARCH/REPLACE block in the reply)")
-    assert "copies the format's placeholder '<one new rule>'" in reasons[1]
-    assert "first: edit 1: the SEARCH text is not in the prompt" in reasons[1]
-    assert "mutation rejected: edit 1 copies" in (out.selection.error or "")
+    [reason] = [r["reason"] for r in out.selection.notes["rejected"]]
+    assert reason.startswith("edit 1 copies the format's placeholder")
+    assert "(after a repair turn; first: no SEARCH/REPLACE block in the reply)" in reason
+    assert reason.endswith("no rule to append either: the prompt already has the rule 'rule-3.'")
     # the repair turn carries the reason, the bad reply and the layout on the prompt's
     # own last line
     repair = out.asks[2].messages
@@ -169,6 +168,18 @@ def test_a_malformed_diff_is_a_rejected_candidate_with_its_reason() -> None:
     shown = str(repair[-1].content)
     assert "cannot be applied: no SEARCH/REPLACE block in the reply" in shown
     assert "<<<<<<< SEARCH\nRULE-3\n=======\nRULE-3\n<one new rule>" in shown
+    # the rule request follows the repair turn, with every reason so far
+    asked = str(out.asks[5].messages[-1].content)
+    assert "copies the format's placeholder '<one new rule>'" in asked
+    assert "first: edit 1: the SEARCH text is not in the prompt" in asked
+    assert "ONE new general rule" in asked
+    # the crossover's rule made the child, a diff edit that appends
+    [child] = out.new.values()
+    assert child.operator == "crossover"
+    assert child.text == "Solve.\nRULE-3\nRULE-2 RULE-4"
+    assert child.notes["fallback"] == "rule appended"
+    assert child.notes["diff"] == "<<<<<<< SEARCH\n=======\nRULE-2 RULE-4\n>>>>>>> REPLACE"
+    assert out.selection.candidate == child.id
     # the round's ratings still count
     assert out.selection.state["ratings"]["unsure"][0] > 24.0
 

@@ -96,12 +96,45 @@ def test_a_component_copied_back_unchanged_gets_one_turn_asking_for_a_change() -
     child = out.new[out.selection.candidate or ""]
     assert child.text == "Solve.\nRULE-2 RULE-3 RULE-4"
 
-    # unchanged twice: no candidate, and the reason says so
-    model = ScriptedChatModel([reflection("Solve."), reflection(" Solve. ")])
+
+def test_unchanged_twice_asks_for_one_rule_and_appends_it() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
+    model = ScriptedChatModel(
+        [reflection("Solve."), reflection(" Solve. "), "RULE: mind RULE-2 RULE-3 RULE-4"]
+    )
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
+    *_, lesson = out.asks
+    assert "instructions unchanged (also after a turn asking for a change)" in str(
+        lesson.messages[-1].content
+    )
+    assert "ONE new general rule" in str(lesson.messages[-1].content)
+    child = out.new[out.selection.candidate or ""]
+    assert child.text == "Solve.\nmind RULE-2 RULE-3 RULE-4"  # the component kept whole
+    assert child.operator == "reflect:instructions"
+    assert child.notes["fallback"] == "rule appended"
+    assert child.rationale.startswith("one rule appended")
+
+
+def test_no_usable_rule_either_is_no_candidate_with_every_reason() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
+    # unchanged twice, then a rule the component already has
+    model = ScriptedChatModel([reflection("Solve."), reflection("Solve."), "RULE: solve"])
     out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
     assert out.selection.candidate is None
-    assert out.selection.error == "instructions unchanged (also after a turn asking for a change)"
+    error = out.selection.error or ""
+    assert error.startswith("instructions unchanged (also after a turn asking for a change)")
+    assert "no rule to append either: the prompt already has the rule 'solve'" in error
     assert not out.new  # no child made, none evaluated
+
+
+def test_an_unreadable_reflection_falls_back_to_one_rule() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
+    # no <prompt> block (nor after the format's two retries), then a rule on one line
+    model = ScriptedChatModel(["It is fine.", "Still fine.", "Fine.", "RULE-2 RULE-3 RULE-4"])
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
+    child = out.new[out.selection.candidate or ""]
+    assert child.text == "Solve.\nRULE-2 RULE-3 RULE-4"  # a one-line reply is the rule
+    assert "reflection unusable" in child.rationale
 
 
 def test_components_are_mutated_one_at_a_time_in_round_robin() -> None:

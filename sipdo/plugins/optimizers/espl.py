@@ -20,7 +20,9 @@ One step is one tournament:
    incumbent there is put forward. A diff that does not apply gets one repair
    turn (the reason, and the layout shown on the prompt's own last line: small
    models copy an abstract template's placeholders); if that does not apply
-   either, it is a rejected candidate with both reasons
+   either, the model is asked for one general rule, appended as an edit with an
+   empty SEARCH part (``sipdo.plugins.optimizers.lesson``); without a usable
+   rule it is a rejected candidate with every reason
    (``sipdo.plugins.optimizers.diffedit``);
 6. the population keeps its ``population`` best by ``mu``.
 """
@@ -47,6 +49,7 @@ from sipdo.plugins.optimizers.base import (
 from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate
 from sipdo.plugins.optimizers.diffedit import DiffError, apply_diff
 from sipdo.plugins.optimizers.ledger import Ledger
+from sipdo.plugins.optimizers.lesson import LESSON_FORMAT, lesson_messages, with_rule
 from sipdo.structured import ReplyFormat
 
 Rating = tuple[float, float]
@@ -155,8 +158,8 @@ class ESPLStrategy(Strategy):
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
         size = min(self.batch_size, n_tasks)
-        # a mutation and a crossover, each with at most one repair turn
-        return {"optimizer": 4, "learner": (min(self.active, self.population) + 2) * size}
+        # a mutation and a crossover, each with at most a repair turn and a rule
+        return {"optimizer": 6, "learner": (min(self.active, self.population) + 2) * size}
 
     def step(self, view: OptimizerView) -> StrategyFlow:
         rng = view.rng()
@@ -199,6 +202,7 @@ class ESPLStrategy(Strategy):
         children: list[NewCandidate] = []
         child_ratings: dict[str, Rating] = {}
         rejected: list[dict[str, str]] = []
+        fallbacks: list[str] = []  # operators whose edit is the one appended rule
         for kind, request, reply in zip(kinds, requests, replies, strict=True):
             source = best if kind == "mutation" else target
             prompt = view.components(source).get(INSTRUCTIONS, "")
@@ -213,9 +217,22 @@ class ESPLStrategy(Strategy):
                 try:
                     new_text = apply_diff(prompt, text)
                 except DiffError as exc:
+                    # the last resort: one rule, appended — an edit with an empty SEARCH part
                     reason = f"{exc} (after a repair turn; first: {first})"
-                    rejected.append({"operator": kind, "reason": reason, "raw": text[-2000:]})
-                    continue
+                    asked = lesson_messages(messages, text, reason)
+                    [lesson] = yield [Ask(asked, LESSON_FORMAT)]
+                    try:
+                        if lesson.value is None:
+                            raise DiffError(lesson.error or "no rule")
+                        text = f"<<<<<<< SEARCH\n=======\n{lesson.value.rule}\n>>>>>>> REPLACE"
+                        with_rule(prompt, lesson.value.rule)  # refuses a rule it already has
+                        new_text = apply_diff(prompt, text)
+                    except ValueError as last:  # DiffError is one
+                        reason = f"{reason}; no rule to append either: {last}"
+                        raw = (lesson.last_reply or text)[-2000:]
+                        rejected.append({"operator": kind, "reason": reason, "raw": raw})
+                        continue
+                    fallbacks.append(kind)
             ids = [best] if kind == "mutation" else parents
             weights = [1.0] if kind == "mutation" else [batch_score[p] + 1e-3 for p in parents]
             inherited = inherit([ratings[p] for p in ids], weights, self.child_sigma)
@@ -224,7 +241,8 @@ class ESPLStrategy(Strategy):
                 ids,
                 kind,
                 f"diff edit of {source}",
-                {"diff": text[-2000:], "edited": source, "rating": _shown(inherited)},
+                {"diff": text[-2000:], "edited": source, "rating": _shown(inherited)}
+                | ({"fallback": "rule appended"} if kind in fallbacks else {}),
             )
             if child.id in view.candidates or any(c.id == child.id for c in children):
                 rejected.append({"operator": kind, "reason": "the edit repeats a known prompt"})

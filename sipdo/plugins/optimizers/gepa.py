@@ -15,8 +15,10 @@ GEPA keeps a pool of candidates, each scored on every verified task. One step:
 4. otherwise **reflective mutation** — the sampled parent's next component in
    round robin is rewritten by the model from the parent's traces and the
    verifier's feedback on a minibatch (a rewrite that comes back unchanged gets
-   one more turn saying so); kept only if it scores strictly more than the
-   parent on that minibatch. When the run allows demonstrations,
+   one more turn saying so; if it is still unchanged or unreadable, the model is
+   asked for one general rule, appended to the component:
+   ``sipdo.plugins.optimizers.lesson``); kept only if it scores strictly more
+   than the parent on that minibatch. When the run allows demonstrations,
    ``demonstrations`` is one of the components: its turn adds, swaps or removes
    one verified demonstration (no model call) and the same minibatch test applies.
 
@@ -44,6 +46,7 @@ from sipdo.plugins.optimizers.base import (
 )
 from sipdo.plugins.optimizers.candidates import DEMONSTRATIONS, NewCandidate, full_text
 from sipdo.plugins.optimizers.ledger import Ledger
+from sipdo.plugins.optimizers.lesson import LESSON_FORMAT, lesson_messages, with_rule
 from sipdo.plugins.optimizers.sipdo import REFINEMENT_FORMAT
 
 REFLECT_SYSTEM = (
@@ -80,8 +83,8 @@ class GEPAStrategy(Strategy):
         self.merge_subsample = merge_subsample
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
-        # a reflection, and one more turn if it came back unchanged
-        return {"optimizer": 2, "learner": n_tasks + min(self.minibatch, n_tasks)}
+        # a reflection, one more turn if it came back unchanged, one asking for a rule
+        return {"optimizer": 3, "learner": n_tasks + min(self.minibatch, n_tasks)}
 
     def step(self, view: OptimizerView) -> StrategyFlow:
         rng = view.rng()
@@ -153,21 +156,32 @@ class GEPAStrategy(Strategy):
         [reply] = yield [Ask(messages, REFINEMENT_FORMAT)]
         if reply.value is not None and reply.value.prompt.strip() == components[name].strip():
             # small models often copy the component back: one more turn that says so
-            again = [*messages, AIMessage(content=reply.last_reply or ""), HumanMessage(UNCHANGED)]
-            [reply] = yield [Ask(again, REFINEMENT_FORMAT)]
+            said = [AIMessage(content=reply.last_reply or ""), HumanMessage(UNCHANGED)]
+            messages = [*messages, *said]
+            [reply] = yield [Ask(messages, REFINEMENT_FORMAT)]
+        notes_of_child: dict[str, Any] = {"component": name, "minibatch": batch}
         if reply.value is None:
-            error = f"reflection unusable: {reply.error}"
-            return Selection(None, state.dump(), error=error, raw=reply.last_reply, notes=notes)
-        text = reply.value.prompt.strip()
-        if text == components[name].strip():
-            error = f"{name} unchanged (also after a turn asking for a change)"
-            return Selection(None, state.dump(), error=error, notes=notes)
+            failed = f"reflection unusable: {reply.error}"
+        elif reply.value.prompt.strip() == components[name].strip():
+            failed = f"{name} unchanged (also after a turn asking for a change)"
+        else:
+            text, rationale, failed = reply.value.prompt.strip(), reply.value.rationale, ""
+        if failed:
+            # the last resort of a weak optimizer: one rule, appended (sipdo...lesson)
+            asked = lesson_messages(messages, reply.last_reply or "", failed)
+            [lesson] = yield [Ask(asked, LESSON_FORMAT)]
+            try:
+                if lesson.value is None:
+                    raise ValueError(lesson.error)
+                text = with_rule(components[name], lesson.value.rule)
+            except ValueError as exc:
+                error = f"{failed}; no rule to append either: {exc}"
+                raw = lesson.last_reply or reply.last_reply
+                return Selection(None, state.dump(), error=error, raw=raw, notes=notes)
+            rationale = f"one rule appended ({failed})"
+            notes_of_child["fallback"] = "rule appended"
         child = NewCandidate(
-            {**components, name: text},
-            [parent],
-            f"reflect:{name}",
-            reply.value.rationale,
-            {"component": name, "minibatch": batch},
+            {**components, name: text}, [parent], f"reflect:{name}", rationale, notes_of_child
         )
         return (yield from self._try_child(view, ledger, state, parent, child, batch, notes))
 

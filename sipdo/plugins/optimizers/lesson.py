@@ -1,0 +1,87 @@
+"""The last resort of a strategy whose optimizer could not write its edit: one rule, appended.
+
+Small optimizer models often cannot follow a strategy's own format: the local
+1.5B copies GEPA's component back unchanged and E-SPL's SEARCH/REPLACE
+template literally, so a run with it made no candidate at all. After the
+strategy's own repair turn has failed too, it asks once more for the smallest
+edit there is — one general rule, on one line, from the same failures — and
+appends it to the text being edited. For E-SPL that is still a diff edit (an
+empty SEARCH part appends); for GEPA it is a reflective rewrite of the
+component that keeps all of it. The candidate records that it came this way,
+and faces the same acceptance tests as any other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, Field
+
+from sipdo.structured import ReplyFormat
+
+# Longer than this is a paragraph, not a rule: small models start rewriting the prompt.
+MAX_RULE = 300
+
+_RULE_LINE = re.compile(r"^[\s>*_`#-]*rule\s*\d*\s*[:.)]\s*(.+)$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
+
+
+class Lesson(BaseModel):
+    """One general rule to add to the prompt."""
+
+    rule: str = Field(min_length=1, max_length=MAX_RULE)
+
+
+def parse_lesson(text: str) -> Lesson:
+    """The rule on the reply's first ``RULE:`` line, or the reply itself when it is a
+    single line. ``ValueError`` (fit to send back) for anything else, an angle-bracket
+    placeholder copied from the request, or a rule longer than ``MAX_RULE``."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    found = next((m.group(1) for ln in lines if (m := _RULE_LINE.match(ln))), None)
+    if found is None:
+        if len(lines) != 1:
+            raise ValueError("no line starting with RULE:")
+        found = lines[0]
+    rule = found.strip().strip("*_`\"'").strip()
+    if not rule:
+        raise ValueError("the RULE: line is empty")
+    if _PLACEHOLDER.match(rule):
+        raise ValueError(f"the rule {rule!r} is the request's placeholder, not a rule")
+    if len(rule) > MAX_RULE:
+        raise ValueError(f"the rule is {len(rule)} characters long; one sentence, please")
+    return Lesson(rule=rule)
+
+
+LESSON_FORMAT = ReplyFormat(
+    schema=Lesson,
+    instruction="\n\nReply with a single line that starts with RULE:",
+    parse=parse_lesson,
+    retry="Reply again with a single line that starts with RULE: and states one rule.",
+)
+
+
+def lesson_messages(messages: Sequence[BaseMessage], reply: str, reason: str) -> list[BaseMessage]:
+    """The conversation so far, the failed reply, and the request for one rule."""
+    return [
+        *messages,
+        AIMessage(content=reply or "(no reply)"),
+        HumanMessage(
+            content=f"That cannot be used: {reason}. Instead, write ONE new general rule "
+            "for the prompt that would have avoided the failures above: a rule for any "
+            "task, not about these functions, names or values."
+        ),
+    ]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def with_rule(text: str, rule: str) -> str:
+    """``text`` with ``rule`` on a line of its own at the end; ``ValueError`` when the
+    text already says it (same words, whatever the case and punctuation)."""
+    if _words(rule) and _words(rule) in _words(text):
+        raise ValueError(f"the prompt already has the rule {rule!r}")
+    return f"{text.rstrip()}\n{rule}".strip()
