@@ -30,6 +30,7 @@ import signal
 import sys
 import types
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 PRELOAD = ("pytest", "_pytest.python", "_pytest.main", "_pytest.terminal", "_pytest.fixtures")
@@ -97,6 +98,7 @@ def preload(names: Sequence[str] = PRELOAD) -> list[str]:
     finally:
         sys.meta_path.remove(hook)
     _scan_modules_for_hypothesis()
+    build_unicode_tables()
     freeze()
     return missing
 
@@ -125,6 +127,49 @@ def _scan_modules_for_hypothesis() -> None:
         pass
     finally:
         sys.modules.update(hidden)
+
+
+def build_unicode_tables() -> bool:
+    """Build Hypothesis's Unicode tables here, once, so no forked run builds them again.
+
+    Hypothesis walks every code point the first time a process draws text
+    (the general categories, and what UTF-8 encodes): about a second in every
+    run. Built in the server, the tables are in every child's memory from its
+    start. Hypothesis would also write them to its storage directory; that is
+    pointed at a temporary one for the build and then set back (runs look in
+    their own working directory, see ``_fresh_main``). Hypothesis internals:
+    skipped, returning False, if they are not there or the build fails.
+    """
+    try:
+        import tempfile
+        import warnings
+
+        from hypothesis import configuration
+        from hypothesis.internal import charmap
+    except Exception:
+        return False
+    categories = getattr(charmap, "charmap", None)
+    codec = getattr(charmap, "intervals_from_codec", None)
+    if categories is None:
+        return False
+    home = "__hypothesis_home_directory"  # the storage directory once resolved
+    names = (home, "_first_postinit_what")
+    saved = {n: vars(configuration)[n] for n in names if n in vars(configuration)}
+    if home not in saved:  # it would write where it should not: leave the tables to runs
+        return False
+    try:
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "slow code in plugin" is about plugins, not this
+            setattr(configuration, home, Path(tmp))
+            categories()
+            if codec is not None:
+                codec("utf-8")
+        return True
+    except Exception:
+        return False
+    finally:
+        for name, value in saved.items():
+            setattr(configuration, name, value)
 
 
 def freeze() -> None:
@@ -257,8 +302,6 @@ def _fresh_main() -> None:
         sys.modules["random"].seed()
     config = sys.modules.get("hypothesis.configuration")
     if config is not None:  # Hypothesis keeps its database under the cwd at import
-        from pathlib import Path
-
         setattr(config, "__hypothesis_home_directory_default", Path.cwd() / ".hypothesis")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipdo.verifiers import unicode_tables
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec, files
 from sipdo.verifiers.reference import Case
@@ -115,7 +116,9 @@ def replay_request(
 ) -> RunRequest:
     """The trusted replay run: the tests answered from ``tables``."""
     request = {"entry": task.entry_point, "tests_file": config.tests_file, "tables": tables}
-    run_files = files("codec", "replay_driver") | {
+    run_files: dict[str, str | bytes] = {
+        **files("codec", "replay_driver"),
+        **unicode_tables.cache_files(),  # for tests that draw text themselves
         "solution.py": task.reference_solution,
         config.tests_file: task.tests,
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sipdo.verifiers import unicode_tables
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.contract import ArgumentPolicy, argument_policy
 from sipdo.verifiers.harness import codec, files
@@ -92,8 +93,12 @@ def reference_request(task: CodeTask, config: VerifierConfig) -> RunRequest:
         "n_extended": config.n_extended,
         "call_budget": config.reference_call_budget_s,
     }
-    run_files = files("codec", "call_driver", "gen", "contract", "reference_driver")
-    run_files |= {"solution.py": task.reference_solution, config.tests_file: task.tests}
+    run_files: dict[str, str | bytes] = {
+        **files("codec", "call_driver", "gen", "contract", "reference_driver"),
+        **unicode_tables.cache_files(),  # the run draws text: Hypothesis finds its tables built
+        "solution.py": task.reference_solution,
+        config.tests_file: task.tests,
+    }
     return RunRequest(run_files, "_sipdo_reference.py", request, config.reference_timeout_s)
 
 

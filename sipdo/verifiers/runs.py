@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,9 +24,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One sandbox run: files, ``python <script>``, a JSON request on stdin, limits."""
+    """One sandbox run: files (text, or bytes for binary ones), ``python <script>``, a JSON
+    request on stdin, limits."""
 
-    files: dict[str, str]
+    files: Mapping[str, str | bytes]
     script: str
     request: dict[str, Any]
     timeout_s: float

@@ -1,0 +1,199 @@
+"""The shortcuts a verification run takes, each shown to be taken and to change no verdict.
+
+- Hypothesis's Unicode tables: built once on the host in Hypothesis's own
+  cache format and shipped with the runs that draw (a fresh run reads them,
+  it does not walk the code points), built in every fork server before it
+  forks (a child starts with them), and skipped, not broken, when
+  Hypothesis's private module lacks what is called.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import unicodedata
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipdo.sandbox import Limits, Sandbox, _zygote
+from sipdo.sandbox.process import ProcessSandbox
+from sipdo.verifiers import CodeTask, VerifierConfig, unicode_tables
+from sipdo.verifiers.reference import reference_flow, reference_request
+from sipdo.verifiers.runs import drive
+
+FAST = Limits(timeout_s=60, memory_mb=512, output_bytes=1_000_000)
+TABLES = f".hypothesis/unicode_data/{unicodedata.unidata_version}"
+
+# Counts the code points Hypothesis looks up: building the category table looks up all of them.
+TABLE_PROBE = """
+import json, sys, unicodedata
+looked = [0]
+real = unicodedata.category
+def category(c):
+    looked[0] += 1
+    return real(c)
+unicodedata.category = category
+from hypothesis.internal import charmap
+from hypothesis import configuration
+home_at_start = vars(configuration).get("__hypothesis_home_directory")
+preset = charmap._charmap is not None
+storage = configuration.storage_directory("x")  # a path, or (newer) an object holding it
+table = charmap.charmap()
+codec = getattr(charmap, "intervals_from_codec", None)
+encodable = None if codec is None else codec("utf-8")
+if isinstance(encodable, tuple):  # newer: (encodable, the subset that does not round-trip)
+    encodable = encodable[0]
+encodable = None if encodable is None else encodable.intervals
+print(json.dumps({
+    "preset": preset,
+    "home_at_start": None if home_at_start is None else str(home_at_start),
+    "storage": str(getattr(storage, "path", storage)),
+    "looked_up": looked[0],
+    "Co": [list(p) for p in table["Co"]],
+    "codec": None if encodable is None else [list(p) for p in encodable][:3],
+}))
+"""
+
+
+def _probe(sandbox: Sandbox, extra: Mapping[str, str | bytes]) -> dict[str, Any]:
+    res = sandbox.run({**extra, "probe.py": TABLE_PROBE}, ["python", "probe.py"], limits=FAST)
+    assert res.ok, res.stderr[-2000:]
+    result: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _codec_file(shipped: Mapping[str, bytes]) -> str:
+    """The UTF-8 codec table's name (Hypothesis versions name it differently)."""
+    [name] = [n for n in shipped if n.startswith(f"{TABLES}/codec-") and "utf-8" in n]
+    return name
+
+
+@pytest.fixture(scope="module")
+def fresh() -> Iterator[ProcessSandbox]:
+    with ProcessSandbox(mode="fresh") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def docker_fresh() -> Iterator[Sandbox]:
+    from tests.conftest import require_docker
+
+    require_docker()
+    from sipdo.sandbox.docker import DockerSandbox
+
+    with DockerSandbox(mode="fresh", pool_size=1) as sandbox:
+        yield sandbox
+
+
+# -- Unicode tables ----------------------------------------------------------
+
+
+def test_the_tables_are_hypothesis_own_cache_files() -> None:
+    shipped = unicode_tables.cache_files()
+    assert f"{TABLES}/charmap.json.gz" in shipped
+    assert [n for n in shipped if n != f"{TABLES}/charmap.json.gz"] == [_codec_file(shipped)]
+    from hypothesis.internal import charmap
+
+    categories = dict(json.loads(gzip.decompress(shipped[f"{TABLES}/charmap.json.gz"])))
+    assert [tuple(p) for p in categories["Co"]] == list(charmap.charmap()["Co"])
+    assert unicode_tables.cache_files() is shipped  # built once per process
+
+
+def test_a_fresh_run_reads_the_shipped_tables_instead_of_building_them(
+    fresh: ProcessSandbox,
+) -> None:
+    built = _probe(fresh, {})
+    assert not built["preset"]
+    assert built["looked_up"] > 1_000_000
+    shipped = unicode_tables.cache_files()
+    read = _probe(fresh, shipped)
+    assert read["looked_up"] == 0
+    assert read["Co"] == built["Co"]
+    assert read["codec"] == built["codec"]
+    # The codec table too is read, not rebuilt: a doctored one comes back as shipped.
+    name = _codec_file(shipped)
+    table = [[[65, 90]], []] if "/codec-v2-" in name else [[65, 90]]
+    doctored = gzip.compress(json.dumps(table).encode(), mtime=1)
+    odd = _probe(fresh, {**shipped, name: doctored})
+    assert odd["codec"] == [[65, 90]]
+
+
+@pytest.mark.docker
+def test_a_fresh_docker_run_reads_the_shipped_tables(docker_fresh: Sandbox) -> None:
+    # The image's own (older) Hypothesis reads the same category table file.
+    assert _probe(docker_fresh, {})["looked_up"] > 1_000_000
+    assert _probe(docker_fresh, unicode_tables.cache_files())["looked_up"] == 0
+
+
+def test_fork_server_children_start_with_the_tables_built(sandbox: Sandbox) -> None:
+    if sandbox.kind == "docker":
+        sandbox.prewarm(count=1)  # type: ignore[attr-defined]
+    found = _probe(sandbox, {})
+    assert found["preset"] is True
+    assert found["looked_up"] == 0
+    # The build's temporary storage directory is forgotten: a run's is its own cwd's.
+    assert found["home_at_start"] is None
+    assert found["storage"].endswith("/.hypothesis/x")
+    assert not found["storage"].startswith("/tmp/")
+
+
+def test_runs_that_draw_or_run_tests_carry_the_tables(squares_task: CodeTask) -> None:
+    shipped = unicode_tables.cache_files()
+    req = reference_request(squares_task, VerifierConfig())
+    assert shipped.items() <= dict(req.files).items()
+
+
+def test_without_hypothesis_private_tables_nothing_is_shipped(tmp_path: Path) -> None:
+    fake = tmp_path / "fake"
+    (fake / "hypothesis" / "internal").mkdir(parents=True)
+    (fake / "hypothesis" / "__init__.py").write_text("")
+    (fake / "hypothesis" / "internal" / "__init__.py").write_text("")
+    (fake / "hypothesis" / "internal" / "charmap.py").write_text("# renamed in some release\n")
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={fake} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    assert unicode_tables.build(str(python)) == {}
+    assert unicode_tables.build(str(tmp_path / "no-such-python")) == {}
+
+
+def test_without_hypothesis_private_tables_the_server_builds_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hypothesis import configuration
+    from hypothesis.internal import charmap
+
+    monkeypatch.delattr(charmap, "charmap")
+    assert _zygote.build_unicode_tables() is False
+    monkeypatch.undo()
+    monkeypatch.delattr(configuration, "__hypothesis_home_directory")
+    assert _zygote.build_unicode_tables() is False  # would not know where it writes
+
+
+# Its tests use too many characters to pin an alphabet: generation draws any text.
+SHOUT = CodeTask(
+    prompt="shout",
+    entry_point="shout",
+    reference_solution="def shout(s: str) -> str:\n    return s.upper()\n",
+    tests=(
+        "from solution import shout\n"
+        "def test_shout():\n"
+        "    s = 'The Quick Brown Fox Jumps Over The Lazy Dog, 0123456789!?'\n"
+        "    assert shout(s) == s.upper()\n"
+    ),
+)
+
+
+def test_a_task_is_graded_the_same_without_the_tables(
+    fresh: ProcessSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = VerifierConfig(n_standard=30, n_extended=0)
+    with_tables = drive(reference_flow(SHOUT, config), fresh)[0]
+    monkeypatch.setattr(unicode_tables, "_built", {})
+    assert not any(n.startswith(".hypothesis") for n in reference_request(SHOUT, config).files)
+    without = drive(reference_flow(SHOUT, config), fresh)[0]
+    assert len(without.group("std")) > 10
+    assert with_tables.fingerprint() == without.fingerprint()
