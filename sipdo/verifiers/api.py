@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from dataclasses import replace
 
 from sipdo.sandbox.base import Sandbox
 from sipdo.verifiers.config import VerifierConfig
@@ -63,11 +64,18 @@ def _store(sandbox: Sandbox, key: str, ref: ReferenceRun) -> None:
 def _solution(
     task: CodeTask, candidate: str, sandbox: Sandbox, config: VerifierConfig
 ) -> Flow[Verdict]:
-    key = _cache_key(task, config)
-    ref = _cached(sandbox, key)
+    # Grading compares on the tests' and the standard inputs only; the extended set
+    # (``ext``) tells equivalent mutants apart for ``verify_task``. A reference side made
+    # for that serves here too; one made here skips it (it is never used to grade, and it
+    # does not change the others: generated and called after them).
+    ref = _cached(sandbox, _cache_key(task, config))
     if ref is None:
-        [ref] = yield from reference_flow(task, config)
-        _store(sandbox, key, ref)
+        lean = replace(config, n_extended=0)
+        key = _cache_key(task, lean)
+        ref = _cached(sandbox, key)
+        if ref is None:
+            [ref] = yield from reference_flow(task, lean)
+            _store(sandbox, key, ref)
     return (yield from solution_flow(task, candidate, ref, config))
 
 

@@ -5,6 +5,8 @@
   it does not walk the code points), built in every fork server before it
   forks (a child starts with them), and skipped, not broken, when
   Hypothesis's private module lacks what is called.
+- ``verify_solution`` makes its reference side without the extended inputs
+  (only ``verify_task`` uses them), the same cases otherwise.
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ import gzip
 import json
 import sys
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sipdo.sandbox import Limits, Sandbox, _zygote
+from sipdo.sandbox.base import ExecResult
 from sipdo.sandbox.process import ProcessSandbox
-from sipdo.verifiers import CodeTask, VerifierConfig, unicode_tables
+from sipdo.verifiers import (
+    CodeTask,
+    VerifierConfig,
+    analyze_mutants,
+    unicode_tables,
+    verify_solution,
+)
 from sipdo.verifiers.reference import reference_flow, reference_request
 from sipdo.verifiers.runs import drive
 
@@ -197,3 +206,65 @@ def test_a_task_is_graded_the_same_without_the_tables(
     without = drive(reference_flow(SHOUT, config), fresh)[0]
     assert len(without.group("std")) > 10
     assert with_tables.fingerprint() == without.fingerprint()
+
+
+# -- solutions mode: no extended inputs -----------------------------------------
+
+
+class Recording(Sandbox):
+    """Passes runs to ``inner``, keeping each run's script and request."""
+
+    def __init__(self, inner: Sandbox) -> None:
+        super().__init__(limits=inner.limits)
+        self.inner = inner
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def run(
+        self,
+        files: Mapping[str, str | bytes],
+        command: Sequence[str],
+        *,
+        stdin: str | bytes | None = None,
+        limits: Limits | None = None,
+    ) -> ExecResult:
+        self.requests.append((command[-1], json.loads(stdin or "{}")))
+        return self.inner.run(files, command, stdin=stdin, limits=limits)
+
+    def _execute(self, job: Any) -> ExecResult:
+        raise NotImplementedError
+
+
+def test_grading_makes_the_reference_side_without_extended_inputs(
+    squares_task: CodeTask, process_sandbox: ProcessSandbox
+) -> None:
+    config = VerifierConfig(n_standard=20, n_extended=30, max_mutants=4)
+    grading = Recording(process_sandbox)
+    assert verify_solution(squares_task, SQUARES_RIGHT, sandbox=grading, config=config).passed
+    [(_, ref_request)] = [(s, r) for s, r in grading.requests if s == "_sipdo_reference.py"]
+    assert ref_request["n_extended"] == 0
+    assert ref_request["n_standard"] == 20
+    # A reference side made with them (the mutant analysis's) serves grading too: no new run.
+    checking = Recording(process_sandbox)
+    analyze_mutants(squares_task, sandbox=checking, config=config)
+    assert {r["n_extended"] for s, r in checking.requests if s == "_sipdo_reference.py"} == {30}
+    before = len(checking.requests)
+    assert verify_solution(squares_task, SQUARES_RIGHT, sandbox=checking, config=config).passed
+    assert [s for s, _ in checking.requests[before:]] == ["_sipdo_call.py"]
+
+
+def test_the_extended_inputs_change_no_other_case(
+    squares_task: CodeTask, process_sandbox: ProcessSandbox
+) -> None:
+    full = VerifierConfig(n_standard=20, n_extended=30)
+    lean = VerifierConfig(n_standard=20, n_extended=0)
+    [a] = drive(reference_flow(squares_task, full), process_sandbox)
+    [b] = drive(reference_flow(squares_task, lean), process_sandbox)
+    assert a.group("ext")
+    assert not b.group("ext")
+    view = [(c.group, c.key, c.expected["r"], c.expected["post"]) for c in a.cases]
+    assert [v for v in view if v[0] != "ext"] == [
+        (c.group, c.key, c.expected["r"], c.expected["post"]) for c in b.cases
+    ]
+
+
+SQUARES_RIGHT = "def sum_of_squares(xs):\n    return sum(x * x for x in xs if x % 2 == 0)\n"
