@@ -94,7 +94,7 @@ def reference_request(task: CodeTask, config: VerifierConfig) -> RunRequest:
         "call_budget": config.reference_call_budget_s,
     }
     run_files: dict[str, str | bytes] = {
-        **files("codec", "call_driver", "gen", "contract", "reference_driver"),
+        **files("codec", "call_driver", "gen", "contract", "plain", "reference_driver"),
         **unicode_tables.cache_files(),  # the run draws text: Hypothesis finds its tables built
         "solution.py": task.reference_solution,
         config.tests_file: task.tests,

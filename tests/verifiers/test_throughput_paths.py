@@ -7,12 +7,15 @@
   Hypothesis's private module lacks what is called.
 - ``verify_solution`` makes its reference side without the extended inputs
   (only ``verify_task`` uses them), the same cases otherwise.
+- A test module that uses nothing of pytest runs without it, with the same
+  outcomes and recorded calls; any other module goes to pytest.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,8 +34,9 @@ from sipdo.verifiers import (
     unicode_tables,
     verify_solution,
 )
+from sipdo.verifiers.harness import plain
 from sipdo.verifiers.reference import reference_flow, reference_request
-from sipdo.verifiers.runs import drive
+from sipdo.verifiers.runs import drive, parse
 
 FAST = Limits(timeout_s=60, memory_mb=512, output_bytes=1_000_000)
 TABLES = f".hypothesis/unicode_data/{unicodedata.unidata_version}"
@@ -268,3 +272,137 @@ def test_the_extended_inputs_change_no_other_case(
 
 
 SQUARES_RIGHT = "def sum_of_squares(xs):\n    return sum(x * x for x in xs if x % 2 == 0)\n"
+
+# -- plain test modules ------------------------------------------------------------
+
+HUMANEVAL_STYLE = """
+import math
+from solution import f
+
+METADATA = {"author": "x"}
+
+def check(candidate):
+    assert candidate(2) == 4
+    assert math.isclose(candidate(1.5), 2.25)
+
+def test_humaneval():
+    check(f)
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (HUMANEVAL_STYLE, True),
+        ("from solution import f\ndef test_a():\n    assert f(1) == 1\n", True),
+        ("def test_a(tmp_path):\n    pass\n", False),  # a fixture
+        ("import pytest\ndef test_a():\n    pass\n", False),
+        ("from pytest import raises\ndef test_a():\n    pass\n", False),
+        ("import unittest\ndef test_a():\n    pass\n", False),
+        ("def deco(f):\n    return f\n@deco\ndef test_a():\n    pass\n", False),
+        ("class TestA:\n    def test_a(self):\n        pass\n", False),
+        ("def setup_module():\n    pass\ndef test_a():\n    pass\n", False),
+        ("pytestmark = []\ndef test_a():\n    pass\n", False),
+        ("from solution import *\ndef test_a():\n    pass\n", False),
+        ("async def test_a():\n    pass\n", False),
+        ("def test_a():\n    yield 1\n", False),
+        ("def test_a():\n    pass\ntest_a = 3\n", False),
+        ("from helpers import test_thing\n", False),
+        ("if True:\n    def test_a():\n        pass\n", False),
+        ("def test_a(:\n", False),  # pytest reports the collection error
+    ],
+)
+def test_which_modules_are_plain(source: str, expected: bool) -> None:
+    assert plain.is_plain(source) is expected
+
+
+def _reference_records(sandbox: Sandbox, task: CodeTask) -> list[dict[str, Any]]:
+    req = reference_request(task, VerifierConfig(n_standard=10, n_extended=0))
+    out = parse(req, sandbox.run(req.files, ["python", req.script], stdin=req.stdin()))
+    assert out.done, out.result.stderr[-2000:]
+    return out.records
+
+
+def _with_pytest(task: CodeTask) -> CodeTask:
+    """The same tests, made to go to pytest (they import it)."""
+    return task.model_copy(update={"tests": "import pytest\n" + task.tests})
+
+
+def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "runner": next(r["runner"] for r in records if "exit" in r),
+        "exit": next(r["exit"] for r in records if "exit" in r),
+        "tests": [(r["test"], r["when"], r["o"]) for r in records if "test" in r],
+        "cases": [(r["g"], r["in"], r["r"]) for r in records if "g" in r],
+    }
+
+
+REFERENCE = "def f(x):\n    return x * x\n"
+
+
+@pytest.mark.parametrize(
+    ("tests", "exit_code"),
+    [
+        (
+            "from solution import f\ndef test_a():\n    assert f(2) == 4\n"
+            "def test_b():\n    assert f(3) == 9\n",
+            0,
+        ),
+        (
+            "from solution import f\ndef test_a():\n    assert f(2) == 5\n"
+            "def test_b():\n    assert f(3) == 9\n",
+            1,
+        ),
+        (
+            "from solution import f\nf(2)\nraise ValueError('broken module')\n"
+            "def test_a():\n    pass\n",
+            2,
+        ),
+        ("from solution import f\nVALUE = f(4)\n", 5),
+    ],
+    ids=["pass", "fail", "collection-error", "no-tests"],
+)
+def test_plain_modules_run_without_pytest_with_its_outcomes(
+    sandbox: Sandbox, tests: str, exit_code: int
+) -> None:
+    task = CodeTask(prompt="square", entry_point="f", reference_solution=REFERENCE, tests=tests)
+    plain_run = _summary(_reference_records(sandbox, task))
+    by_pytest = _summary(_reference_records(sandbox, _with_pytest(task)))
+    assert plain_run["runner"] == "plain"
+    assert by_pytest["runner"] == "pytest"
+    assert plain_run.pop("runner")
+    assert by_pytest.pop("runner")
+    assert plain_run == by_pytest  # outcomes, exit code, every recorded call and case
+    assert plain_run["exit"] == exit_code
+
+
+def test_a_failing_plain_assert_shows_its_line(process_sandbox: ProcessSandbox) -> None:
+    tests = "from solution import f\ndef test_a():\n    assert f(2) == 5\n"
+    task = CodeTask(prompt="square", entry_point="f", reference_solution=REFERENCE, tests=tests)
+    [failed] = [r for r in _reference_records(process_sandbox, task) if r.get("o") == "failed"]
+    assert failed["msg"] == "call: AssertionError: assert f(2) == 5"
+
+
+def test_humaneval_style_tests_are_plain_and_grade_as_before(
+    process_sandbox: ProcessSandbox,
+) -> None:
+    task = CodeTask(
+        prompt="square",
+        entry_point="f",
+        reference_solution=REFERENCE,
+        tests=HUMANEVAL_STYLE,
+    )
+    records = _reference_records(process_sandbox, task)
+    assert _summary(records)["runner"] == "plain"
+    config = VerifierConfig(n_standard=10, n_extended=0)
+    wrong = "def f(x):\n    return x + x\n"
+    verdicts = [
+        verify_solution(t, wrong, sandbox=process_sandbox, config=config)
+        for t in (task, _with_pytest(task))
+    ]
+    assert [v.passed for v in verdicts] == [False, False]
+    view = [  # (pytest's replay messages name objects by address)
+        (re.sub("0x[0-9a-f]+", "", v.feedback), v.counterexample, [c.name for c in v.checks])
+        for v in verdicts
+    ]
+    assert view[0] == view[1]

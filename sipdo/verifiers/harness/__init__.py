@@ -17,6 +17,7 @@ SCRIPT_NAMES: dict[str, str] = {
     "replay_driver": "_sipdo_replay.py",
     "gen": "_sipdo_gen.py",
     "contract": "_sipdo_contract.py",
+    "plain": "_sipdo_plain.py",
 }
 
 

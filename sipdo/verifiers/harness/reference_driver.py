@@ -8,8 +8,9 @@ refined by those recorded arguments (``_sipdo_gen``) and derived from them
 admits them (written, or inferred from the tests' arguments), and the
 reference is called on every input exactly as a candidate will be
 (``_sipdo_call.call_one``). A generated input on which the reference raises or
-times out is outside the task's domain: it is dropped, never compared.
-Records: ``{"test", "o", "msg"}`` per test, ``{"exit"}``, ``{"contract"}``,
+times out is outside the task's domain: it is dropped, never compared. Test
+modules that use nothing of pytest run without it (``_sipdo_plain``).
+Records: ``{"test", "o", "msg"}`` per test, ``{"exit", "runner"}``, ``{"contract"}``,
 ``{"g", "in", "r", "post", "dt"}`` per kept input, ``{"dropped"}``, ``{"done"}``.
 """
 
@@ -24,13 +25,14 @@ from hypothesis import strategies as st
 
 if TYPE_CHECKING:
     from sipdo.verifiers.harness import call_driver as calls
-    from sipdo.verifiers.harness import codec, gen
+    from sipdo.verifiers.harness import codec, gen, plain
     from sipdo.verifiers.harness import contract as contracts
 else:
     import _sipdo_call as calls
     import _sipdo_codec as codec
     import _sipdo_contract as contracts
     import _sipdo_gen as gen
+    import _sipdo_plain as plain
 
 _VARIANTS = 60
 
@@ -174,9 +176,26 @@ class Domain:
             return False, f"the precondition raised {type(exc).__name__}: {exc}"[:200]
 
 
+def run_tests(request: dict[str, Any], recorder: Recorder) -> tuple[int, str]:
+    """The task's tests on the recorded reference: pytest's exit code, and which runner ran
+    them (``plain`` for a module that uses nothing of pytest, else ``pytest``)."""
+    tests_file = request["tests_file"]
+    with open(tests_file, encoding="utf-8") as handle:
+        source = handle.read()
+    if plain.is_plain(source):
+
+        def report(test: str, when: str, outcome: str, msg: str) -> None:
+            recorder.emit({"test": test, "when": when, "o": outcome, "msg": msg})
+
+        return plain.run(tests_file, lambda: recorder.pytest_runtest_setup(None), report), "plain"
+    import pytest
+
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", tests_file]
+    return int(pytest.main(args, plugins=[recorder])), "pytest"
+
+
 def main() -> None:
     request, emit = codec.boot()
-    import pytest
     import solution  # type: ignore[import-not-found]
 
     random.seed(0)
@@ -184,10 +203,9 @@ def main() -> None:
     impl = getattr(solution, entry)
     recorder = Recorder(impl, emit, request["call_budget"])
     setattr(solution, entry, recorder)
-    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", request["tests_file"]]
-    code = pytest.main(args, plugins=[recorder])
+    code, runner = run_tests(request, recorder)
     setattr(solution, entry, impl)
-    emit({"exit": int(code), "unencodable_calls": recorder.unencodable})
+    emit({"exit": code, "unencodable_calls": recorder.unencodable, "runner": runner})
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
     specs = observed_specs(request, recorder.inputs)
     test_calls = [positional(request, item) for item in recorder.inputs]
