@@ -16,7 +16,7 @@ from typing import Any
 
 from sipdo.verifiers import unicode_tables
 from sipdo.verifiers.config import VerifierConfig
-from sipdo.verifiers.harness import codec, files
+from sipdo.verifiers.harness import bytecode, codec, files
 from sipdo.verifiers.reference import Case
 from sipdo.verifiers.runs import RunOutput, RunRequest
 from sipdo.verifiers.types import CodeTask
@@ -67,9 +67,12 @@ def call_request(
     timeout = len(modules) * (
         config.run_floor_s + config.time_factor * ref_total + 0.02 * len(cases)
     )
-    return RunRequest(
-        files("codec", "call_driver") | dict(modules), "_sipdo_call.py", request, timeout
-    )
+    run_files: dict[str, str | bytes] = {
+        **files("codec", "call_driver"),
+        **bytecode("codec"),
+        **modules,
+    }
+    return RunRequest(run_files, "_sipdo_call.py", request, timeout)
 
 
 def read_calls(req: RunRequest, out: RunOutput, cases: list[Case]) -> CallRun:
@@ -118,6 +121,7 @@ def replay_request(
     request = {"entry": task.entry_point, "tests_file": config.tests_file, "tables": tables}
     run_files: dict[str, str | bytes] = {
         **files("codec", "replay_driver"),
+        **bytecode("codec"),
         **unicode_tables.cache_files(),  # for tests that draw text themselves
         "solution.py": task.reference_solution,
         config.tests_file: task.tests,

@@ -18,7 +18,7 @@ from typing import Any
 from sipdo.verifiers import unicode_tables
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.contract import ArgumentPolicy, argument_policy
-from sipdo.verifiers.harness import codec, files
+from sipdo.verifiers.harness import bytecode, codec, files
 from sipdo.verifiers.runs import Flow, RunOutput, RunRequest, parse
 from sipdo.verifiers.signature import signature
 from sipdo.verifiers.types import CodeTask
@@ -95,6 +95,7 @@ def reference_request(task: CodeTask, config: VerifierConfig) -> RunRequest:
     }
     run_files: dict[str, str | bytes] = {
         **files("codec", "call_driver", "gen", "contract", "plain", "reference_driver"),
+        **bytecode("codec", "call_driver", "gen", "contract", "plain"),
         **unicode_tables.cache_files(),  # the run draws text: Hypothesis finds its tables built
         "solution.py": task.reference_solution,
         config.tests_file: task.tests,

@@ -9,12 +9,16 @@
   (only ``verify_task`` uses them), the same cases otherwise.
 - A test module that uses nothing of pytest runs without it, with the same
   outcomes and recorded calls; any other module goes to pytest.
+- The harness modules a run imports go with their bytecode (bytes files in a
+  ``RunRequest``), which the run loads instead of compiling, on every backend.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
+import marshal
 import re
 import sys
 import unicodedata
@@ -34,9 +38,9 @@ from sipdo.verifiers import (
     unicode_tables,
     verify_solution,
 )
-from sipdo.verifiers.harness import plain
+from sipdo.verifiers.harness import SCRIPT_NAMES, bytecode, files, plain, script
 from sipdo.verifiers.reference import reference_flow, reference_request
-from sipdo.verifiers.runs import drive, parse
+from sipdo.verifiers.runs import Flow, RunRequest, drive, parse
 
 FAST = Limits(timeout_s=60, memory_mb=512, output_bytes=1_000_000)
 TABLES = f".hypothesis/unicode_data/{unicodedata.unidata_version}"
@@ -406,3 +410,50 @@ def test_humaneval_style_tests_are_plain_and_grade_as_before(
         for v in verdicts
     ]
     assert view[0] == view[1]
+
+
+# -- bytecode ---------------------------------------------------------------------------
+
+
+def test_the_harness_bytecode_is_a_hash_checked_pyc_of_its_source() -> None:
+    [(name, data)] = bytecode("codec").items()
+    assert name == f"__pycache__/_sipdo_codec.{sys.implementation.cache_tag}.pyc"
+    source = script("codec").encode()
+    assert data[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(data[4:8], "little") == 0b11  # hash-based, checked
+    assert data[8:16] == importlib.util.source_hash(source)
+    code = marshal.loads(data[16:])
+    assert code.co_filename == SCRIPT_NAMES["codec"]
+
+
+def _doctored(source: str, marker: str) -> bytes:
+    """A pyc that claims ``source`` (its hash) but holds other code: tells whether it ran."""
+    header = importlib.util.MAGIC_NUMBER + (0b11).to_bytes(4, "little")
+    code = compile(f"MARK = {marker!r}\n", "mod.py", "exec")
+    return header + importlib.util.source_hash(source.encode()) + marshal.dumps(code)
+
+
+def _import_flow(extra: Mapping[str, str | bytes]) -> Flow[str]:
+    main = "import mod\nprint(getattr(mod, 'MARK', 'compiled from source'))\n"
+    req = RunRequest({"mod.py": "X = 1\n", "main.py": main, **extra}, "main.py", {}, 30.0)
+    [res] = yield [req]
+    assert res.ok, res.stderr[-2000:]
+    return res.stdout.strip()
+
+
+def test_shipped_bytecode_is_loaded_and_stale_bytecode_is_not(sandbox: Sandbox) -> None:
+    pyc = f"__pycache__/mod.{sys.implementation.cache_tag}.pyc"
+    assert drive(_import_flow({pyc: _doctored("X = 1\n", "from pyc")}), sandbox) == "from pyc"
+    stale = _doctored("X = 2\n", "stale")  # the hash of another source
+    assert drive(_import_flow({pyc: stale}), sandbox) == "compiled from source"
+
+
+def test_runs_carry_the_bytecode_of_the_modules_they_import(squares_task: CodeTask) -> None:
+    req = reference_request(squares_task, VerifierConfig())
+    pycs = {n for n in req.files if n.startswith("__pycache__/")}
+    imported = ("codec", "call_driver", "gen", "contract", "plain")
+    assert pycs == {
+        f"__pycache__/{SCRIPT_NAMES[m][:-3]}.{sys.implementation.cache_tag}.pyc" for m in imported
+    }
+    assert all(isinstance(req.files[n], bytes) for n in pycs)
+    assert files("codec")["_sipdo_codec.py"] == script("codec")
