@@ -99,21 +99,34 @@ def drive(flow: Flow[T], sandbox: Sandbox) -> T:
 
 
 async def adrive(flow: Flow[T], sandbox: Sandbox) -> T:
-    """Run ``flow`` to completion; the runs of one batch overlap."""
-    try:
-        batch = next(flow)
-        while True:
-            results = await asyncio.gather(
-                *(
-                    sandbox.arun(
-                        r.files, ["python", r.script], stdin=r.stdin(), limits=_limits(sandbox, r)
-                    )
-                    for r in batch
+    """Run ``flow`` to completion; the runs of one batch overlap.
+
+    The flow's own steps (building requests: harness bytecode, Hypothesis's Unicode
+    tables made once by a subprocess; reading results) run in a worker thread, so an
+    event loop that serves other work (LangGraph Server refuses blocking calls on
+    it) is never held up by them.
+    """
+    done, batch = await asyncio.to_thread(_advance, flow, None)
+    while not done:
+        results = await asyncio.gather(
+            *(
+                sandbox.arun(
+                    r.files, ["python", r.script], stdin=r.stdin(), limits=_limits(sandbox, r)
                 )
+                for r in batch
             )
-            batch = flow.send(list(results))
+        )
+        done, batch = await asyncio.to_thread(_advance, flow, list(results))
+    return batch  # type: ignore[no-any-return]
+
+
+def _advance(flow: Flow[T], results: list[Any] | None) -> tuple[bool, Any]:
+    """One step of ``flow``: (finished, its value) or (not finished, the next batch).
+    (A ``StopIteration`` cannot cross a thread's future, hence the pair.)"""
+    try:
+        return False, (next(flow) if results is None else flow.send(results))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return True, stop.value
 
 
 def require_done(out: RunOutput, what: str) -> None:
