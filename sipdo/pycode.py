@@ -8,17 +8,41 @@ module level too (``if __name__ == "__main__":`` is not: an import never runs it
 A method of the same name, or a function nested in another, is not a definition,
 and the reason says so; so does a source that does not parse. Imports do not
 count: in a reply they are the tests importing the function, not defining it.
+
+``parse`` is ``ast.parse`` for code that may run in several threads at once: on
+CPython before 3.13 the ``ast`` module keeps one recursion counter for all threads
+(python/cpython#106905), so two threads building syntax trees at the same time can
+fail with ``SystemError: AST constructor recursion depth mismatch`` (a thread
+switch inside the C constructor is enough — a finalizer that runs Python code
+during a garbage collection). Every syntax tree sipdo builds on the host goes
+through it; the harness modules run alone in their sandbox and do not.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, overload
 
 PYTHON_TAGS = ("python", "py", "python3")
+
+_AST_LOCK = threading.Lock()
+
+
+@overload
+def parse(source: str, mode: Literal["exec"] = "exec") -> ast.Module: ...
+@overload
+def parse(source: str, mode: Literal["eval"]) -> ast.Expression: ...
+
+
+def parse(source: str, mode: Literal["exec", "eval"] = "exec") -> ast.Module | ast.Expression:
+    """``ast.parse(source, mode=mode)``, one thread at a time (see the module docstring)."""
+    with _AST_LOCK:
+        return ast.parse(source, mode="eval") if mode == "eval" else ast.parse(source)
+
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -135,7 +159,7 @@ def find_entry_point(source: str, name: str, *, tree: ast.Module | None = None) 
     """
     if tree is None:
         try:
-            tree = ast.parse(source)
+            tree = parse(source)
         except SyntaxError as exc:
             why = f"the source does not parse: {exc.msg} (line {exc.lineno})"
             return Definition(name, reason=why)

@@ -23,11 +23,11 @@ comparison looks at:
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from sipdo import pycode
 from sipdo.pycode import find_entry_point
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.harness.contract import Contract, holds, infer, repair, value_holds, written
@@ -94,12 +94,12 @@ def check_precondition_source(source: str, params: Sequence[str]) -> str | None:
     if not text:
         return None
     try:
-        ast.parse(text, mode="eval")
+        pycode.parse(text, mode="eval")
         return None
     except SyntaxError:
         pass
     try:
-        tree = ast.parse(text)
+        tree = pycode.parse(text)
     except SyntaxError as exc:
         return f"the precondition does not parse: {exc.msg} (line {exc.lineno})"
     if find_entry_point(text, "precondition", tree=tree).kind != "def":

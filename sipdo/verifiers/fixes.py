@@ -17,6 +17,7 @@ import ast
 import json
 from typing import TYPE_CHECKING, Any
 
+from sipdo import pycode
 from sipdo.verifiers.api import averify_task
 from sipdo.verifiers.types import Verdict
 
@@ -67,8 +68,10 @@ def _assertion(n: int, outcome: list[Any]) -> str | None:
         if not (isinstance(value, str) and value.isidentifier() and value in dir(__builtins__)):
             return None
         return f"def test_suggested_{n}():\n    with pytest.raises({value}):\n        {call}\n"
-    try:
-        ast.literal_eval(value)  # only values that read back as Python literals
+    if not isinstance(value, str):
+        return None
+    try:  # only values that read back as Python literals
+        ast.literal_eval(pycode.parse(value.lstrip(" \t"), mode="eval"))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     expected = f"pytest.approx({value})" if is_float else value

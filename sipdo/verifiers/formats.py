@@ -31,6 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sipdo import pycode
 from sipdo.errors import ConfigurationError
 from sipdo.verifiers.types import CodeTask
 
@@ -155,7 +156,7 @@ def humaneval_task(problem: Mapping[str, Any]) -> CodeTask:
     entry = problem["entry_point"]
     helpers = [
         ast.unparse(node)
-        for node in ast.parse(problem["prompt"]).body
+        for node in pycode.parse(problem["prompt"]).body
         if isinstance(node, ast.Import | ast.ImportFrom)
         or (isinstance(node, ast.FunctionDef) and node.name != entry)
     ]
@@ -190,12 +191,12 @@ def mbpp_task(row: Mapping[str, Any]) -> CodeTask:
     asserts = [str(t).replace("\r\n", "\n").strip() for t in row["test_list"]]
     if not asserts:
         raise RowError("not a valid mbpp task: test_list is empty")
-    module = ast.parse(code)
+    module = pycode.parse(code)
     defined = {n.name: n for n in module.body if isinstance(n, ast.FunctionDef)}
     called = [
         n.func.id
         for t in asserts
-        for n in ast.walk(ast.parse(t))
+        for n in ast.walk(pycode.parse(t))
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in defined
     ]
     if not called:

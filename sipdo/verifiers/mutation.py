@@ -17,6 +17,8 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sipdo import pycode
+
 _ID = "_sipdo_mid"
 _BINOPS: dict[type[ast.operator], type[ast.operator]] = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
@@ -127,7 +129,7 @@ class _Apply(ast.NodeTransformer):
 
 def mutants(source: str, limit: int = 40) -> list[Mutant]:
     """Distinct, compilable mutants of ``source``; raises ``SyntaxError`` if it does not parse."""
-    tree = ast.parse(source)
+    tree = pycode.parse(source)
     skip = _protected(tree)
     sites: list[tuple[int, Edit, ast.AST]] = []
     for i, node in enumerate(ast.walk(tree)):

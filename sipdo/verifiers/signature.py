@@ -11,6 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
+from sipdo import pycode
 from sipdo.errors import VerificationError
 from sipdo.pycode import find_entry_point
 
@@ -62,7 +63,7 @@ def spec_of(node: ast.expr | None) -> Spec:
         return {"k": "any"}
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         try:
-            return spec_of(ast.parse(node.value, mode="eval").body)
+            return spec_of(pycode.parse(node.value, mode="eval").body)
         except SyntaxError:
             return {"k": "any"}
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
@@ -104,7 +105,7 @@ def signature(source: str, entry_point: str) -> Signature:
     such function (the task itself is broken, not a candidate).
     """
     try:
-        tree = ast.parse(source)
+        tree = pycode.parse(source)
     except SyntaxError as exc:
         raise VerificationError(f"reference solution does not parse: {exc}") from exc
     found = find_entry_point(source, entry_point, tree=tree)

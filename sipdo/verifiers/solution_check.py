@@ -10,9 +10,9 @@ exactly as they did on the reference, which passed them).
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
+from sipdo import pycode
 from sipdo.errors import VerificationError
 from sipdo.verifiers.candidate import (
     CallRun,
@@ -91,7 +91,7 @@ def solution_flow(
             f"task {task.id}: the reference fails its own tests ({first[0]}: {first[1]})"
         )
     try:
-        ast.parse(candidate)
+        pycode.parse(candidate)
     except SyntaxError as exc:
         text = f"solution.py does not parse: {exc.msg} (line {exc.lineno})"
         return Verdict(

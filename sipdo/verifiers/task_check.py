@@ -14,10 +14,10 @@ batched runs with per-call timers.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from typing import Any
 
+from sipdo import pycode
 from sipdo.errors import VerificationError
 from sipdo.verifiers.candidate import (
     call_request,
@@ -140,7 +140,7 @@ def task_flow(task: CodeTask, checker: str | None, config: VerifierConfig) -> Fl
     """Verify ``task``; every reason for rejection lands in the verdict."""
     try:
         signature(task.reference_solution, task.entry_point)
-        ast.parse(task.tests)
+        pycode.parse(task.tests)
     except VerificationError as exc:
         return _reject(f"task rejected: {exc}", "reference")
     except SyntaxError as exc:

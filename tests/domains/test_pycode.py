@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 import textwrap
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
+from sipdo import pycode
 from sipdo.evaluation.grading import defines
 from sipdo.plugins.domains.code import CodeDomain, GeneratedCodeTask, parse_generated_markdown
 from sipdo.pycode import extract_code, find_entry_point
@@ -118,3 +124,65 @@ def test_a_reference_defining_the_entry_point_only_as_a_method_is_refused() -> N
     )
     with pytest.raises(ValueError, match=r"does not define f\(\): f is only defined as a method"):
         CodeDomain().task_from_generated(gen, difficulty=1, weakness="", provenance={})
+
+
+class _Finalized:
+    def __del__(self) -> None:
+        time.sleep(0)  # Python code in a finalizer: the thread may be switched here
+
+
+def test_parse_is_safe_in_several_threads_at_once() -> None:
+    # On CPython 3.11, two threads in ast.parse while a collection runs finalizers
+    # fail with "AST constructor recursion depth mismatch" within seconds (this
+    # workload with ast.parse did, 4 runs of 4); pycode.parse takes turns.
+    source = "\n".join(
+        f"def f{i}(x):\n    return [(a, {{b: c for b, c in zip(x, x)}}) for a in x if a > {i}]"
+        for i in range(30)
+    )
+    errors: list[BaseException] = []
+    done = threading.Event()
+    trees: list[int] = []
+
+    def garbage() -> None:
+        for _ in range(20_000):
+            a, b = _Finalized(), _Finalized()
+            a.other, b.other = b, a  # type: ignore[attr-defined]
+        done.set()
+
+    def parse() -> None:
+        while not done.is_set():
+            try:
+                trees.append(len(pycode.parse(source).body))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+                return
+
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.set_threshold(50)
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=parse) for _ in range(2)]
+        threads.append(threading.Thread(target=garbage))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+    finally:
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]
+    assert trees
+    assert set(trees) == {30}
+
+
+def test_no_host_module_builds_syntax_trees_past_the_lock() -> None:
+    # The harness modules run alone in a sandbox; everything else goes through pycode.parse.
+    root = Path(pycode.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if "harness" not in path.parts and path.name != "pycode.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "ast.parse(" in line or ("literal_eval(" in line and "pycode.parse" not in line)
+    ]
+    assert not offenders, offenders

@@ -49,6 +49,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipdo import pycode
+
 TOOLS = {
     "search": "search(query) -> results: .results (list), .first, .second, .third",
     "fetch": "fetch(result) -> document: .claim, .source",
@@ -107,7 +109,7 @@ def parse_plan(text: str, tools: list[str]) -> ast.Module:
     if len(text) > MAX_PLAN_CHARS:
         raise PlanError(f"the plan is longer than {MAX_PLAN_CHARS} characters")
     try:
-        tree = ast.parse(text)
+        tree = pycode.parse(text)
     except SyntaxError as exc:
         raise PlanError(f"line {exc.lineno}: the plan does not parse: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError) as exc:

@@ -30,6 +30,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from sipdo import pycode
+
 FAMILIES = ("ordering", "arithmetic", "date")
 CONSTANTS = {0, 1, 2, 7, 10, 12, 24, 60, 100, 365, 1000}
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -106,7 +108,7 @@ def _arithmetic(spec: dict[str, Any], question: str) -> str:
     if len(expression) > 300:
         raise Unsound("arithmetic: the expression is too long")
     try:
-        tree = ast.parse(expression, mode="eval")
+        tree = pycode.parse(expression, mode="eval")
     except SyntaxError:
         raise Unsound(f"arithmetic: {expression!r} does not parse") from None
     stated = {_num(m) for m in _NUMBER.findall(question.replace(",", ""))}

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipdo import pycode
 from sipdo.verifiers.types import content_id
 
 INSTRUCTIONS = "instructions"
@@ -136,7 +137,7 @@ def _test_literals(tests: str) -> set[str]:
     """String literals (4+ characters) and numbers (3+ digits) in a task's tests."""
     found: set[str] = set()
     try:
-        tree = ast.parse(tests)
+        tree = pycode.parse(tests)
     except SyntaxError:
         return found
     for node in ast.walk(tree):

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sipdo import pycode
 from sipdo.pycode import PYTHON_TAGS, fenced_blocks, find_entry_point
 from sipdo.structured import parse_structured
 
@@ -48,7 +49,7 @@ def statement_of(source: str, entry_point: str) -> str:
     of ``entry_point``, after the imports its signature uses (``from typing import
     List``); ``ValueError`` if there is no such function or no docstring."""
     try:
-        tree = ast.parse(source)
+        tree = pycode.parse(source)
     except SyntaxError as exc:
         raise ValueError(
             f"the reference solution does not parse: {exc.msg} (line {exc.lineno})"
