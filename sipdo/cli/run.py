@@ -243,7 +243,7 @@ async def _drive(
             )
             view.iterations = _budget(opts).iterations
             snapshot = await graph.aget_state(config)
-            if snapshot.values and not snapshot.next:
+            if finished(snapshot):
                 console.print(f"run {run_id} had already finished", markup=False)
                 return dict(snapshot.values)
             graph_input = None if snapshot.values else first_input
@@ -253,6 +253,18 @@ async def _drive(
     finally:
         if sandbox is not None:
             sandbox.close()
+
+
+def finished(snapshot: Any) -> bool:
+    """Whether the checkpointed graph has nothing left to do.
+
+    Not ``not snapshot.next``: LangGraph saves a checkpoint in the background while
+    the next step runs, so a process killed at the wrong moment leaves a step's
+    writes saved and the checkpoint after them not. The snapshot then lists that
+    step's task, with its writes, and no ``next``; resuming applies the writes and
+    goes on. Finished means no task at all.
+    """
+    return bool(snapshot.values) and not snapshot.tasks
 
 
 async def _stream(graph: Any, graph_input: Any, config: Any, view: ProgressView) -> None:

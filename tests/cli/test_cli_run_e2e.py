@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -177,7 +179,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing(home: Path, db_url: str, tmp_
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     # It continued from the checkpoint: iteration 1 and the seed pass were not redone.
     assert "iteration 1 (" not in resumed.stdout
-    assert "run ended: iterations" in resumed.stdout
+    assert "run ended: iterations" in resumed.stdout, resumed.stdout + resumed.stderr
 
     status, after_versions, after_accepted = _progress(db_url, "k1")
     assert status == "finished"
@@ -206,6 +208,39 @@ def test_full_run_on_a_postgres_store(
     assert accepted == ["clamp"]
     # A non-SQLite store keeps its checkpoints in SIPDO_HOME.
     assert (home / "checkpoints.db").is_file()
+
+
+def test_resume_after_a_step_saved_its_writes_but_not_the_next_checkpoint(
+    sipdo: Sipdo, db_url: str, tmp_path: Path
+) -> None:
+    """LangGraph saves a checkpoint in the background while the next step runs: a
+    kill can leave a step's writes saved and the checkpoint after them not. That
+    state has no ``next`` node, and is not finished: the resume goes on."""
+    paths = write_world(tmp_path / "world")
+    done = sipdo(*run_args(paths, db_url, "--run-id", "w1"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Cut the checkpoint history back to the first prompt promotion's step: its
+    # writes stay, everything saved after them goes.
+    with sqlite3.connect(checkpoint_path(db_url)) as db:
+        (cut,) = db.execute(
+            "SELECT min(checkpoint_id) FROM writes WHERE channel = 'branch:to:approve'"
+        ).fetchone()
+        assert cut is not None
+        db.execute("DELETE FROM checkpoints WHERE checkpoint_id > ?", (cut,))
+        db.execute("DELETE FROM writes WHERE checkpoint_id > ?", (cut,))
+    with RunStore(db_url) as store:  # as a killed run leaves it: running, its process gone
+        store.mark_running("w1", {"host": socket.gethostname(), "pid": 2**22 + 1, "start": 1})
+
+    resumed = sipdo("run", "--resume", "w1", "--db", db_url)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "had already finished" not in resumed.stdout
+    assert "iteration 2 (" in resumed.stdout
+    assert "run ended: iterations" in resumed.stdout
+    with RunStore(db_url) as store:
+        run = store.get_run("w1")
+        texts = [p.text for p in store.prompt_lineage("w1")]
+    assert (run.status, run.best_prompt) == ("finished", PROMPT_2)
+    assert texts == [PROMPT, PROMPT_1, PROMPT_BAD, PROMPT_2]  # nothing recorded twice
 
 
 def test_sigkill_mid_optimizer_step_resumes_to_the_same_outcome(
@@ -256,7 +291,8 @@ def test_sigkill_mid_optimizer_step_resumes_to_the_same_outcome(
     with RunStore(db_url) as store:
         run = store.get_run("k2")
         lineage = store.prompt_lineage("k2")
-    assert run.best_prompt == PROMPT_2  # what the uninterrupted run promotes
+    # what the uninterrupted run promotes
+    assert run.best_prompt == PROMPT_2, resumed.stdout + resumed.stderr
     texts = [p.text for p in lineage]
     assert len(texts) == len(set(texts))  # no candidate recorded twice
     assert all(p.feedback != "being evaluated" for p in lineage)  # every one was decided
