@@ -16,11 +16,19 @@ class VerifierConfig:
     and the whole candidate run ``run_floor_s + time_factor * reference total``
     (plus a per-call allowance), so a slow machine does not fail a correct
     candidate while an infinite loop still fails.
+
+    A generated input on which the reference runs out ``reference_call_budget_s``
+    is outside the task's domain. After ``reference_full_timeouts`` of them, the
+    reference gets ``max(reference_short_budget_s, 20 x its slowest answered
+    call)`` (at most the full budget) on the remaining generated inputs; the
+    tests' own calls always get the full budget.
     """
 
     n_standard: int = 60
     n_extended: int = 150
     reference_call_budget_s: float = 2.0
+    reference_full_timeouts: int = 2
+    reference_short_budget_s: float = 0.25
     reference_timeout_s: float = 180.0
     time_factor: float = 20.0
     call_floor_s: float = 1.0
@@ -33,13 +41,20 @@ class VerifierConfig:
     tests_file: str = "test_task.py"
 
     def __post_init__(self) -> None:
-        for name in ("n_standard", "n_extended", "max_mutants", "replay_rounds", "shrink_rounds"):
+        counts = ("n_standard", "n_extended", "max_mutants", "replay_rounds", "shrink_rounds")
+        for name in (*counts, "reference_full_timeouts"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"VerifierConfig.{name} must be >= 0")
         if not 0.0 <= self.mutation_threshold <= 1.0:
             raise ConfigurationError("VerifierConfig.mutation_threshold must be within 0..1")
         if (
-            min(self.time_factor, self.call_floor_s, self.run_floor_s, self.reference_call_budget_s)
+            min(
+                self.time_factor,
+                self.call_floor_s,
+                self.run_floor_s,
+                self.reference_call_budget_s,
+                self.reference_short_budget_s,
+            )
             <= 0
         ):
             raise ConfigurationError("VerifierConfig time budgets must be positive")

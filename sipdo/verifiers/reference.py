@@ -92,6 +92,8 @@ def reference_request(task: CodeTask, config: VerifierConfig) -> RunRequest:
         "n_standard": config.n_standard,
         "n_extended": config.n_extended,
         "call_budget": config.reference_call_budget_s,
+        "full_timeouts": config.reference_full_timeouts,
+        "short_budget": config.reference_short_budget_s,
     }
     run_files: dict[str, str | bytes] = {
         **files("codec", "call_driver", "gen", "contract", "plain", "reference_driver"),

@@ -23,6 +23,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from sipdo.verifiers import (
     verify_solution,
 )
 from sipdo.verifiers.harness import SCRIPT_NAMES, bytecode, files, plain, script
-from sipdo.verifiers.reference import reference_flow, reference_request
+from sipdo.verifiers.reference import read_reference, reference_flow, reference_request
 from sipdo.verifiers.runs import Flow, RunRequest, drive, parse
 
 FAST = Limits(timeout_s=60, memory_mb=512, output_bytes=1_000_000)
@@ -457,3 +458,58 @@ def test_runs_carry_the_bytecode_of_the_modules_they_import(squares_task: CodeTa
     }
     assert all(isinstance(req.files[n], bytes) for n in pycs)
     assert files("codec")["_sipdo_codec.py"] == script("codec")
+
+
+# The reference loops on half of its domain; its tests stay on the other half.
+HALF_LOOPING = CodeTask(
+    prompt="",
+    entry_point="half",
+    reference_solution=(
+        "def half(n: int) -> int:\n    while n % 2:\n        pass\n    return n // 2\n"
+    ),
+    tests=(
+        "from solution import half\n\n"
+        "def test_even():\n    assert half(4) == 2\n    assert half(10) == 5\n"
+    ),
+)
+
+
+def test_after_two_timeouts_the_reference_gets_a_shorter_budget(
+    process_sandbox: Sandbox,
+) -> None:
+    config = VerifierConfig(
+        n_standard=40, n_extended=0, reference_call_budget_s=1.0, reference_short_budget_s=0.05
+    )
+    req = reference_request(HALF_LOOPING, config)
+    out = parse(req, process_sandbox.run(req.files, ["python", req.script], stdin=req.stdin()))
+    assert out.done, out.result.stderr[-2000:]
+    ran = read_reference(out)
+    # Two odd inputs ran out the whole budget; the later ones the short one.
+    assert ran.dropped["timeout"] == 2
+    assert ran.dropped["timeout (shortened budget)"] > 0
+    # The even inputs after them were still answered and kept for comparison.
+    assert len(ran.group("std")) >= 5
+    assert not ran.failing_tests
+    never = read_reference(
+        parse(
+            req := reference_request(HALF_LOOPING, replace(config, reference_full_timeouts=100)),
+            process_sandbox.run(req.files, ["python", req.script], stdin=req.stdin()),
+        )
+    )
+    assert "timeout (shortened budget)" not in never.dropped
+    assert (
+        never.dropped["timeout"]
+        == ran.dropped["timeout"] + ran.dropped["timeout (shortened budget)"]
+    )
+
+
+def test_solutions_are_graded_the_same_after_the_references_timeouts(
+    process_sandbox: Sandbox,
+) -> None:
+    config = VerifierConfig(
+        n_standard=40, n_extended=0, reference_call_budget_s=1.0, reference_short_budget_s=0.05
+    )
+    same = "def half(n: int) -> int:\n    assert n % 2 == 0\n    return n >> 1\n"
+    wrong = "def half(n: int) -> int:\n    return n // 2 + (n > 10)\n"
+    assert verify_solution(HALF_LOOPING, same, sandbox=process_sandbox, config=config).passed
+    assert not verify_solution(HALF_LOOPING, wrong, sandbox=process_sandbox, config=config).passed
