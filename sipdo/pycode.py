@@ -15,7 +15,9 @@ CPython before 3.13 the ``ast`` module keeps one recursion counter for all threa
 fail with ``SystemError: AST constructor recursion depth mismatch`` (a thread
 switch inside the C constructor is enough — a finalizer that runs Python code
 during a garbage collection). Every syntax tree sipdo builds on the host goes
-through it; the harness modules run alone in their sandbox and do not.
+through it; the harness modules run alone in their sandbox and do not, and
+the plan and qa executors (self-contained: they run in the sandbox and are
+imported by the host) take a lock of their own.
 """
 
 from __future__ import annotations

@@ -46,10 +46,11 @@ from __future__ import annotations
 import ast
 import json
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipdo import pycode
+_AST_LOCK = threading.Lock()
 
 TOOLS = {
     "search": "search(query) -> results: .results (list), .first, .second, .third",
@@ -109,7 +110,8 @@ def parse_plan(text: str, tools: list[str]) -> ast.Module:
     if len(text) > MAX_PLAN_CHARS:
         raise PlanError(f"the plan is longer than {MAX_PLAN_CHARS} characters")
     try:
-        tree = pycode.parse(text)
+        with _AST_LOCK:  # the host's threads share ast's state (see sipdo.pycode)
+            tree = ast.parse(text)
     except SyntaxError as exc:
         raise PlanError(f"line {exc.lineno}: the plan does not parse: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError) as exc:

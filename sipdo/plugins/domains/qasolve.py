@@ -27,10 +27,11 @@ import datetime as dt
 import json
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from sipdo import pycode
+_AST_LOCK = threading.Lock()
 
 FAMILIES = ("ordering", "arithmetic", "date")
 CONSTANTS = {0, 1, 2, 7, 10, 12, 24, 60, 100, 365, 1000}
@@ -108,7 +109,8 @@ def _arithmetic(spec: dict[str, Any], question: str) -> str:
     if len(expression) > 300:
         raise Unsound("arithmetic: the expression is too long")
     try:
-        tree = pycode.parse(expression, mode="eval")
+        with _AST_LOCK:  # the host's threads share ast's state (see sipdo.pycode)
+            tree = ast.parse(expression, mode="eval")
     except SyntaxError:
         raise Unsound(f"arithmetic: {expression!r} does not parse") from None
     stated = {_num(m) for m in _NUMBER.findall(question.replace(",", ""))}
