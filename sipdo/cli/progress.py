@@ -115,6 +115,8 @@ class ProgressView:
                 f"{event.get('version_id', '?')} {verdict}: fixed {fixed}, broke {broken}"
                 + (f" ({event.get('reason')})" if event.get("reason") else "")
             )
+        elif kind == "no_candidate":
+            self.last_prompt_note = f"no candidate: {event.get('reason') or '?'}"
         elif kind == "model_call":
             self.model_note = describe(event).removeprefix("model ")
             self.model_calls += event.get("phase") == "end"
@@ -184,6 +186,8 @@ def describe(event: Mapping[str, Any]) -> str:
             f"prompt {event.get('version_id')} {verdict}: fixed {_count(event.get('fixed'))},"
             f" broke {_count(event.get('broken'))} {event.get('reason') or ''}".rstrip()
         )
+    if kind == "no_candidate":
+        return f"optimizer step made no candidate: {event.get('reason') or '?'}"
     if kind == "model_call":
         role = event.get("role", "?")
         if event.get("phase") == "start":

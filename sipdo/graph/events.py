@@ -4,6 +4,7 @@ Every event is a dict with key ``"event"``, one of:
 ``iteration_start`` (iteration, difficulty), ``task_verdict`` (task_id, accepted,
 reason, difficulty, weakness), ``learner_result`` (task_id, passed, score),
 ``prompt_candidate`` (version_id, accepted, fixed, broken, reason),
+``no_candidate`` (reason: an optimizer step that ended without a candidate),
 ``budget`` (used, limits), ``run_end`` (stop_reason, best_prompt),
 ``model_call`` (role, phase ``"start"`` or ``"end"``; at the end also calls,
 output_tokens, seconds and ok: one per structured or text request, retries
@@ -24,6 +25,7 @@ EVENTS = frozenset(
         "task_verdict",
         "learner_result",
         "prompt_candidate",
+        "no_candidate",
         "budget",
         "run_end",
         "model_call",

@@ -214,6 +214,7 @@ async def promote(state: SipdoState, deps: Deps) -> dict[str, Any]:
         "last_approved": False,
     }
     if cid is None or cid not in candidates:
+        emit("no_candidate", reason=str(decision["reason"]))
         entry = attempt_entry(
             state, update["step"], cid, decision, "no candidate", evaluated, notes, {}
         )

@@ -171,3 +171,13 @@ def test_time_queued_behind_other_calls_is_reported_apart_from_generation() -> N
         "model learner: 165 tokens out in 12.3s, 13.4 tok/s, 54.6s waiting for the model"
         " (1 call(s))"
     )
+
+
+def test_a_step_without_a_candidate_is_shown_with_its_reason() -> None:
+    event = {"event": "no_candidate", "reason": "refinement unusable: no <prompt> block"}
+    view = ProgressView(run_id="r1", iterations=1)
+    view.apply(event)
+    assert view.last_prompt_note == "no candidate: refinement unusable: no <prompt> block"
+    assert describe(event) == (
+        "optimizer step made no candidate: refinement unusable: no <prompt> block"
+    )

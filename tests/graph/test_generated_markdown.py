@@ -251,7 +251,8 @@ async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) ->
         generator_model=ScriptedChatModel(junk, name="generator"),
         checker_model=world.checker_model(),
         optimizer_model=ScriptedChatModel(
-            [*world.optimizer_script()[:1], {"recommendations": ["r"]}, "a", "b", "<prompt>\n"],
+            [*world.optimizer_script()[:1], {"recommendations": ["r"]}, "a", "b", "<prompt>\n"]
+            + ["no\nrule"] * 3,  # and the one-rule fallback fails too
             name="optimizer",
         ),
         budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=1),
@@ -259,20 +260,25 @@ async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) ->
         sandbox=sandbox,
     )
     seeds: list[dict[str, Any]] = [dict(world.SEEDS["chunk"])]
-    out, _ = await run(graph, {"prompt": "You write Python functions.", "seed_tasks": seeds})
+    out, events = await run(graph, {"prompt": "You write Python functions.", "seed_tasks": seeds})
 
+    (said,) = [e for e in events if e["event"] == "no_candidate"]  # shown, not silent
+    assert said["reason"].startswith("refinement unusable: the <prompt> block is empty")
     (rejected,) = out["rejected_tasks"]
     assert rejected["reason"].startswith("generator output unusable: no ```python block")
     assert rejected["raw_reply"] == junk[-1]
     (attempt,) = [h for h in out["history"] if h["kind"] == "prompt_attempt"]
-    assert attempt["reason"] == "refinement unusable: the <prompt> block is empty"
-    assert attempt["notes"]["raw_reply"] == "<prompt>\n"
+    assert attempt["reason"].startswith(
+        "refinement unusable: the <prompt> block is empty; no rule to append either:"
+    )
+    assert attempt["notes"]["raw_reply"] == "no\nrule"
     assert attempt["notes"]["analysis"]["failure_modes"]  # kept for the next refinement
 
 
 async def test_a_failed_refinement_keeps_the_analysis_for_the_next(sandbox: Sandbox) -> None:
     analysis, rec, refined = world.optimizer_script("Be precise. FIX")
-    optimizer = ScriptedChatModel([analysis, rec, "x", "y", "z", rec, refined], name="optimizer")
+    unusable = ["x", "y", "z", "no\nrule", "no\nrule", "no\nrule"]  # no prompt, no rule
+    optimizer = ScriptedChatModel([analysis, rec, *unusable, rec, refined], name="optimizer")
     graph = create_sipdo_graph(
         world.learner_model(),
         generator_model=ScriptedChatModel(["nothing"] * 3, name="generator"),
@@ -288,4 +294,4 @@ async def test_a_failed_refinement_keeps_the_analysis_for_the_next(sandbox: Sand
     assert out["best_prompt"] == "Be precise. FIX"
     steps = [call.text for call in optimizer.calls]
     assert sum("Step 1" in text for text in steps) == 1
-    assert len(steps) == 7
+    assert len(steps) == 10  # analysis, rec, 3 prompt tries, 3 rule tries; rec, prompt

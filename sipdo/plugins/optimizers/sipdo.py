@@ -18,6 +18,7 @@ from sipdo.plugins.optimizers.base import (
     StrategyFlow,
 )
 from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate
+from sipdo.plugins.optimizers.lesson import LESSON_FORMAT, lesson_messages, with_rule
 from sipdo.plugins.optimizers.scores import value
 from sipdo.structured import ReplyFormat, parse_structured
 
@@ -113,6 +114,9 @@ class SipdoStrategy(Strategy):
     """SIPDO's optimizer: error analysis -> recommendation -> refinement of the
     incumbent's instructions, evaluated on every verified task (its failures and
     everything it solves). The analysis is reused by later steps of an iteration.
+    A refinement that cannot be read or copies the prompt back unchanged (the local
+    1.5B does) is followed by one request for a single general rule, appended to
+    the instructions (``sipdo.plugins.optimizers.lesson``).
 
     When the run allows demonstrations, each step also tries the incumbent with
     one verified demonstration added, swapped or removed (no model call); both are
@@ -143,14 +147,32 @@ class SipdoStrategy(Strategy):
             error = f"recommendation unusable: {rec.error}"
             return (yield from self._with_demo(view, demo, error, rec.last_reply, notes))
         notes["recommendations"] = rec.value.recommendations
-        [ref] = yield [
-            Ask(self._refine_messages(view, rec.value.recommendations), REFINEMENT_FORMAT)
-        ]
+        messages = self._refine_messages(view, rec.value.recommendations)
+        [ref] = yield [Ask(messages, REFINEMENT_FORMAT)]
+        instructions = self._instructions(view)
         if ref.value is None:
-            error = f"refinement unusable: {ref.error}"
-            return (yield from self._with_demo(view, demo, error, ref.last_reply, notes))
-        components = {**view.components(view.incumbent), INSTRUCTIONS: ref.value.prompt.strip()}
-        cand = NewCandidate(components, [view.incumbent], "refine", ref.value.rationale, notes)
+            failed = f"refinement unusable: {ref.error}"
+        elif ref.value.prompt.strip() == instructions.strip():
+            failed = "the rewritten prompt is identical to the current one"
+        else:
+            text, rationale, failed = ref.value.prompt.strip(), ref.value.rationale, ""
+        if failed:
+            # the last resort of a weak optimizer: one rule, appended (sipdo...lesson)
+            [lesson] = yield [
+                Ask(lesson_messages(messages, ref.last_reply or "", failed), LESSON_FORMAT)
+            ]
+            try:
+                if lesson.value is None:
+                    raise ValueError(lesson.error)
+                text = with_rule(instructions, lesson.value.rule)
+            except ValueError as exc:
+                error = f"{failed}; no rule to append either: {exc}"
+                raw = lesson.last_reply or ref.last_reply
+                return (yield from self._with_demo(view, demo, error, raw, notes))
+            rationale = f"one rule appended ({failed})"
+            notes["fallback"] = "rule appended"
+        components = {**view.components(view.incumbent), INSTRUCTIONS: text}
+        cand = NewCandidate(components, [view.incumbent], "refine", rationale, notes)
         if cand.text.strip() == view.candidate(view.incumbent)["text"].strip():
             error = "the candidate is identical to the current prompt"
             return (yield from self._with_demo(view, demo, error, "", notes))

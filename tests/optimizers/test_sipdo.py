@@ -1,0 +1,77 @@
+"""The sipdo strategy: error analysis -> recommendation -> refinement, and the one-rule
+fallback when a weak optimizer copies the prompt back or writes no usable prompt."""
+
+from __future__ import annotations
+
+from sipdo.plugins.optimizers.sipdo import SipdoStrategy
+from sipdo.testing import ScriptedChatModel
+from tests.optimizers.flows import candidate, run, world
+
+T3 = ["t1", "t2", "t3"]
+ANALYSIS = {"failure_modes": [{"pattern": "edges", "cause": "no empty input", "task_ids": ["t2"]}]}
+RECOMMEND = {"recommendations": ["handle the empty input"]}
+
+
+def rules(text: str, task_id: str) -> bool:
+    """t1 always passes; t2 and t3 pass when the prompt mentions empty inputs."""
+    return task_id == "t1" or "empty" in text
+
+
+def refinement(prompt: str) -> str:
+    return f"<prompt>\n{prompt}\n</prompt>\nRATIONALE: from the failures"
+
+
+def test_a_refinement_becomes_the_candidate_evaluated_on_every_task() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "100"}, T3)
+    model = ScriptedChatModel([ANALYSIS, RECOMMEND, refinement("Solve. Mind empty inputs.")])
+    out = run(SipdoStrategy().step(view), view, model, rules)
+    assert len(out.asks) == 3
+    child = out.new[out.selection.candidate or ""]
+    assert child.text == "Solve. Mind empty inputs."
+    assert child.operator == "refine"
+    assert child.parent_ids == ["p0"]
+    assert "fallback" not in child.notes
+    (evaluation,) = out.evaluations
+    assert list(evaluation.task_ids) == T3
+
+
+def test_a_prompt_copied_back_is_followed_by_one_rule_appended() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "100"}, T3)
+    model = ScriptedChatModel(
+        [ANALYSIS, RECOMMEND, refinement(" Solve. "), "RULE: Check empty inputs first."]
+    )
+    out = run(SipdoStrategy().step(view), view, model, rules)
+    lesson = out.asks[-1]
+    asked = str(lesson.messages[-1].content)
+    assert "the rewritten prompt is identical to the current one" in asked
+    assert "ONE new general rule" in asked
+    child = out.new[out.selection.candidate or ""]
+    assert child.text == "Solve.\nCheck empty inputs first."  # the prompt kept whole
+    assert child.notes["fallback"] == "rule appended"
+    assert child.rationale.startswith("one rule appended")
+    assert child.notes["recommendations"] == ["handle the empty input"]
+
+
+def test_an_unreadable_refinement_also_falls_back_to_one_rule() -> None:
+    view = world([candidate("p0", "Solve.")], {"p0": "100"}, T3)
+    model = ScriptedChatModel(
+        [ANALYSIS, RECOMMEND, "no tags", "still none", "nope", "RULE: Handle empty lists."]
+    )
+    out = run(SipdoStrategy().step(view), view, model, rules)
+    child = out.new[out.selection.candidate or ""]
+    assert child.text == "Solve.\nHandle empty lists."
+    assert "refinement unusable" in child.rationale
+
+
+def test_no_rule_either_is_no_candidate_with_both_reasons() -> None:
+    view = world([candidate("p0", "Solve.\nHandle empty lists.")], {"p0": "100"}, T3)
+    model = ScriptedChatModel(
+        [ANALYSIS, RECOMMEND, refinement("Solve.\nHandle empty lists."), "RULE: handle EMPTY lists"]
+    )
+    out = run(SipdoStrategy().step(view), view, model, rules)
+    sel = out.selection
+    assert sel.candidate is None
+    assert sel.error is not None
+    assert sel.error.startswith("the rewritten prompt is identical to the current one;")
+    assert "already has the rule" in sel.error
+    assert not out.evaluations  # nothing new was shown to the solver
