@@ -46,7 +46,7 @@ from sipdo.plugins.optimizers.base import (
 )
 from sipdo.plugins.optimizers.candidates import DEMONSTRATIONS, NewCandidate, full_text
 from sipdo.plugins.optimizers.ledger import Ledger
-from sipdo.plugins.optimizers.lesson import LESSON_FORMAT, lesson_messages, with_rule
+from sipdo.plugins.optimizers.lesson import appended_rule
 from sipdo.plugins.optimizers.sipdo import REFINEMENT_FORMAT
 
 REFLECT_SYSTEM = (
@@ -168,17 +168,12 @@ class GEPAStrategy(Strategy):
             text, rationale, failed = reply.value.prompt.strip(), reply.value.rationale, ""
         if failed:
             # the last resort of a weak optimizer: one rule, appended (sipdo...lesson)
-            asked = lesson_messages(messages, reply.last_reply or "", failed)
-            [lesson] = yield [Ask(asked, LESSON_FORMAT)]
-            try:
-                if lesson.value is None:
-                    raise ValueError(lesson.error)
-                text = with_rule(components[name], lesson.value.rule)
-            except ValueError as exc:
-                error = f"{failed}; no rule to append either: {exc}"
-                raw = lesson.last_reply or reply.last_reply
+            ruled, error, raw = yield from appended_rule(
+                messages, reply.last_reply or "", failed, components[name]
+            )
+            if ruled is None:
                 return Selection(None, state.dump(), error=error, raw=raw, notes=notes)
-            rationale = f"one rule appended ({failed})"
+            text, rationale = ruled, f"one rule appended ({failed})"
             notes_of_child["fallback"] = "rule appended"
         child = NewCandidate(
             {**components, name: text}, [parent], f"reflect:{name}", rationale, notes_of_child

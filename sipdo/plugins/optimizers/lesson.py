@@ -14,11 +14,13 @@ and faces the same acceptance tests as any other.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, Field
 
+from sipdo.plugins.optimizers.base import Ask, Request
 from sipdo.structured import ReplyFormat
 
 # Longer than this is a paragraph, not a rule: small models start rewriting the prompt.
@@ -85,3 +87,19 @@ def with_rule(text: str, rule: str) -> str:
     if _words(rule) and _words(rule) in _words(text):
         raise ValueError(f"the prompt already has the rule {rule!r}")
     return f"{text.rstrip()}\n{rule}".strip()
+
+
+def appended_rule(
+    messages: Sequence[BaseMessage], reply: str, failed: str, text: str
+) -> Generator[list[Request], list[Any], tuple[str | None, str, str]]:
+    """The fallback as part of a strategy's flow (``yield from``): one request for a
+    rule after ``reply`` failed for the reason ``failed``. Returns ``text`` with the rule
+    appended (None when there is no usable rule), the error then, and the last reply."""
+    [lesson] = yield [Ask(lesson_messages(messages, reply, failed), LESSON_FORMAT)]
+    raw = lesson.last_reply or reply
+    try:
+        if lesson.value is None:
+            raise ValueError(lesson.error)
+        return with_rule(text, lesson.value.rule), "", raw
+    except ValueError as exc:
+        return None, f"{failed}; no rule to append either: {exc}", raw

@@ -18,7 +18,7 @@ from sipdo.plugins.optimizers.base import (
     StrategyFlow,
 )
 from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate
-from sipdo.plugins.optimizers.lesson import LESSON_FORMAT, lesson_messages, with_rule
+from sipdo.plugins.optimizers.lesson import appended_rule
 from sipdo.plugins.optimizers.scores import value
 from sipdo.structured import ReplyFormat, parse_structured
 
@@ -158,18 +158,12 @@ class SipdoStrategy(Strategy):
             text, rationale, failed = ref.value.prompt.strip(), ref.value.rationale, ""
         if failed:
             # the last resort of a weak optimizer: one rule, appended (sipdo...lesson)
-            [lesson] = yield [
-                Ask(lesson_messages(messages, ref.last_reply or "", failed), LESSON_FORMAT)
-            ]
-            try:
-                if lesson.value is None:
-                    raise ValueError(lesson.error)
-                text = with_rule(instructions, lesson.value.rule)
-            except ValueError as exc:
-                error = f"{failed}; no rule to append either: {exc}"
-                raw = lesson.last_reply or ref.last_reply
+            ruled, error, raw = yield from appended_rule(
+                messages, ref.last_reply or "", failed, instructions
+            )
+            if ruled is None:
                 return (yield from self._with_demo(view, demo, error, raw, notes))
-            rationale = f"one rule appended ({failed})"
+            text, rationale = ruled, f"one rule appended ({failed})"
             notes["fallback"] = "rule appended"
         components = {**view.components(view.incumbent), INSTRUCTIONS: text}
         cand = NewCandidate(components, [view.incumbent], "refine", rationale, notes)
