@@ -254,18 +254,16 @@ def main() -> None:
             if group != "test" and not domain.admits(args)[0]:
                 dropped["outside contract"] = dropped.get("outside contract", 0) + 1
                 continue
-            if group == "test":
-                record = calls.call_one(impl, item, request["call_budget"])
-            else:
-                record = calls.call_one(impl, item, budget)
+            shortened = group != "test" and budget < request["call_budget"]
+            record = calls.call_one(impl, item, budget if shortened else request["call_budget"])
             why = "timeout" if "timeout" in record["r"] else record["r"].get("raise")
             if not why:
                 slowest = max(slowest, record["dt"])
             elif why == "timeout" and group != "test":
-                if timeouts >= request.get("full_timeouts", 2):
-                    why = "timeout (shortened budget)"
                 timeouts += 1
-                if timeouts >= request.get("full_timeouts", 2):
+                if shortened:
+                    why = "timeout (shortened budget)"
+                elif timeouts >= request.get("full_timeouts", 2):
                     budget = min(budget, max(request.get("short_budget", 0.25), 20 * slowest))
             if group != "test" and why:
                 # Outside the task's domain: the reference itself does not answer it.
