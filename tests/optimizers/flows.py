@@ -19,7 +19,15 @@ from sipdo.plugins.optimizers.scores import cell_of
 from sipdo.structured import invoke_structured
 from sipdo.testing import ScriptedChatModel
 
-Verdict = Callable[[str, str], bool]
+# pass/fail, or a partial score in [0, 1] (a pass only at 1.0)
+Verdict = Callable[[str, str], bool | float]
+
+
+def verdict_cell(outcome: bool | float, task_id: str) -> dict[str, Any]:
+    if isinstance(outcome, bool):
+        return cell_of({"passed": outcome, "feedback": f"bad {task_id}"}, "a")
+    passed = outcome >= 1.0
+    return cell_of({"passed": passed, "score": outcome, "feedback": f"bad {task_id}"}, "a")
 
 
 def candidate(
@@ -115,8 +123,5 @@ def run(
                     cid = cand.id
                 else:
                     cid = cand
-                result[cid] = {
-                    t: cell_of({"passed": verdict(texts[cid], t), "feedback": f"bad {t}"}, "a")
-                    for t in req.task_ids
-                }
+                result[cid] = {t: verdict_cell(verdict(texts[cid], t), t) for t in req.task_ids}
             results.append(result)

@@ -85,6 +85,38 @@ def test_a_child_no_better_on_the_minibatch_is_rejected_without_full_evaluation(
     assert len(out.evaluations) == 1
 
 
+def test_with_as_many_passes_more_partial_credit_on_the_minibatch_keeps_the_child() -> None:
+    # A weak learner: no task passes under either prompt, but the child's answers get
+    # more of their checks right on t2..t4. Pass counts tie (0 vs 0); partial credit
+    # decides, and the child goes on to the full evaluation.
+    def partial(text: str, task_id: str) -> bool | float:
+        if task_id == "t1":
+            return 0.0
+        return 0.6 if "RULE" in text else 0.2
+
+    view = world([candidate("p0", "Solve.")], {"p0": "0000"}, T4, seed=1)
+    model = ScriptedChatModel([reflection("Solve.\nRULE: check the empty input first.")])
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, partial)
+    first, full = out.evaluations
+    assert set(first.task_ids) | set(full.task_ids) == set(T4)  # then every task
+    scores = out.selection.notes["minibatch_scores"]
+    assert scores["parent"] == scores["child"] == 0
+    assert scores["credit"]["child"] > scores["credit"]["parent"]
+    assert out.selection.candidate in out.new
+
+
+def test_as_many_passes_and_no_more_partial_credit_is_rejected() -> None:
+    def partial(text: str, task_id: str) -> bool | float:
+        return 1.0 if task_id == "t1" else 0.0  # the rewrite changes nothing
+
+    view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
+    model = ScriptedChatModel([reflection("Solve, carefully.")])
+    out = run(GEPAStrategy(minibatch=2).step(view), view, model, partial)
+    assert out.selection.candidate is None
+    assert "partial credit" in (out.selection.error or "")
+    assert len(out.evaluations) == 1
+
+
 def test_a_component_copied_back_unchanged_gets_one_turn_asking_for_a_change() -> None:
     view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
     model = ScriptedChatModel([reflection("Solve."), reflection("Solve.\nRULE-2 RULE-3 RULE-4")])

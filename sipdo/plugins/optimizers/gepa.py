@@ -18,7 +18,10 @@ GEPA keeps a pool of candidates, each scored on every verified task. One step:
    one more turn saying so; if it is still unchanged or unreadable, the model is
    asked for one general rule, appended to the component:
    ``sipdo.plugins.optimizers.lesson``); kept only if it scores strictly more
-   than the parent on that minibatch. When the run allows demonstrations,
+   than the parent on that minibatch: more passes, or as many and more of the
+   verifier's partial credit (the share of tests and compared inputs right; with a
+   weak learner most minibatches hold no pass either way, and pass counts alone
+   would reject every child there). When the run allows demonstrations,
    ``demonstrations`` is one of the components: its turn adds, swaps or removes
    one verified demonstration (no model call) and the same minibatch test applies.
 
@@ -190,13 +193,23 @@ class GEPAStrategy(Strategy):
         batch: list[str],
         notes: dict[str, Any],
     ) -> StrategyFlow:
-        """Kept only if it scores strictly more than its parent on the minibatch."""
+        """Kept only if it scores strictly more than its parent on the minibatch: more
+        passes, or as many and more partial credit. Only a ranking for what to evaluate
+        in full: promotion is still the gate's, on pass/fail."""
         [result] = yield [Evaluate([child], batch)]
         ledger.add(result)
         before, after = ledger.total(parent, batch), ledger.total(child.id, batch)
-        notes["minibatch_scores"] = {"parent": before, "child": after}
-        if after <= before:
-            error = f"minibatch: the child scores {after:g}, the parent {before:g} of {len(batch)}"
+        credit = round(ledger.graded(parent, batch), 4), round(ledger.graded(child.id, batch), 4)
+        notes["minibatch_scores"] = {
+            "parent": before,
+            "child": after,
+            "credit": {"parent": credit[0], "child": credit[1]},
+        }
+        if (after, credit[1]) <= (before, credit[0]):
+            error = (
+                f"minibatch: the child scores {after:g}, the parent {before:g} of {len(batch)} "
+                f"(partial credit {credit[1]:g} vs {credit[0]:g})"
+            )
             return Selection(None, state.dump(), error=error, notes=notes)
         if self.use_merge and state.merges_tested < self.max_merges:
             state.merges_due += 1

@@ -37,6 +37,13 @@ class Ledger:
     def total(self, cid: str, task_ids: Sequence[str]) -> float:
         return sum(self.value(cid, t) for t in task_ids)
 
+    def graded(self, cid: str, task_ids: Sequence[str]) -> float:
+        """Sum of the verifier's graded scores on ``task_ids`` (partial credit in [0, 1]:
+        the share of tests and compared inputs a failing answer got right; 0 without a
+        cell)."""
+        row = self.table.get(cid, {})
+        return sum(float(row[t].get("score", 0.0)) if t in row else 0.0 for t in task_ids)
+
     def known(self, cid: str, task_ids: Sequence[str] | None = None) -> list[str]:
         """Tasks (of ``task_ids``, default every verified task) with a cell for ``cid``."""
         row = self.table.get(cid, {})
