@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from langchain_core.messages import AIMessage, HumanMessage
+
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.state import GenerationEntry, SipdoState, failure_records
@@ -40,6 +42,69 @@ def _reject(deps: Deps, state: SipdoState, entry: dict[str, Any]) -> dict[str, A
     return entry
 
 
+class Rejected:
+    """A generator reply that gave no task: the rejection entry to record."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self.entry = entry
+
+
+def repeat_note(old: str) -> str:
+    """The generator's second chance after it repeated the task ``old``."""
+    return (
+        f"That task repeats {old}, which already exists. Write a different task: a new "
+        "problem with a new name, not a copy of any task shown above. Reply in the same "
+        "layout."
+    )
+
+
+def _made(
+    deps: Deps, iteration: int, difficulty: int, n: int, target: Any, result: Any
+) -> dict[str, Any] | Rejected:
+    """The task one generator reply holds, or why it holds none."""
+    weakness = str((target or {}).get("task", {}).get("weakness", "")) or "harder edge cases"
+    base = {"iteration": iteration, "difficulty": difficulty, "weakness": weakness}
+    gid = content_id(str(iteration), str(n), *result.raw, prefix="gen")
+    if result.value is None:
+        reason = f"generator output unusable: {result.error}"
+        return Rejected({"id": gid, "reason": reason, "raw_reply": result.last_reply, **base})
+    provenance = {"iteration": iteration, "target": (target or {}).get("task", {}).get("id")}
+    try:
+        return dict(
+            deps.domain.task_from_generated(
+                result.value, difficulty=difficulty, weakness=weakness, provenance=provenance
+            )
+        )
+    except ValueError as exc:
+        return Rejected({"id": gid, "reason": f"malformed task: {exc}", **base})
+
+
+def _repeats(
+    deps: Deps,
+    made: Sequence[dict[str, Any] | Rejected],
+    seen: Mapping[str, str],
+    examples: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """Per reply, what its task repeats in words ("" if it is new or no task)."""
+    names = {str(t.get("id")): _name(t) for t in examples}
+    earlier: dict[str, str] = {}
+    out: list[str] = []
+    for task in made:
+        if isinstance(task, Rejected):
+            out.append("")
+            continue
+        key = deps.domain.dedup_key(task)
+        old = seen.get(key) or earlier.get(key)
+        out.append("" if old is None else names.get(old) or _name(task))
+        earlier.setdefault(key, str(task.get("id")))
+    return out
+
+
+def _name(task: Mapping[str, Any]) -> str:
+    entry = task.get("entry_point")
+    return f"`{entry}`" if entry else f"task {task.get('id')}"
+
+
 async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     """Start an iteration: write ``tasks_per_iteration`` tasks in parallel, dedup them."""
     tally = Tally()
@@ -50,42 +115,50 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     examples = [*state.get("seeds", []), *state.get("accepted_tasks", [])]
     rejections = [str(r.get("reason", "")) for r in state.get("rejected_tasks", [])[-3:]]
     reply_format = deps.domain.generated_format()
-    results = await asyncio.gather(
-        *(
-            deps.structured(
-                tally,
-                "generator",
-                deps.domain.generate_messages(
-                    target=t, difficulty=difficulty, examples=examples, rejections=rejections
-                ),
-                reply_format,
-            )
-            for t in targets
+    asks = [
+        deps.domain.generate_messages(
+            target=t, difficulty=difficulty, examples=examples, rejections=rejections
         )
+        for t in targets
+    ]
+    results = await asyncio.gather(
+        *(deps.structured(tally, "generator", ask, reply_format) for ask in asks)
     )
     seen = dict(state.get("seen_keys", {}))
+    made = [
+        _made(deps, iteration, difficulty, n, target, result)
+        for n, (target, result) in enumerate(zip(targets, results, strict=True))
+    ]
+    # A task that repeats one already written (a weak generator copies the example it
+    # was shown) is sent back once, saying what it repeats, before it is rejected.
+    repeats = {n: old for n, old in enumerate(_repeats(deps, made, seen, examples)) if old}
+    if repeats:
+        retold = await asyncio.gather(
+            *(
+                deps.structured(
+                    tally,
+                    "generator",
+                    [
+                        *asks[n],
+                        AIMessage(content=results[n].last_reply),
+                        HumanMessage(content=repeat_note(old)),
+                    ],
+                    reply_format,
+                )
+                for n, old in repeats.items()
+            )
+        )
+        for n, result in zip(repeats, retold, strict=True):
+            second = _made(deps, iteration, difficulty, n, targets[n], result)
+            if not isinstance(second, Rejected):  # else the repeat is what gets rejected
+                made[n] = second
     new_tasks: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    for n, (target, result) in enumerate(zip(targets, results, strict=True)):
-        weakness = str((target or {}).get("task", {}).get("weakness", "")) or "harder edge cases"
-        base = {"iteration": iteration, "difficulty": difficulty, "weakness": weakness}
-        if result.value is None:
-            gid = content_id(str(iteration), str(n), *result.raw, prefix="gen")
-            reason = f"generator output unusable: {result.error}"
-            entry = {"id": gid, "reason": reason, "raw_reply": result.last_reply, **base}
-            rejected.append(_reject(deps, state, entry))
+    for n, outcome in enumerate(made):
+        if isinstance(outcome, Rejected):
+            rejected.append(_reject(deps, state, outcome.entry))
             continue
-        provenance = {"iteration": iteration, "target": (target or {}).get("task", {}).get("id")}
-        try:
-            task = deps.domain.task_from_generated(
-                result.value, difficulty=difficulty, weakness=weakness, provenance=provenance
-            )
-        except ValueError as exc:
-            gid = content_id(str(iteration), str(n), *result.raw, prefix="gen")
-            rejected.append(
-                _reject(deps, state, {"id": gid, "reason": f"malformed task: {exc}", **base})
-            )
-            continue
+        task = outcome
         key = deps.domain.dedup_key(task)
         if key in seen:
             dup_id = content_id(task["id"], str(iteration), str(n), prefix="dup")

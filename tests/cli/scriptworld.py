@@ -6,10 +6,10 @@ repeated calls exactly like the killed one. The story, with ``--iterations 2``:
 
 - seeds (one shipped code seed): the learner solves it under any prompt
   without ``BREAK``;
-- iteration 1: both generator calls return ``clamp``; the second
-  is rejected as a duplicate; the checker agrees, the verifier accepts; the
-  learner fails ``clamp`` until the prompt holds ``RULE-CLAMP``; the optimizer
-  adds it -> accepted;
+- iteration 1: both generator calls return ``clamp``; the second, sent
+  back once as a repeat, repeats it again and is rejected as a duplicate;
+  the checker agrees, the verifier accepts; the learner fails ``clamp``
+  until the prompt holds ``RULE-CLAMP``; the optimizer adds it -> accepted;
 - iteration 2: ``dedupe_keep_order`` likewise; the first refined
   prompt holds ``BREAK`` (the learner then fails everything: rejected by the
   no-regression gate), the second adds ``RULE-DEDUPE`` -> accepted.
@@ -66,8 +66,14 @@ def checker_rules() -> list[dict[str, Any]]:
 
 
 def generator_rules() -> list[dict[str, Any]]:
-    # Iteration 2's request lists `clamp` among the names not to reuse.
-    return [rule(["clamp"], DEDUPE), rule([], CLAMP)]
+    # Iteration 2's request lists `clamp` among the names not to reuse. A task sent back
+    # as a repeat comes back unchanged.
+    return [
+        rule(["That task repeats `clamp`"], CLAMP),
+        rule(["That task repeats `dedupe_keep_order`"], DEDUPE),
+        rule(["clamp"], DEDUPE),
+        rule([], CLAMP),
+    ]
 
 
 def optimizer_rules() -> list[dict[str, Any]]:

@@ -127,7 +127,8 @@ async def test_tasks_rejected_with_reasons(sandbox: Sandbox) -> None:
         world.SEEDS["rotate_left"]["reference_solution"],
         world.SEEDS["rotate_left"]["tests"],
     )
-    generator = world.generator_model(world.UNSOUND, dup, "no json here", "{broken", "[]")
+    # the repeat is sent back once and repeated again (the last reply)
+    generator = world.generator_model(world.UNSOUND, dup, "no json here", "{broken", "[]", dup)
     g = build(
         sandbox,
         generator_model=generator,
@@ -141,6 +142,8 @@ async def test_tasks_rejected_with_reasons(sandbox: Sandbox) -> None:
     dup = next(r for r in out["rejected_tasks"] if "duplicate" in r["reason"])
     assert dup["duplicate_of"] == world.SEEDS["rotate_left"]["id"]
     assert dup["id"] != dup["duplicate_of"]
+    assert "That task repeats `rotate_left`, which already exists" in generator.calls[-1].text
+    assert generator.remaining == 0
     assert any("generator output unusable" in r for r in reasons)
     unsound = next(r for r in out["rejected_tasks"] if r.get("entry_point") == "count_vowels")
     assert unsound["reason"]
@@ -150,6 +153,43 @@ async def test_tasks_rejected_with_reasons(sandbox: Sandbox) -> None:
     assert len(verdicts) == 3
     assert not any(e["accepted"] for e in verdicts)
     assert out["stop_reason"] == "iterations"
+
+
+async def test_a_repeated_task_gets_one_second_chance(sandbox: Sandbox) -> None:
+    # A weak generator copies a task it was shown; told what it repeated, it writes
+    # another, which is verified like any other. Two copies in one batch: the later is
+    # the repeat, and its second chance repeats the first copy's task again.
+    copy = dict(world.SEEDS["rotate_left"])
+    generator = world.generator_model(copy, world.CLAMP, world.DEDUPE)
+    g = build(
+        sandbox,
+        generator_model=generator,
+    )
+    out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds(*FIVE)})
+
+    retold = generator.calls[-1]
+    assert "That task repeats `rotate_left`" in retold.text
+    assert retold.text.count(world.SEEDS["rotate_left"]["prompt"].splitlines()[0]) >= 1
+    assert {t["entry_point"] for t in out["accepted_tasks"]} == {"clamp", "dedupe_keep_order"}
+    assert out["rejected_tasks"] == []
+    generation = next(h for h in out["history"] if h["kind"] == "generation")
+    assert len(generation["new"]) == 2
+
+
+async def test_a_task_repeated_within_one_batch_is_sent_back_too(sandbox: Sandbox) -> None:
+    generator = world.generator_model(world.CLAMP, world.CLAMP, world.CLAMP)
+    g = build(
+        sandbox,
+        generator_model=generator,
+    )
+    out, _ = await run(g, {"prompt": INITIAL, "seed_tasks": seeds(*FIVE)})
+
+    assert len(generator.calls) == 3
+    assert "That task repeats `clamp`" in generator.calls[-1].text
+    assert [t["entry_point"] for t in out["accepted_tasks"]] == ["clamp"]
+    (dup,) = out["rejected_tasks"]
+    assert dup["reason"] == "duplicate of an earlier task"
+    assert dup["duplicate_of"] == out["accepted_tasks"][0]["id"]
 
 
 async def test_checker_disagreement_rejects_task(sandbox: Sandbox) -> None:
