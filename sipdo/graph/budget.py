@@ -93,10 +93,11 @@ def estimate_calls(
     """Model calls per role a run under ``budget`` makes at most, roughly: every
     generated task accepted, every refinement used, ``per_step(n_tasks, n_failures)``
     calls per optimizer step (the strategy's ``estimate_calls``), half the tasks
-    failing, one sample per evaluation and no reply retries. With ``demonstrations``
-    on, a step may evaluate one more candidate (the incumbent with its demonstrations
-    changed) on every task: ``n_tasks`` more learner calls. Caps in ``budget`` stop
-    a run earlier; the estimate says what the shape of the run allows."""
+    failing, one sample per evaluation and no reply retries (nor a repeated task's
+    second chance). With ``demonstrations`` on, a step may evaluate one more
+    candidate (the incumbent with its demonstrations changed) on every task:
+    ``n_tasks`` more learner calls. Caps in ``budget`` stop a run earlier; the
+    estimate says what the shape of the run allows."""
     calls = {"learner": n_seeds, "generator": 0, "checker": 0, "optimizer": 0}
     n_tasks = n_seeds
     for _ in range(budget.iterations):
