@@ -165,9 +165,12 @@ class Jail:
         if self._own_pidns is None:
             self._own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         _check(_libc.unshare(_NEWPID), "unshare pid")
-        pid = os.fork()
-        if pid:
-            _check(_libc.setns(self._own_pidns, _NEWPID), "setns pid")  # the next child too
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:  # in this process, a failed fork included: the next child too
+                _check(_libc.setns(self._own_pidns, _NEWPID), "setns pid")
         return pid
 
     def init(self, job: Job, uid: int, limits: list[tuple[int, int]]) -> None:

@@ -45,6 +45,7 @@ import signal
 import socket
 import struct
 import sys
+import traceback
 from typing import Any, NoReturn
 
 from sipdo.sandbox import _zygote
@@ -87,14 +88,21 @@ class Server:
     def serve(self) -> NoReturn:
         while True:
             for key, _ in self.sel.select():
-                if key.data == "ctl":
-                    self.on_request()
-                elif key.data == "wake":
-                    with contextlib.suppress(OSError):
-                        os.read(self.wake_r, 4096)
-                    self.reap()
-                else:
-                    self.on_conn(key.fileobj)  # type: ignore[arg-type]
+                try:
+                    self.on_event(key)
+                except Exception:  # one run's trouble must not end the others
+                    traceback.print_exc(file=sys.stderr)
+                    sys.stderr.flush()
+
+    def on_event(self, key: selectors.SelectorKey) -> None:
+        if key.data == "ctl":
+            self.on_request()
+        elif key.data == "wake":
+            with contextlib.suppress(OSError):
+                os.read(self.wake_r, 4096)
+            self.reap()
+        else:
+            self.on_conn(key.fileobj)  # type: ignore[arg-type]
 
     def on_request(self) -> None:
         try:
@@ -110,9 +118,21 @@ class Server:
                 os.close(fd)
             return
         conn = socket.socket(fileno=fds[0])
-        pid = self.jail.fork_init() if self.jail is not None else os.fork()
+        try:
+            pid = self.jail.fork_init() if self.jail is not None else os.fork()
+        except OSError as exc:
+            # No runner (the host is out of processes or memory): the server lives on,
+            # and the closed status socket tells the client this run has no status.
+            print(f"fork server: cannot fork a run: {exc}", file=sys.stderr, flush=True)
+            conn.close()
+            for fd in fds[1:]:
+                os.close(fd)
+            return
         if pid == 0:
-            self.runner(fds[1], fds[2:])
+            try:
+                self.runner(fds[1], fds[2:])
+            finally:  # never back into the server's loop
+                os._exit(_zygote.SETUP_FAILED)
         for fd in fds[1:]:
             os.close(fd)
         self.runs[pid] = conn

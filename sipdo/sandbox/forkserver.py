@@ -27,13 +27,14 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import IO, Any
 
 from sipdo.errors import SandboxError, SandboxUnavailableError
 from sipdo.sandbox._cgroup import CgroupFactory, RunCgroup
 from sipdo.sandbox.base import Limits
 
 START_TIMEOUT_S = 120.0
+LOST_WAIT_S = 1.0  # how long a server that lost a run is given to end, if it is ending
 RELAYS = 1  # a forked run's processes besides its program's: PID 1 (see _procserver)
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[3]); "
@@ -44,7 +45,8 @@ _BOOT = (
 
 
 class ForkServerLost(SandboxError):
-    """The fork server died while a run was in its hands (the run may be retried)."""
+    """A run in the server's hands ended without its status: the server died, or could
+    not fork the run (the run may be retried)."""
 
 
 class ForkedRun:
@@ -70,7 +72,7 @@ class ForkedRun:
             except OSError:
                 data = b""
             if not data:
-                raise ForkServerLost("the fork server died during the run")
+                raise ForkServerLost("the fork server ended the run without its status")
             self._status += data
         (status,) = struct.unpack(">i", self._status[1:5])
         return os.waitstatus_to_exitcode(status)
@@ -143,6 +145,7 @@ class ForkServer:
         self._changed = threading.Condition(self._lock)  # for the preparing thread
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctl: socket.socket | None = None
+        self._errors: IO[bytes] | None = None  # the running server's stderr (an unlinked file)
         self._starter: threading.Thread | None = None
         self._launching: subprocess.Popen[bytes] | None = None  # a server still preloading
         self._closed = False
@@ -193,7 +196,7 @@ class ForkServer:
 
     def _start(self) -> None:
         try:
-            proc, ctl = self._launch()
+            proc, ctl, errors = self._launch()
         except SandboxUnavailableError as exc:
             self.last_error = str(exc)
             return
@@ -201,17 +204,19 @@ class ForkServer:
             if self._closed:
                 ctl.close()
                 proc.wait()
+                errors.close()
                 return
-            self._proc, self._ctl = proc, ctl
+            self._proc, self._ctl, self._errors = proc, ctl, errors
             self.starts += 1
             self.last_error = ""
             self._changed.notify_all()
 
-    def _launch(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    def _launch(self) -> tuple[subprocess.Popen[bytes], socket.socket, IO[bytes]]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sipdo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         argv = [self.python, "-c", _BOOT, str(theirs.fileno()), self.root, sipdo_root]
-        with tempfile.TemporaryFile() as errors:
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs (_stop)
+        try:
             try:
                 proc = subprocess.Popen(
                     argv,
@@ -243,11 +248,14 @@ class ForkServer:
                 errors.seek(0)
                 detail = errors.read()[-2000:].decode("utf-8", "replace").strip()
                 raise SandboxUnavailableError(f"the fork server did not start: {detail}")
+        except BaseException:
+            errors.close()
+            raise
         ours.settimeout(None)
         info = json.loads(hello[1:])
         self.preload_missing = list(info["missing"])
         self.address_space = int(info["address_space"])
-        return proc, ours
+        return proc, ours, errors
 
     def take(self) -> Spare:
         """A spare for one run: one prepared ahead, else one prepared now."""
@@ -256,11 +264,29 @@ class ForkServer:
                 raise ForkServerLost("the fork server is not running")
             while self._spares:
                 spare = self._spares.pop()
-                if spare.generation == self.starts:
+                # A spare whose status socket is readable before its job is sent has no
+                # runner any more (the server could not fork it, or it was killed).
+                if spare.generation == self.starts and not _readable(spare.conn):
                     self._changed.notify_all()
                     return spare
                 self._drop(spare)
         return self._prepare()
+
+    def lost(self) -> str:
+        """A run ended without its status: drop the spares and, if the server is ending,
+        let it end (the next ``ready`` starts another). What the server last wrote on
+        its stderr, to explain."""
+        with self._lock:
+            while self._spares:
+                self._drop(self._spares.pop())
+            proc = self._proc
+            if proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=LOST_WAIT_S)
+                if proc.poll() is not None:
+                    self._stop()
+            self._changed.notify_all()
+            return _tail(self._errors) if self._errors is not None else ""
 
     def finished(self, cgroup: RunCgroup) -> None:
         """``cgroup``'s run has ended: remove it in the background."""
@@ -348,6 +374,9 @@ class ForkServer:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
 
     def close(self) -> None:
         with self._lock:
@@ -367,3 +396,20 @@ class ForkServer:
             finished, self._finished = self._finished, []
         for cgroup in finished:
             cgroup.remove()
+
+
+def _readable(conn: socket.socket) -> bool:
+    try:
+        return bool(select.select([conn], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _tail(errors: IO[bytes], size: int = 2000) -> str:
+    """The last ``size`` bytes the server wrote to its stderr file, as text."""
+    try:
+        errors.seek(0, os.SEEK_END)
+        errors.seek(max(0, errors.tell() - size))
+        return errors.read().decode("utf-8", "replace").strip()
+    except (OSError, ValueError):
+        return ""

@@ -37,7 +37,7 @@ from sipdo.sandbox._cgroup import CgroupFactory, RunCgroup
 from sipdo.sandbox._jail import WORKDIR, Jail, host_python
 from sipdo.sandbox._zygote import HASH_SEED, SETUP_FAILED, SETUP_MARK, Entry, python_entry
 from sipdo.sandbox.base import ExecResult, Job, Limits, Sandbox
-from sipdo.sandbox.forkserver import RELAYS, ForkedRun, ForkServer, Spare
+from sipdo.sandbox.forkserver import RELAYS, ForkedRun, ForkServer, ForkServerLost, Spare
 
 # Without namespaces the program runs as the caller's user: it can read the
 # caller's /proc/<pid>/environ, so a scrubbed environment is no "env" claim.
@@ -275,10 +275,16 @@ class ProcessSandbox(Sandbox):
         if self._jail is not None or entry is not None:
             try:
                 return self._execute_once(job, entry, started)
+            except ForkServerLost as exc:
+                # The run ended without its status (the server died or could not fork
+                # it): one retry as a fresh run, which needs no server; the server is
+                # started again meanwhile if it is gone.
+                said = self._server.lost() if self._server is not None else ""
+                log.warning("process sandbox: %s; retrying as a fresh run. %s", exc, said)
+                return self._execute_once(job, None, time.monotonic())
             except SandboxError as exc:
                 # A rare transient set-up failure was seen once under a loaded test
-                # suite, and a fork server may die (it is restarted): one retry with
-                # fresh namespaces, then the error stands.
+                # suite: one retry with fresh namespaces, then the error stands.
                 log.warning("process sandbox: set-up failed (%s); retrying once", exc)
                 return self._execute_once(job, self._entry(job), time.monotonic())
         base = tempfile.mkdtemp(prefix="sipdo-run-")

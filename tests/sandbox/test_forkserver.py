@@ -282,3 +282,53 @@ def test_killed_server_is_restarted_and_the_run_completes() -> None:
         assert sandbox.server_pid not in (None, first)
         again = run_py(sandbox, "import sys; print('hypothesis' in sys.modules)")
         assert again.stdout == "True\n"
+
+
+def _pids_hierarchy() -> tuple[str, str]:
+    """A writable pids cgroup hierarchy and the relative group of this process in it."""
+    for path, name in (("/sys/fs/cgroup/pids", "pids"), ("/sys/fs/cgroup", "")):
+        controllers = os.path.join(path, "cgroup.controllers")
+        if name == "" and not (
+            os.path.exists(controllers) and "pids" in open(controllers).read().split()
+        ):
+            continue
+        if not os.access(os.path.join(path, "cgroup.procs"), os.W_OK):
+            continue
+        with open("/proc/self/cgroup") as handle:
+            for line in handle:
+                _, controllers_of, group = line.rstrip("\n").split(":", 2)
+                if (name and name in controllers_of.split(",")) or (not name and line[0] == "0"):
+                    return path, group.lstrip("/")
+    pytest.skip("no writable pids cgroup hierarchy here")
+
+
+def test_a_server_that_cannot_fork_a_run_lives_on_and_the_run_completes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A host out of processes (here: the server's cgroup allows it no child) must cost
+    # the run a retry, not the server its life and every run in its hands.
+    hierarchy, home = _pids_hierarchy()
+    group = os.path.join(hierarchy, home, f"sipdo-test-nofork-{uuid.uuid4().hex[:8]}")
+    probe = "import sys; print('hypothesis' in sys.modules)"
+    with ProcessSandbox(mode="forkserver") as sandbox:
+        assert sandbox.wait_ready()
+        server = sandbox.server_pid
+        assert run_py(sandbox, probe).stdout == "True\n"  # forked, and a spare made ahead
+        os.mkdir(group)
+        try:
+            with open(os.path.join(group, "pids.max"), "w") as handle:
+                handle.write("1")
+            with open(os.path.join(group, "cgroup.procs"), "w") as handle:
+                handle.write(str(server))
+            results = [run_py(sandbox, "print('done')") for _ in range(3)]
+            assert [r.stdout for r in results] == ["done\n"] * 3, results
+            assert sandbox.server_pid == server
+            assert "cannot fork a run" in caplog.text
+            assert "retrying as a fresh run" in caplog.text
+        finally:
+            with open(os.path.join(hierarchy, home, "cgroup.procs"), "w") as handle:
+                handle.write(str(server))
+            os.rmdir(group)
+        again = [run_py(sandbox, probe).stdout for _ in range(3)]
+        assert again == ["True\n"] * 3  # forked by the same server again
+        assert sandbox.server_pid == server
