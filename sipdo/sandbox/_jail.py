@@ -208,6 +208,8 @@ class Jail:
         _mount("sipdo", WORKDIR, "tmpfs", _NOSUID | _NODEV, f"{scratch},mode=0755")
         _write_files(WORKDIR, job, uid)
         os.chdir(WORKDIR)
+        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")  # a host out of memory kills the run first, not its server
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)

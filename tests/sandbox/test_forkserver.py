@@ -15,6 +15,7 @@ import textwrap
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -289,7 +290,7 @@ def _pids_hierarchy() -> tuple[str, str]:
     for path, name in (("/sys/fs/cgroup/pids", "pids"), ("/sys/fs/cgroup", "")):
         controllers = os.path.join(path, "cgroup.controllers")
         if name == "" and not (
-            os.path.exists(controllers) and "pids" in open(controllers).read().split()
+            os.path.exists(controllers) and "pids" in Path(controllers).read_text().split()
         ):
             continue
         if not os.access(os.path.join(path, "cgroup.procs"), os.W_OK):
@@ -332,3 +333,15 @@ def test_a_server_that_cannot_fork_a_run_lives_on_and_the_run_completes(
         again = [run_py(sandbox, probe).stdout for _ in range(3)]
         assert again == ["True\n"] * 3  # forked by the same server again
         assert sandbox.server_pid == server
+
+
+@pytest.mark.parametrize("name", ["process_forkserver_sandbox", "process_fresh_sandbox"])
+def test_a_host_out_of_memory_kills_the_run_before_its_server(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    sandbox: ProcessSandbox = request.getfixturevalue(name)
+    probe = run_py(sandbox, "print(open('/proc/self/oom_score_adj').read().strip())")
+    assert probe.stdout == "1000\n", probe
+    if sandbox.server_pid is not None:
+        with open(f"/proc/{sandbox.server_pid}/oom_score_adj") as handle:
+            assert int(handle.read()) < 1000
