@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
@@ -50,11 +50,10 @@ class Rejected:
 
 
 def repeat_note(old: str) -> str:
-    """The generator's second chance after it repeated the task ``old``."""
+    """What the generator's second request adds after it repeated the task ``old``."""
     return (
-        f"That task repeats {old}, which already exists. Write a different task: a new "
-        "problem with a new name, not a copy of any task shown above. Reply in the same "
-        "layout."
+        f"Your last task repeated {old}, which already exists. Write a different task: "
+        "a new problem with a new name, not a copy of any task you have seen."
     )
 
 
@@ -80,24 +79,28 @@ def _made(
 
 
 def _repeats(
-    deps: Deps,
-    made: Sequence[dict[str, Any] | Rejected],
-    seen: Mapping[str, str],
-    examples: Sequence[Mapping[str, Any]],
-) -> list[str]:
-    """Per reply, what its task repeats in words ("" if it is new or no task)."""
-    names = {str(t.get("id")): _name(t) for t in examples}
-    earlier: dict[str, str] = {}
-    out: list[str] = []
+    deps: Deps, made: Sequence[dict[str, Any] | Rejected], seen: Mapping[str, str]
+) -> list[dict[str, Any] | None]:
+    """Per reply, the task it repeats: one written before (``seen``: its id, and the
+    repeat's own name) or an earlier reply's; None if it is new or holds no task."""
+    earlier: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any] | None] = []
     for task in made:
         if isinstance(task, Rejected):
-            out.append("")
+            out.append(None)
             continue
         key = deps.domain.dedup_key(task)
-        old = seen.get(key) or earlier.get(key)
-        out.append("" if old is None else names.get(old) or _name(task))
-        earlier.setdefault(key, str(task.get("id")))
+        if key in seen:
+            out.append({**task, "id": seen[key]})
+        else:
+            out.append(earlier.get(key))
+        earlier.setdefault(key, task)
     return out
+
+
+def _last(tasks: Sequence[dict[str, Any]], task_id: str) -> list[dict[str, Any]]:
+    """``tasks`` with the one whose id is ``task_id`` moved to the end."""
+    return sorted(tasks, key=lambda t: t.get("id") == task_id)
 
 
 def _name(task: Mapping[str, Any]) -> str:
@@ -115,14 +118,18 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
     examples = [*state.get("seeds", []), *state.get("accepted_tasks", [])]
     rejections = [str(r.get("reason", "")) for r in state.get("rejected_tasks", [])[-3:]]
     reply_format = deps.domain.generated_format()
-    asks = [
-        deps.domain.generate_messages(
-            target=t, difficulty=difficulty, examples=examples, rejections=rejections
-        )
-        for t in targets
-    ]
     results = await asyncio.gather(
-        *(deps.structured(tally, "generator", ask, reply_format) for ask in asks)
+        *(
+            deps.structured(
+                tally,
+                "generator",
+                deps.domain.generate_messages(
+                    target=t, difficulty=difficulty, examples=examples, rejections=rejections
+                ),
+                reply_format,
+            )
+            for t in targets
+        )
     )
     seen = dict(state.get("seen_keys", {}))
     made = [
@@ -130,8 +137,10 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
         for n, (target, result) in enumerate(zip(targets, results, strict=True))
     ]
     # A task that repeats one already written (a weak generator copies the example it
-    # was shown) is sent back once, saying what it repeats, before it is rejected.
-    repeats = {n: old for n, old in enumerate(_repeats(deps, made, seen, examples)) if old}
+    # was shown) gets one more request: the repeated task moves to the end of the
+    # examples (a domain shows the first), and the request says what was repeated.
+    # Repeated again, it is rejected.
+    repeats = {n: old for n, old in enumerate(_repeats(deps, made, seen)) if old}
     if repeats:
         retold = await asyncio.gather(
             *(
@@ -139,9 +148,13 @@ async def generator(state: SipdoState, deps: Deps) -> dict[str, Any]:
                     tally,
                     "generator",
                     [
-                        *asks[n],
-                        AIMessage(content=results[n].last_reply),
-                        HumanMessage(content=repeat_note(old)),
+                        *deps.domain.generate_messages(
+                            target=targets[n],
+                            difficulty=difficulty,
+                            examples=_last(examples, old["id"]),
+                            rejections=rejections,
+                        ),
+                        HumanMessage(content=repeat_note(_name(old))),
                     ],
                     reply_format,
                 )

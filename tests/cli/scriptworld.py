@@ -69,8 +69,8 @@ def generator_rules() -> list[dict[str, Any]]:
     # Iteration 2's request lists `clamp` among the names not to reuse. A task sent back
     # as a repeat comes back unchanged.
     return [
-        rule(["That task repeats `clamp`"], CLAMP),
-        rule(["That task repeats `dedupe_keep_order`"], DEDUPE),
+        rule(["Your last task repeated `clamp`"], CLAMP),
+        rule(["Your last task repeated `dedupe_keep_order`"], DEDUPE),
         rule(["clamp"], DEDUPE),
         rule([], CLAMP),
     ]

@@ -137,7 +137,9 @@ class Domain(Protocol):
     ) -> list[BaseMessage]:
         """Messages asking for one new task at ``difficulty`` aimed at ``target``, a
         failure (task, answer, verifier feedback) or None for "harder in general";
-        ``rejections`` are the verifier's reasons for recently rejected tasks."""
+        ``examples`` are the tasks written so far (a domain that shows one shows the
+        first it may); ``rejections`` are the verifier's reasons for recently rejected
+        tasks."""
         ...
 
     def describe_failure(self, failure: Mapping[str, Any]) -> str:
