@@ -169,6 +169,11 @@ async def test_a_repeated_task_gets_one_second_chance(sandbox: Sandbox) -> None:
 
     retold = generator.calls[-1]
     assert "Your last task repeated `rotate_left`" in retold.text
+    # the example shown (the one copied) is another one in the second request
+    signature = world.SEEDS["rotate_left"]["prompt"].splitlines()[0]
+    assert signature in generator.calls[0].text
+    assert signature not in retold.text
+    assert "A finished task in the reply layout" in retold.text
     assert {t["entry_point"] for t in out["accepted_tasks"]} == {"clamp", "dedupe_keep_order"}
     assert out["rejected_tasks"] == []
     generation = next(h for h in out["history"] if h["kind"] == "generation")
