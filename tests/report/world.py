@@ -63,8 +63,16 @@ def _rules(role: str) -> list[dict[str, Any]]:
         halve = story.fenced("def halve(n):\n    return n // 2\n")
         return [_rule(["def halve("], halve), *story.checker_rules()]
     if role == "generator":
-        # Each iteration's request names the functions already used.
-        return [_rule(["dedupe_keep_order"], BROKEN), _rule(["clamp"], DEDUPE), _rule([], CLAMP)]
+        # Each iteration's request names the functions already used; a task sent back
+        # as a repeat comes back unchanged.
+        return [
+            _rule(["Your last task repeated `clamp`"], CLAMP),
+            _rule(["Your last task repeated `dedupe_keep_order`"], DEDUPE),
+            _rule(["Your last task repeated `halve`"], BROKEN),
+            _rule(["dedupe_keep_order"], BROKEN),
+            _rule(["clamp"], DEDUPE),
+            _rule([], CLAMP),
+        ]
     analysis = {"failure_modes": [{"pattern": "returns None", "cause": HOSTILE}]}
     rationale = "adds the missing rule " + HOSTILE
     return [
