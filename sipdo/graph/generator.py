@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import HumanMessage
@@ -11,6 +12,7 @@ from langchain_core.messages import HumanMessage
 from sipdo.graph.events import emit
 from sipdo.graph.runtime import Deps, Tally
 from sipdo.graph.state import GenerationEntry, SipdoState, failure_records
+from sipdo.structured import StructuredResult
 from sipdo.verifiers.types import content_id
 
 
@@ -42,11 +44,11 @@ def _reject(deps: Deps, state: SipdoState, entry: dict[str, Any]) -> dict[str, A
     return entry
 
 
+@dataclass(frozen=True)
 class Rejected:
     """A generator reply that gave no task: the rejection entry to record."""
 
-    def __init__(self, entry: dict[str, Any]) -> None:
-        self.entry = entry
+    entry: dict[str, Any]
 
 
 def repeat_note(old: str) -> str:
@@ -58,7 +60,12 @@ def repeat_note(old: str) -> str:
 
 
 def _made(
-    deps: Deps, iteration: int, difficulty: int, n: int, target: Any, result: Any
+    deps: Deps,
+    iteration: int,
+    difficulty: int,
+    n: int,
+    target: Mapping[str, Any] | None,
+    result: StructuredResult[Any],
 ) -> dict[str, Any] | Rejected:
     """The task one generator reply holds, or why it holds none."""
     weakness = str((target or {}).get("task", {}).get("weakness", "")) or "harder edge cases"
