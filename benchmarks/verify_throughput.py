@@ -129,14 +129,29 @@ def opened(backend: str, mode: str, jobs: int) -> Iterator[Any]:
 
 
 def time_sipdo(
-    tasks: Path, samples: Path, out: Path, *, sandbox: Any, jobs: int, tests_only: bool
+    tasks: Path,
+    samples: Path,
+    out: Path,
+    *,
+    sandbox: Any,
+    jobs: int,
+    tests_only: bool,
+    reference_cache: Path | None = None,
 ) -> tuple[float, int]:
     """(seconds, rows passed) of one ``verify_dataset`` over the rows."""
     from sipdo.verifiers import VerifierConfig, verify_dataset
 
     config = VerifierConfig(n_standard=0, n_extended=0) if tests_only else VerifierConfig()
     started = time.perf_counter()
-    verify_dataset(tasks, solutions=samples, output=out, jobs=jobs, sandbox=sandbox, config=config)
+    verify_dataset(
+        tasks,
+        solutions=samples,
+        output=out,
+        jobs=jobs,
+        sandbox=sandbox,
+        config=config,
+        reference_cache=reference_cache,
+    )
     seconds = time.perf_counter() - started
     passed = sum(json.loads(line)["passed"] for line in out.read_text().splitlines())
     out.unlink()
@@ -171,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         help="samples graded per task (a pass@k file has several): the reference side of a "
         "task is run once and reused for all of them",
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="also time each check with the tasks' reference sides already in a reference "
+        "cache (sipdo verify --reference-cache), filled by an untimed run before",
+    )
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     modes = [m for m in args.modes.split(",") if m]
@@ -201,8 +222,23 @@ def main(argv: list[str] | None = None) -> int:
             for backend in backends:
                 for mode in modes:
                     with opened(backend, mode, jobs) as sandbox:
-                        for tests_only in (True, False):
+                        checks = [(t, False) for t in (True, False)]
+                        if args.warm:
+                            checks += [(t, True) for t in (True, False)]
+                        cache = Path(tmp) / f"refs-{backend}.sqlite"
+                        for tests_only, warm in checks:
                             check = "tests-only" if tests_only else "full"
+                            if warm:
+                                check += " warm"
+                                time_sipdo(  # fills the cache, untimed
+                                    tasks,
+                                    samples,
+                                    Path(tmp) / "out.jsonl",
+                                    sandbox=sandbox,
+                                    jobs=jobs,
+                                    tests_only=tests_only,
+                                    reference_cache=cache,
+                                )
                             seconds, passed = time_sipdo(
                                 tasks,
                                 samples,
@@ -210,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                                 sandbox=sandbox,
                                 jobs=jobs,
                                 tests_only=tests_only,
+                                reference_cache=cache if warm else None,
                             )
                             rate = n / seconds
                             # The floor again, next to this run: the load drifts.

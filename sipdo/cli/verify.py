@@ -138,6 +138,14 @@ def verify(
         typer.Option(help="Also write an HTML report (Plotly, offline).", show_default=False),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    reference_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file of the tasks' reference runs, kept across runs (solutions mode): "
+            "grading another samples file on the same tasks skips them.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Verify a dataset: are the tasks sound (default), or do the samples pass (--solutions)?"""
     from sipdo.verifiers.datafiles import count_rows
@@ -188,6 +196,7 @@ def verify(
             engine=engine,
             ray_address=ray_address,
             progress=tick,
+            reference_cache=reference_cache,
         )
     data = summary.as_dict()
     console.print(summary_table(data))

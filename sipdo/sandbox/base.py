@@ -178,6 +178,12 @@ class Sandbox(ABC):
     def _release(self) -> None:  # noqa: B027 - optional hook
         """Free backend resources; called once by ``close``."""
 
+    def runtime_id(self) -> str | None:
+        """What a program's behaviour here depends on besides its files: the interpreter
+        and its libraries (e.g. an image's id). ``None``, the default, means unknown: then
+        no result of a run here is kept for another process to reuse."""
+        return None
+
     # -- derived API ----------------------------------------------------------
     def run(
         self,

@@ -191,6 +191,7 @@ class DockerSandbox(Sandbox):
         super().__init__(limits=limits, max_concurrency=max_concurrency or max(2, pool_size))
         self.mode = "fresh" if mode == "fresh" else "forkserver"
         self.image = image
+        self._runtime_id: str | None = None
         self.runtime = runtime
         self.client = connect()
         try:
@@ -228,6 +229,16 @@ class DockerSandbox(Sandbox):
         made = [self._pool.create(key) for _ in range(count)]
         for warm in made:
             self._pool.give_back(warm, key)
+
+    def runtime_id(self) -> str | None:
+        """The image's id (its interpreter and libraries); ``None`` if the engine cannot say."""
+        if self._runtime_id is None:
+            try:
+                self._runtime_id = f"docker {self.client.images.get(self.image).id}"
+            except Exception as exc:  # unknown means: keep nothing
+                log.warning("cannot read the id of image %s: %s", self.image, exc)
+                return None
+        return self._runtime_id
 
     def _release(self) -> None:
         self._finalizer()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import importlib.metadata
 import logging
 import math
 import os
@@ -19,6 +21,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -124,6 +127,17 @@ def resolve_command(command: tuple[str, ...]) -> list[str]:
     if command[0] == "python":
         return [host_python(), *command[1:]]
     return list(command)
+
+
+@functools.cache
+def _host_runtime() -> str:
+    versions = []
+    for name in ("hypothesis", "pytest"):
+        try:
+            versions.append(f"{name}={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name}=-")
+    return " ".join(["process", host_python(), sys.version.replace("\n", " "), *versions])
 
 
 class ProcessSandbox(Sandbox):
@@ -262,6 +276,10 @@ class ProcessSandbox(Sandbox):
         # The jail's directory and namespaces go even if close() is never called.
         self._finalizer = weakref.finalize(self, _discard_jail, jail, root)
         return jail
+
+    def runtime_id(self) -> str:
+        """The host interpreter (every run's ``python``) and the libraries runs import."""
+        return _host_runtime()
 
     def _release(self) -> None:
         if self._server is not None:

@@ -3,7 +3,8 @@
 Each is a thin driver around one I/O-free flow (``solution_flow``,
 ``task_flow``). The reference side of a task is cached per sandbox (keyed by
 the task's content and the config), so grading many candidates for one task
-costs one untrusted run each, plus a replay of the tests when needed.
+costs one untrusted run each, plus a replay of the tests when needed. A
+``ReferenceStore`` (``references=``) keeps it on disk for other processes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.protocol import Verifier
 from sipdo.verifiers.reference import ReferenceRun, reference_flow
+from sipdo.verifiers.refstore import ReferenceStore
 from sipdo.verifiers.runs import Flow, adrive, drive
 from sipdo.verifiers.solution_check import solution_flow
 from sipdo.verifiers.task_check import MutantFate, mutation_flow, task_flow
@@ -62,7 +64,11 @@ def _store(sandbox: Sandbox, key: str, ref: ReferenceRun) -> None:
 
 
 def _solution(
-    task: CodeTask, candidate: str, sandbox: Sandbox, config: VerifierConfig
+    task: CodeTask,
+    candidate: str,
+    sandbox: Sandbox,
+    config: VerifierConfig,
+    references: ReferenceStore | None = None,
 ) -> Flow[Verdict]:
     # Grading compares on the tests' and the standard inputs only; the extended set
     # (``ext``) tells equivalent mutants apart for ``verify_task``. A reference side made
@@ -73,14 +79,25 @@ def _solution(
         lean = replace(config, n_extended=0)
         key = _cache_key(task, lean)
         ref = _cached(sandbox, key)
+        if ref is None and references is not None:
+            ref = references.get(task, lean, sandbox)
+            if ref is not None:
+                _store(sandbox, key, ref)
         if ref is None:
             [ref] = yield from reference_flow(task, lean)
             _store(sandbox, key, ref)
+            if references is not None:
+                references.put(task, lean, sandbox, ref)
     return (yield from solution_flow(task, candidate, ref, config))
 
 
 def verify_solution(
-    task: CodeTask, candidate: str, *, sandbox: Sandbox, config: VerifierConfig | None = None
+    task: CodeTask,
+    candidate: str,
+    *,
+    sandbox: Sandbox,
+    config: VerifierConfig | None = None,
+    references: ReferenceStore | None = None,
 ) -> Verdict:
     """Grade ``candidate`` (module source defining the entry point) on ``task``.
 
@@ -88,16 +105,23 @@ def verify_solution(
     the candidate confined to its own sandbox run that holds nothing but its
     own code. A wrong or hostile candidate yields ``passed=False`` with
     feedback; ``VerificationError`` means the task or the harness is broken
-    (for example, the reference fails its own tests).
+    (for example, the reference fails its own tests). ``references`` keeps the
+    task's reference side on disk, and reuses it from there (``refstore``).
     """
-    return drive(_solution(task, candidate, sandbox, config or _DEFAULT), sandbox)
+    return drive(_solution(task, candidate, sandbox, config or _DEFAULT, references), sandbox)
 
 
 async def averify_solution(
-    task: CodeTask, candidate: str, *, sandbox: Sandbox, config: VerifierConfig | None = None
+    task: CodeTask,
+    candidate: str,
+    *,
+    sandbox: Sandbox,
+    config: VerifierConfig | None = None,
+    references: ReferenceStore | None = None,
 ) -> Verdict:
     """Async twin of ``verify_solution`` (uses ``sandbox.arun``)."""
-    return await adrive(_solution(task, candidate, sandbox, config or _DEFAULT), sandbox)
+    flow = _solution(task, candidate, sandbox, config or _DEFAULT, references)
+    return await adrive(flow, sandbox)
 
 
 def verify_task(

@@ -122,7 +122,7 @@ def replay_request(
     run_files: dict[str, str | bytes] = {
         **files("codec", "replay_driver"),
         **bytecode("codec"),
-        **unicode_tables.cache_files(),  # for tests that draw text themselves
+        **unicode_tables.files_for(task.tests, generates=False),  # tests that draw text
         "solution.py": task.reference_solution,
         config.tests_file: task.tests,
     }

@@ -22,6 +22,11 @@ class VerifierConfig:
     reference gets ``max(reference_short_budget_s, 20 x its slowest answered
     call)`` (at most the full budget) on the remaining generated inputs; the
     tests' own calls always get the full budget.
+
+    ``n_standard`` inputs (edge cases, Hypothesis examples and variants of the
+    tests' own calls) grade every candidate; ``n_extended`` more tell
+    equivalent mutants from surviving ones in ``verify_task``. With both at 0
+    the task's tests alone decide, as a plain test harness would.
     """
 
     n_standard: int = 60

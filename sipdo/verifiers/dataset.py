@@ -27,6 +27,7 @@ from sipdo.errors import ConfigurationError
 from sipdo.sandbox.base import Sandbox
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.datafiles import VerdictWriter, prepare_resume, read_rows
+from sipdo.verifiers.refstore import store_at
 from sipdo.verifiers.rowcheck import RETRY_STATUSES, Item, RowSpec, averify_item, prepare
 from sipdo.verifiers.summary import DatasetSummary
 from sipdo.verifiers.taskindex import TaskIndex
@@ -49,10 +50,19 @@ def make_spec(
     retries: int = 2,
     backoff_s: float = 2.0,
     config: VerifierConfig | None = None,
+    reference_cache: str | Path | None = None,
 ) -> RowSpec:
-    """The ``RowSpec`` of a run (validated)."""
+    """The ``RowSpec`` of a run (validated; a reference cache is opened here, so a file that
+    is not one fails before any row)."""
     if retries < 0:
         raise ConfigurationError("retries must be >= 0")
+    if reference_cache is not None:
+        if not solutions:
+            raise ConfigurationError(
+                "a reference cache serves solutions mode (--solutions): verifying a task runs "
+                "its reference twice on purpose, to see that it is deterministic"
+            )
+        reference_cache = str(store_at(reference_cache).path)
     return RowSpec(
         mode="solutions" if solutions else "tasks",
         fmt=fmt,
@@ -62,6 +72,7 @@ def make_spec(
         retries=retries,
         backoff_s=backoff_s,
         config=config or VerifierConfig(),
+        reference_cache=None if reference_cache is None else str(reference_cache),
     )
 
 
@@ -142,13 +153,16 @@ async def averify_dataset(
     engine: Literal["local", "ray"] = "local",
     ray_address: str | None = None,
     progress: Progress | None = None,
+    reference_cache: str | Path | None = None,
 ) -> DatasetSummary:
     """Verify every row of ``tasks`` (or of ``solutions``) into ``output``; return the summary.
 
     ``sandbox`` is an open ``Sandbox`` (left open) or a kind for
     ``open_sandbox`` (opened with ``jobs`` workers and closed). ``progress``
     is called with each record as it is written (and with each one a resumed
-    run keeps, flagged ``True``). The summary covers the
+    run keeps, flagged ``True``). ``reference_cache`` (solutions mode) is a
+    SQLite file of reference sides reused across runs (``refstore``); with
+    Ray, each node opens that path locally. The summary covers the
     whole output, kept verdicts of a resumed run included. Bad rows become
     verdicts; a missing or unreadable file raises ``ConfigurationError``.
     """
@@ -164,6 +178,7 @@ async def averify_dataset(
         retries=retries,
         backoff_s=backoff_s,
         config=config,
+        reference_cache=reference_cache,
     )
     if engine not in ("local", "ray"):
         raise ConfigurationError(f"unknown engine {engine!r}; available: local, ray")

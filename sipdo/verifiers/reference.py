@@ -98,7 +98,10 @@ def reference_request(task: CodeTask, config: VerifierConfig) -> RunRequest:
     run_files: dict[str, str | bytes] = {
         **files("codec", "call_driver", "gen", "contract", "plain", "reference_driver"),
         **bytecode("codec", "call_driver", "gen", "contract", "plain"),
-        **unicode_tables.cache_files(),  # the run draws text: Hypothesis finds its tables built
+        # A run that draws text finds Hypothesis's tables built.
+        **unicode_tables.files_for(
+            task.tests, generates=bool(config.n_standard or config.n_extended)
+        ),
         "solution.py": task.reference_solution,
         config.tests_file: task.tests,
     }

@@ -25,6 +25,7 @@ from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.datafiles import Row, canonical
 from sipdo.verifiers.fixes import suggest_fix
 from sipdo.verifiers.formats import RowError, remap, row_task_id, task_from_row
+from sipdo.verifiers.refstore import store_at
 from sipdo.verifiers.types import CodeTask, Verdict, content_id
 from sipdo.verifiers.watch import RunLog, watching
 
@@ -45,6 +46,9 @@ class RowSpec:
     retries: int = 2
     backoff_s: float = 2.0
     config: VerifierConfig = field(default_factory=VerifierConfig)
+    # A ReferenceStore's file (solutions mode): reference sides kept across runs. It changes
+    # no verdict, so it is no part of a row's content id.
+    reference_cache: str | None = None
 
     def key(self) -> str:
         """What, besides the row, decides its verdict (part of every content id)."""
@@ -168,7 +172,10 @@ async def _verify(item: Item, sandbox: Sandbox, spec: RowSpec) -> Verdict:
     if spec.mode == "tasks":
         return await averify_task(item.task, sandbox=sandbox, config=spec.config)
     assert item.candidate is not None
-    return await averify_solution(item.task, item.candidate, sandbox=sandbox, config=spec.config)
+    references = store_at(spec.reference_cache) if spec.reference_cache else None
+    return await averify_solution(
+        item.task, item.candidate, sandbox=sandbox, config=spec.config, references=references
+    )
 
 
 async def averify_item(item: Item, sandbox: Sandbox, spec: RowSpec) -> dict[str, Any]:

@@ -88,3 +88,10 @@ def cache_files() -> dict[str, bytes]:
         if _built is None:
             _built = build()
         return _built
+
+
+def files_for(tests: str, *, generates: bool) -> dict[str, bytes]:
+    """The tables for a run that may draw text: one that generates inputs, or whose tests
+    use Hypothesis themselves; nothing for a run of plain tests alone, which would only
+    pay for building them (about a second, once per host process)."""
+    return cache_files() if generates or "hypothesis" in tests else {}

@@ -78,6 +78,9 @@ class WatchedSandbox(Sandbox):
         self.incidents = 0
         self._lock = threading.Lock()
 
+    def runtime_id(self) -> str | None:
+        return self.inner.runtime_id()
+
     def _execute(self, job: Job) -> ExecResult:
         log = _current.get()
         try:

@@ -84,6 +84,44 @@ def test_verify_solutions_resume_and_refusals(tmp_path: Path, sipdo: Sipdo) -> N
     assert len(read_jsonl(out)) == 2  # both rows were kept, none redone
 
 
+def test_verify_solutions_keep_the_reference_runs_for_the_next_file(
+    tmp_path: Path, sipdo: Sipdo
+) -> None:
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE, SOUND])
+    cache = tmp_path / "cache" / "refs.sqlite"
+    graded = []
+    for i, solution in enumerate(["    return x + x\n", "    return x * 3\n"]):
+        samples = write_jsonl(
+            tmp_path / f"s{i}.jsonl", [{"task_id": "twice", "completion": solution}]
+        )
+        out = tmp_path / f"g{i}.jsonl"
+        result = sipdo(
+            "verify",
+            str(tasks),
+            "--solutions",
+            str(samples),
+            "-o",
+            str(out),
+            "--sandbox",
+            "process",
+            "--no-progress",
+            "--reference-cache",
+            str(cache),
+        )
+        assert result.returncode == 0, result.stderr
+        graded.append([r["passed"] for r in read_jsonl(out)])
+    assert graded == [[True], [False]]
+    import sqlite3
+
+    with sqlite3.connect(cache) as db:
+        assert db.execute("SELECT COUNT(*) FROM reference_sides").fetchone() == (1,)
+    refused = sipdo(
+        "verify", str(tasks), "-o", str(tmp_path / "t.jsonl"), "--reference-cache", str(cache)
+    )
+    assert refused.returncode == 1
+    assert "serves solutions mode" in refused.stderr
+
+
 def test_verify_bad_arguments_say_why(tmp_path: Path, sipdo: Sipdo) -> None:
     tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE])
     out = str(tmp_path / "v.jsonl")

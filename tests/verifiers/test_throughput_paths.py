@@ -165,6 +165,18 @@ def test_runs_that_draw_or_run_tests_carry_the_tables(squares_task: CodeTask) ->
     assert shipped.items() <= dict(req.files).items()
 
 
+def test_runs_of_plain_tests_alone_carry_no_tables(squares_task: CodeTask) -> None:
+    tests_only = VerifierConfig(n_standard=0, n_extended=0)
+    names = reference_request(squares_task, tests_only).files
+    assert not any(n.startswith(".hypothesis") for n in names)
+    # Tests that use Hypothesis themselves draw: their runs carry the tables.
+    drawing = squares_task.model_copy(
+        update={"tests": "from hypothesis import given, strategies as st\n" + squares_task.tests}
+    )
+    shipped = unicode_tables.cache_files()
+    assert shipped.items() <= dict(reference_request(drawing, tests_only).files).items()
+
+
 def test_without_hypothesis_private_tables_nothing_is_shipped(tmp_path: Path) -> None:
     fake = tmp_path / "fake"
     (fake / "hypothesis" / "internal").mkdir(parents=True)
@@ -277,6 +289,23 @@ def test_the_extended_inputs_change_no_other_case(
 
 
 SQUARES_RIGHT = "def sum_of_squares(xs):\n    return sum(x * x for x in xs if x % 2 == 0)\n"
+
+
+def test_no_standard_inputs_means_the_tests_calls_alone(
+    squares_task: CodeTask, process_sandbox: ProcessSandbox
+) -> None:
+    # No edge cases either: a reference that loops on an edge input costs nothing here.
+    [run] = drive(
+        reference_flow(squares_task, VerifierConfig(n_standard=0, n_extended=0)), process_sandbox
+    )
+    assert run.cases
+    assert {c.group for c in run.cases} == {"test"}
+    assert not run.dropped
+    [edges] = drive(
+        reference_flow(squares_task, VerifierConfig(n_standard=1, n_extended=0)), process_sandbox
+    )
+    assert len(edges.group("std")) > 1  # edge cases come with any standard input
+
 
 # -- plain test modules ------------------------------------------------------------
 
