@@ -156,6 +156,43 @@ def test_unusable_gradients_end_the_step_with_a_reason() -> None:
     assert "no usable gradient" in (out.selection.error or "")
 
 
+def test_an_edit_that_repeats_the_prompt_is_asked_for_once_more() -> None:
+    from sipdo.plugins.optimizers.protegi import REPEAT_NOTE
+
+    # critique A's edit gives the prompt back unchanged; critique B's is new
+    model = script("Solve it.", "Solve it.\nRULE-B", "Solve it.\nRULE-A")
+    strategy = ProTeGiStrategy(gradients=2, paraphrases=0, rounds=0, eval_batch=6)
+    out = run(strategy.step(base_view()), base_view(), model, verdict)  # type: ignore[arg-type]
+    assert len(out.asks) == 4  # gradients, two edits, one more for the repeat
+    again = out.asks[3].messages
+    assert "misses rule A" in str(again[1].content)  # the same critique, asked anew
+    assert str(again[-1].content) == REPEAT_NOTE
+    assert all(REPEAT_NOTE not in str(m.content) for a in out.asks[:3] for m in a.messages)
+    texts = sorted(c.text for c in out.new.values())
+    assert texts == ["Solve it.\nRULE-A", "Solve it.\nRULE-B"]
+    made = next(c for c in out.new.values() if "RULE-A" in c.text)
+    assert made.operator == "protegi_edit"
+    assert made.rationale == "misses rule A"
+
+
+def test_a_repeat_repeated_ends_the_step_with_the_reason() -> None:
+    model = script("Solve it.", "Solve it.")
+    strategy = ProTeGiStrategy(gradients=1, paraphrases=0, rounds=0)
+    out = run(strategy.step(base_view()), base_view(), model, verdict)  # type: ignore[arg-type]
+    assert len(out.asks) == 3  # gradients, the edit, one more request: no third
+    assert out.selection.candidate is None
+    assert out.selection.error == "the edits repeat the beam's prompts"
+
+
+def test_an_unusable_edit_is_not_asked_for_again() -> None:
+    replies: list[object] = [{"critiques": ["misses rule A"]}, "no prompt", "none", "nothing"]
+    model = ScriptedChatModel(replies)
+    strategy = ProTeGiStrategy(gradients=1, paraphrases=0, rounds=0)
+    out = run(strategy.step(base_view()), base_view(), model, verdict)  # type: ignore[arg-type]
+    assert len(out.asks) == 2  # the structured reply's own retries were its second chances
+    assert out.selection.candidate is None
+
+
 def test_parse_prompts_and_config_errors() -> None:
     assert parse_prompts("<prompt>a</prompt> and <prompt>\nb\n</prompt>").prompts == ["a", "b"]
     assert parse_prompts("<prompt>\nonly one, unclosed").prompts == ["only one, unclosed"]

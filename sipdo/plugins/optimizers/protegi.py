@@ -4,7 +4,9 @@ One step expands every prompt of the beam:
 
 1. **gradients** — from a minibatch of the prompt's failures the model writes
    ``gradients`` critiques ("why could this prompt have got these wrong?");
-2. **edits** — each critique is applied: ``edits_per_gradient`` rewritten prompts;
+2. **edits** — each critique is applied: ``edits_per_gradient`` rewritten prompts
+   (a reply that only repeats the prompt, or one already in the beam, is asked
+   for once more, with that said: weak models often copy the prompt they are shown);
 3. **paraphrases** — each edit is paraphrased ``paraphrases`` times (the paper's
    Monte-Carlo exploration of the edit's neighbourhood).
 
@@ -59,6 +61,10 @@ class Prompts(BaseModel):
     prompts: list[str] = Field(min_length=1)
 
 
+REPEAT_NOTE = (
+    "Your last answer gave back this prompt, or one already tried, without a change. "
+    "Change the prompt this time: add or rewrite an instruction that fixes the problem."
+)
 _BLOCK = re.compile(r"<prompt>\s*(.*?)\s*</prompt>", re.DOTALL | re.IGNORECASE)
 
 
@@ -117,7 +123,8 @@ class ProTeGiStrategy(Strategy):
         self.sr_budget = sr_budget
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
-        per_member = 1 + self.gradients * (1 + (1 if self.paraphrases else 0))
+        # per critique: an edit, at most one more when it repeats, a paraphrase
+        per_member = 1 + self.gradients * (2 + (1 if self.paraphrases else 0))
         arms = min(MAX_ARMS, self.beam_width * (1 + per_member))
         pulls = arms + self.rounds * self.pulls_per_round
         return {
@@ -161,12 +168,17 @@ class ProTeGiStrategy(Strategy):
         edits = yield [Ask(self._edit_messages(view, m, g), PROMPTS_FORMAT) for m, g in critiques]
         seen = {self._instructions(view, c).strip() for c in beam}
         new: list[NewCandidate] = []
+        repeated: list[tuple[str, str]] = []
         for (member, critique), result in zip(critiques, edits, strict=True):
-            for text in (result.value.prompts if result.value else [])[: self.edits_per_gradient]:
-                cand = self._child(view, member, text, "protegi_edit", critique)
-                if cand is not None and text.strip() not in seen:
-                    seen.add(text.strip())
-                    new.append(cand)
+            if not self._take_edits(view, member, critique, result, seen, new) and result.value:
+                repeated.append((member, critique))
+        if repeated:
+            again = yield [
+                Ask(self._edit_messages(view, m, g, repeated=True), PROMPTS_FORMAT)
+                for m, g in repeated
+            ]
+            for (member, critique), result in zip(repeated, again, strict=True):
+                self._take_edits(view, member, critique, result, seen, new)
         if self.paraphrases and new:
             paras = yield [Ask(self._paraphrase_messages(c), PROMPTS_FORMAT) for c in new]
             for edit, result in zip(list(new), paras, strict=True):
@@ -260,6 +272,25 @@ class ProTeGiStrategy(Strategy):
         for cid in result:
             pulls[cid].append(ledger.mean(cid, tids))
 
+    def _take_edits(
+        self,
+        view: OptimizerView,
+        member: str,
+        critique: str,
+        result: Any,
+        seen: set[str],
+        new: list[NewCandidate],
+    ) -> int:
+        """Add the reply's edits that are new prompts to ``new``; how many were."""
+        added = 0
+        for text in (result.value.prompts if result.value else [])[: self.edits_per_gradient]:
+            cand = self._child(view, member, text, "protegi_edit", critique)
+            if cand is not None and text.strip() not in seen:
+                seen.add(text.strip())
+                new.append(cand)
+                added += 1
+        return added
+
     @staticmethod
     def _instructions(view: OptimizerView, cid: str) -> str:
         return view.components(cid).get(INSTRUCTIONS, "")
@@ -294,8 +325,11 @@ class ProTeGiStrategy(Strategy):
             ),
         ]
 
-    def _edit_messages(self, view: OptimizerView, cid: str, critique: str) -> list[BaseMessage]:
+    def _edit_messages(
+        self, view: OptimizerView, cid: str, critique: str, *, repeated: bool = False
+    ) -> list[BaseMessage]:
         count = self.edits_per_gradient
+        again = [HumanMessage(content=REPEAT_NOTE)] if repeated else []
         return [
             SystemMessage(content=OPTIMIZER_SYSTEM),
             HumanMessage(
@@ -305,6 +339,7 @@ class ProTeGiStrategy(Strategy):
                 "instruction that works, the reply format included; never name a specific "
                 "function, task or test value; under 150 words each."
             ),
+            *again,
         ]
 
     def _paraphrase_messages(self, cand: NewCandidate) -> list[BaseMessage]:
