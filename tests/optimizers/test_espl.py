@@ -151,6 +151,7 @@ def test_a_malformed_diff_is_a_rejected_candidate_with_its_reason() -> None:
             diff("Not in it.", "x"),  # the crossover
             template,  # the mutation's repair: the template copied
             "RULE: rule-3.",  # the mutation's rule: the prompt has it already
+            "RULE: Rule 3",  # asked for another: the same again
             diff("", "<one new rule>"),  # the crossover's repair: the example copied
             "Lessons: t4 failed.\nRULE: RULE-2 RULE-4",  # the crossover's rule
         ]
@@ -160,7 +161,10 @@ def test_a_malformed_diff_is_a_rejected_candidate_with_its_reason() -> None:
     [reason] = [r["reason"] for r in out.selection.notes["rejected"]]
     assert reason.startswith("edit 1 copies the format's placeholder")
     assert "(after a repair turn; first: no SEARCH/REPLACE block in the reply)" in reason
-    assert reason.endswith("no rule to append either: the prompt already has the rule 'rule-3.'")
+    assert reason.endswith(
+        "no rule to append either: the prompt already has the rule 'Rule 3', "
+        "also when asked for another"
+    )
     # the repair turn carries the reason, the bad reply and the layout on the prompt's
     # own last line
     repair = out.asks[2].messages
@@ -168,8 +172,10 @@ def test_a_malformed_diff_is_a_rejected_candidate_with_its_reason() -> None:
     shown = str(repair[-1].content)
     assert "cannot be applied: no SEARCH/REPLACE block in the reply" in shown
     assert "<<<<<<< SEARCH\nRULE-3\n=======\nRULE-3\n<one new rule>" in shown
+    # the mutation's second rule request names the rule the prompt has
+    assert "The prompt already says: rule-3." in str(out.asks[4].messages[-1].content)
     # the rule request follows the repair turn, with every reason so far
-    asked = str(out.asks[5].messages[-1].content)
+    asked = str(out.asks[6].messages[-1].content)
     assert "copies the format's placeholder '<one new rule>'" in asked
     assert "first: edit 1: the SEARCH text is not in the prompt" in asked
     assert "ONE new general rule" in asked

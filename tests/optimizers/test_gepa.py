@@ -150,12 +150,15 @@ def test_unchanged_twice_asks_for_one_rule_and_appends_it() -> None:
 def test_no_usable_rule_either_is_no_candidate_with_every_reason() -> None:
     view = world([candidate("p0", "Solve.")], {"p0": "1000"}, T4, seed=1)
     # unchanged twice, then a rule the component already has
-    model = ScriptedChatModel([reflection("Solve."), reflection("Solve."), "RULE: solve"])
+    model = ScriptedChatModel(
+        [reflection("Solve."), reflection("Solve."), "RULE: solve", "RULE: Solve!"]
+    )
     out = run(GEPAStrategy(minibatch=2).step(view), view, model, rules)
     assert out.selection.candidate is None
     error = out.selection.error or ""
     assert error.startswith("instructions unchanged (also after a turn asking for a change)")
-    assert "no rule to append either: the prompt already has the rule 'solve'" in error
+    assert "no rule to append either: the prompt already has the rule 'Solve!'" in error
+    assert error.endswith("also when asked for another")
     assert not out.new  # no child made, none evaluated
 
 

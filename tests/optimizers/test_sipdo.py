@@ -66,12 +66,18 @@ def test_an_unreadable_refinement_also_falls_back_to_one_rule() -> None:
 def test_no_rule_either_is_no_candidate_with_both_reasons() -> None:
     view = world([candidate("p0", "Solve.\nHandle empty lists.")], {"p0": "100"}, T3)
     model = ScriptedChatModel(
-        [ANALYSIS, RECOMMEND, refinement("Solve.\nHandle empty lists."), "RULE: handle EMPTY lists"]
+        [
+            ANALYSIS,
+            RECOMMEND,
+            refinement("Solve.\nHandle empty lists."),
+            "RULE: handle EMPTY lists",
+            "RULE: Handle empty lists.",  # asked for another: the same again
+        ]
     )
     out = run(SipdoStrategy().step(view), view, model, rules)
     sel = out.selection
     assert sel.candidate is None
     assert sel.error is not None
     assert sel.error.startswith("the rewritten prompt is identical to the current one;")
-    assert "already has the rule" in sel.error
+    assert "already has the rule 'Handle empty lists.', also when asked for another" in sel.error
     assert not out.evaluations  # nothing new was shown to the solver

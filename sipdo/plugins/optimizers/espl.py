@@ -49,7 +49,7 @@ from sipdo.plugins.optimizers.base import (
 from sipdo.plugins.optimizers.candidates import INSTRUCTIONS, NewCandidate
 from sipdo.plugins.optimizers.diffedit import DiffError, apply_diff
 from sipdo.plugins.optimizers.ledger import Ledger
-from sipdo.plugins.optimizers.lesson import LESSON_FORMAT, lesson_messages, with_rule
+from sipdo.plugins.optimizers.lesson import asked_rule
 from sipdo.structured import ReplyFormat
 
 Rating = tuple[float, float]
@@ -158,8 +158,8 @@ class ESPLStrategy(Strategy):
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
         size = min(self.batch_size, n_tasks)
-        # a mutation and a crossover, each with at most a repair turn and a rule
-        return {"optimizer": 6, "learner": (min(self.active, self.population) + 2) * size}
+        # a mutation and a crossover, each with at most a repair turn and two rule requests
+        return {"optimizer": 8, "learner": (min(self.active, self.population) + 2) * size}
 
     def step(self, view: OptimizerView) -> StrategyFlow:
         rng = view.rng()
@@ -219,18 +219,15 @@ class ESPLStrategy(Strategy):
                 except DiffError as exc:
                     # the last resort: one rule, appended — an edit with an empty SEARCH part
                     reason = f"{exc} (after a repair turn; first: {first})"
-                    asked = lesson_messages(messages, text, reason)
-                    [lesson] = yield [Ask(asked, LESSON_FORMAT)]
+                    rule, error, raw = yield from asked_rule(messages, text, reason, prompt)
                     try:
-                        if lesson.value is None:
-                            raise DiffError(lesson.error or "no rule")
-                        text = f"<<<<<<< SEARCH\n=======\n{lesson.value.rule}\n>>>>>>> REPLACE"
-                        with_rule(prompt, lesson.value.rule)  # refuses a rule it already has
+                        if rule is None:
+                            raise DiffError(error)
+                        text = f"<<<<<<< SEARCH\n=======\n{rule}\n>>>>>>> REPLACE"
                         new_text = apply_diff(prompt, text)
-                    except ValueError as last:  # DiffError is one
-                        reason = f"{reason}; no rule to append either: {last}"
-                        raw = (lesson.last_reply or text)[-2000:]
-                        rejected.append({"operator": kind, "reason": reason, "raw": raw})
+                    except DiffError as last:
+                        why = error or f"{reason}; no rule to append either: {last}"
+                        rejected.append({"operator": kind, "reason": why, "raw": raw[-2000:]})
                         continue
                     fallbacks.append(kind)
             ids = [best] if kind == "mutation" else parents

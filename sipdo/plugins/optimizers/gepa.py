@@ -86,8 +86,9 @@ class GEPAStrategy(Strategy):
         self.merge_subsample = merge_subsample
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
-        # a reflection, one more turn if it came back unchanged, one asking for a rule
-        return {"optimizer": 3, "learner": n_tasks + min(self.minibatch, n_tasks)}
+        # a reflection, one more turn if it came back unchanged, one asking for a rule and
+        # one more if the prompt has that rule
+        return {"optimizer": 4, "learner": n_tasks + min(self.minibatch, n_tasks)}
 
     def step(self, view: OptimizerView) -> StrategyFlow:
         rng = view.rng()

@@ -7,8 +7,11 @@ strategy's own repair turn has failed too, it asks once more for the smallest
 edit there is — one general rule, on one line, from the same failures — and
 appends it to the text being edited. For E-SPL that is still a diff edit (an
 empty SEARCH part appends); for GEPA it is a reflective rewrite of the
-component that keeps all of it. The candidate records that it came this way,
-and faces the same acceptance tests as any other.
+component that keeps all of it. A rule the text already has is asked for once
+more, with the rule named: the 1.5B gives the same generic rule ("check edge
+cases") to every request, so without that a strategy stalls once it is in. The
+candidate records that it came this way, and faces the same acceptance tests as
+any other.
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ def lesson_messages(messages: Sequence[BaseMessage], reply: str, reason: str) ->
     ]
 
 
+KNOWN_NOTE = "The prompt already says: {rule}\nWrite a different rule, one it does not have yet."
+
+
+class KnownRule(ValueError):
+    """The text already has the rule."""
+
+
 def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
@@ -85,21 +95,44 @@ def with_rule(text: str, rule: str) -> str:
     """``text`` with ``rule`` on a line of its own at the end; ``ValueError`` when the
     text already says it (same words, whatever the case and punctuation)."""
     if _words(rule) and _words(rule) in _words(text):
-        raise ValueError(f"the prompt already has the rule {rule!r}")
+        raise KnownRule(f"the prompt already has the rule {rule!r}")
     return f"{text.rstrip()}\n{rule}".strip()
+
+
+def asked_rule(
+    messages: Sequence[BaseMessage], reply: str, failed: str, text: str
+) -> Generator[list[Request], list[Any], tuple[str | None, str, str]]:
+    """The fallback as part of a strategy's flow (``yield from``): one request for a
+    rule after ``reply`` failed for the reason ``failed``, and one more if ``text``
+    already has that rule. Returns the rule ``text`` does not have yet (None when there
+    is no usable one), the error then, and the last reply."""
+    request = lesson_messages(messages, reply, failed)
+    [lesson] = yield [Ask(request, LESSON_FORMAT)]
+    raw = lesson.last_reply or reply
+    try:
+        if lesson.value is None:
+            raise ValueError(lesson.error)
+        try:
+            with_rule(text, lesson.value.rule)
+            return lesson.value.rule, "", raw
+        except KnownRule:
+            note = HumanMessage(content=KNOWN_NOTE.format(rule=lesson.value.rule))
+        [again] = yield [Ask([*request, note], LESSON_FORMAT)]
+        raw = again.last_reply or raw
+        if again.value is None:
+            raise ValueError(f"a known rule, then: {again.error}")
+        try:
+            with_rule(text, again.value.rule)
+            return again.value.rule, "", raw
+        except KnownRule as exc:
+            raise ValueError(f"{exc}, also when asked for another") from None
+    except ValueError as exc:
+        return None, f"{failed}; no rule to append either: {exc}", raw
 
 
 def appended_rule(
     messages: Sequence[BaseMessage], reply: str, failed: str, text: str
 ) -> Generator[list[Request], list[Any], tuple[str | None, str, str]]:
-    """The fallback as part of a strategy's flow (``yield from``): one request for a
-    rule after ``reply`` failed for the reason ``failed``. Returns ``text`` with the rule
-    appended (None when there is no usable rule), the error then, and the last reply."""
-    [lesson] = yield [Ask(lesson_messages(messages, reply, failed), LESSON_FORMAT)]
-    raw = lesson.last_reply or reply
-    try:
-        if lesson.value is None:
-            raise ValueError(lesson.error)
-        return with_rule(text, lesson.value.rule), "", raw
-    except ValueError as exc:
-        return None, f"{failed}; no rule to append either: {exc}", raw
+    """``asked_rule``, with ``text`` returned with the rule appended."""
+    rule, error, raw = yield from asked_rule(messages, reply, failed, text)
+    return (None if rule is None else with_rule(text, rule)), error, raw

@@ -126,7 +126,9 @@ class SipdoStrategy(Strategy):
     name = "sipdo"
 
     def estimate_calls(self, n_tasks: int, n_failures: int) -> Mapping[str, int]:
-        return {"optimizer": 3, "learner": n_tasks}
+        # recommendations and a refinement (after the run's one error analysis); if the
+        # refinement is unusable, a rule, and one more if the prompt has that rule
+        return {"optimizer": 4, "learner": n_tasks}
 
     def step(self, view: OptimizerView) -> StrategyFlow:
         failures = view.failures()
