@@ -23,6 +23,9 @@ from tests.verifiers.datasetkit import SOUND, read_jsonl, write_jsonl
 RIGHT = "def sum_of_squares(xs):\n    return sum(x * x for x in xs if x % 2 == 0)\n"
 WRONG = "def sum_of_squares(xs):\n    return sum(x * x for x in xs if x % 2 == 0 and x > 0)\n"
 LEAN = VerifierConfig(n_standard=20, n_extended=0)
+ONE_TEST = (
+    "from solution import sum_of_squares\n\ndef test_one():\n    assert sum_of_squares([2]) == 4\n"
+)
 
 
 class Counting(Sandbox):
@@ -97,9 +100,7 @@ def test_a_stored_side_is_read_back_as_it_was(
 @pytest.mark.parametrize(
     "change",
     [
-        {
-            "tests": "from solution import sum_of_squares\n\ndef test_one():\n    assert sum_of_squares([2]) == 4\n"
-        },  # noqa: E501
+        {"tests": ONE_TEST},
         {"reference_solution": RIGHT},
         {"precondition": "len(xs) < 5"},
         {"argument_policy": "output"},
