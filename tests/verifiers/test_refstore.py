@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sipdo.errors import ConfigurationError, VerificationError
-from sipdo.sandbox import Limits, Sandbox
-from sipdo.sandbox.base import ExecResult
+from sipdo.sandbox import Sandbox
 from sipdo.sandbox.process import ProcessSandbox
 from sipdo.verifiers import CodeTask, VerifierConfig, verify_dataset, verify_solution
 from sipdo.verifiers.refstore import ReferenceStore, dumps, loads, store_at
 from tests.verifiers.datasetkit import SOUND, read_jsonl, write_jsonl
+from tests.verifiers.recording import Recording
 
 RIGHT = "def sum_of_squares(xs):\n    return sum(x * x for x in xs if x % 2 == 0)\n"
 WRONG = "def sum_of_squares(xs):\n    return sum(x * x for x in xs if x % 2 == 0 and x > 0)\n"
@@ -26,37 +25,6 @@ LEAN = VerifierConfig(n_standard=20, n_extended=0)
 ONE_TEST = (
     "from solution import sum_of_squares\n\ndef test_one():\n    assert sum_of_squares([2]) == 4\n"
 )
-
-
-class Counting(Sandbox):
-    """Runs everything in ``inner`` and counts the runs per script; a new memory cache."""
-
-    def __init__(self, inner: Sandbox, runtime: str | None = "inherit") -> None:
-        super().__init__(limits=inner.limits)
-        self.inner = inner
-        self.runtime = runtime
-        self.scripts: list[str] = []
-
-    def runtime_id(self) -> str | None:
-        return self.inner.runtime_id() if self.runtime == "inherit" else self.runtime
-
-    def run(
-        self,
-        files: Mapping[str, str | bytes],
-        command: Sequence[str],
-        *,
-        stdin: str | bytes | None = None,
-        limits: Limits | None = None,
-    ) -> ExecResult:
-        self.scripts.append(command[-1])
-        return self.inner.run(files, command, stdin=stdin, limits=limits)
-
-    def _execute(self, job: Any) -> ExecResult:
-        raise NotImplementedError
-
-    @property
-    def reference_runs(self) -> int:
-        return self.scripts.count("_sipdo_reference.py")
 
 
 def _grade(task: CodeTask, candidate: str, sandbox: Sandbox, store: ReferenceStore) -> Any:
@@ -67,12 +35,12 @@ def test_another_process_grades_without_the_reference_run(
     squares_task: CodeTask, process_sandbox: ProcessSandbox, tmp_path: Path
 ) -> None:
     path = tmp_path / "refs.sqlite"
-    first = Counting(process_sandbox)
+    first = Recording(process_sandbox)
     right = _grade(squares_task, RIGHT, first, ReferenceStore(path))
     wrong = _grade(squares_task, WRONG, first, ReferenceStore(path))
     assert first.reference_runs == 1  # the memory cache served the second grading
     # Another process: a new store on the same file, a sandbox with an empty memory cache.
-    later, store = Counting(process_sandbox), ReferenceStore(path)
+    later, store = Recording(process_sandbox), ReferenceStore(path)
     assert len(store) == 1
     again_right = _grade(squares_task, RIGHT, later, store)
     again_wrong = _grade(squares_task, WRONG, later, store)
@@ -114,8 +82,8 @@ def test_any_other_run_is_made_anew(
     tmp_path: Path,
 ) -> None:
     store = ReferenceStore(tmp_path / "refs.sqlite")
-    _grade(squares_task, RIGHT, Counting(process_sandbox), store)
-    other = Counting(process_sandbox)
+    _grade(squares_task, RIGHT, Recording(process_sandbox), store)
+    other = Recording(process_sandbox)
     _grade(squares_task.model_copy(update=change), RIGHT, other, store)
     assert other.reference_runs == 1
     assert len(store) == 2
@@ -125,8 +93,8 @@ def test_another_config_or_runtime_is_made_anew(
     squares_task: CodeTask, process_sandbox: ProcessSandbox, tmp_path: Path
 ) -> None:
     store = ReferenceStore(tmp_path / "refs.sqlite")
-    _grade(squares_task, RIGHT, Counting(process_sandbox), store)
-    more_inputs = Counting(process_sandbox)
+    _grade(squares_task, RIGHT, Recording(process_sandbox), store)
+    more_inputs = Recording(process_sandbox)
     verify_solution(
         squares_task,
         RIGHT,
@@ -135,7 +103,7 @@ def test_another_config_or_runtime_is_made_anew(
         references=store,
     )
     assert more_inputs.reference_runs == 1
-    elsewhere = Counting(process_sandbox, runtime="docker sha256:another-image")
+    elsewhere = Recording(process_sandbox, runtime="docker sha256:another-image")
     _grade(squares_task, RIGHT, elsewhere, store)
     assert elsewhere.reference_runs == 1
     assert len(store) == 3
@@ -145,7 +113,7 @@ def test_a_sandbox_of_unknown_runtime_keeps_nothing(
     squares_task: CodeTask, process_sandbox: ProcessSandbox, tmp_path: Path
 ) -> None:
     store = ReferenceStore(tmp_path / "refs.sqlite")
-    unknown = Counting(process_sandbox, runtime=None)
+    unknown = Recording(process_sandbox, runtime=None)
     assert _grade(squares_task, RIGHT, unknown, store).passed
     assert len(store) == 0
     assert store.kept == 0
@@ -157,7 +125,7 @@ def test_a_failed_reference_is_not_kept(
     store = ReferenceStore(tmp_path / "refs.sqlite")
     broken = squares_task.model_copy(update={"reference_solution": WRONG.replace("> 0", "> 1")})
     with pytest.raises(VerificationError):
-        _grade(broken, RIGHT, Counting(process_sandbox), store)
+        _grade(broken, RIGHT, Recording(process_sandbox), store)
     assert len(store) == 0
 
 
@@ -168,10 +136,10 @@ def test_an_unreadable_entry_is_dropped_and_the_run_made_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = tmp_path / "refs.sqlite"
-    _grade(squares_task, RIGHT, Counting(process_sandbox), ReferenceStore(path))
+    _grade(squares_task, RIGHT, Recording(process_sandbox), ReferenceStore(path))
     with sqlite3.connect(path) as db:
         db.execute("UPDATE reference_sides SET body = ?", (json.dumps({"tests": 3}),))
-    store, again = ReferenceStore(path), Counting(process_sandbox)
+    store, again = ReferenceStore(path), Recording(process_sandbox)
     with caplog.at_level(logging.WARNING, logger="sipdo.verifiers.refstore"):
         assert _grade(squares_task, RIGHT, again, store).passed
     assert "dropping an unreadable entry" in caplog.text
@@ -202,7 +170,7 @@ def test_verify_dataset_reuses_the_sides_in_the_next_run(
     cache = tmp_path / "refs.sqlite"
     verdicts = []
     for name in ("a.jsonl", "b.jsonl"):
-        counting = Counting(process_sandbox)
+        counting = Recording(process_sandbox)
         verify_dataset(
             tasks,
             solutions=samples,

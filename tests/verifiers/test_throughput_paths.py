@@ -22,7 +22,7 @@ import marshal
 import re
 import sys
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 
 from sipdo.sandbox import Limits, Sandbox, _zygote
-from sipdo.sandbox.base import ExecResult
 from sipdo.sandbox.process import ProcessSandbox
 from sipdo.verifiers import (
     CodeTask,
@@ -42,6 +41,7 @@ from sipdo.verifiers import (
 from sipdo.verifiers.harness import SCRIPT_NAMES, bytecode, files, plain, script
 from sipdo.verifiers.reference import read_reference, reference_flow, reference_request
 from sipdo.verifiers.runs import Flow, RunRequest, drive, parse
+from tests.verifiers.recording import Recording
 
 FAST = Limits(timeout_s=60, memory_mb=512, output_bytes=1_000_000)
 TABLES = f".hypothesis/unicode_data/{unicodedata.unidata_version}"
@@ -230,29 +230,6 @@ def test_a_task_is_graded_the_same_without_the_tables(
 
 
 # -- solutions mode: no extended inputs -----------------------------------------
-
-
-class Recording(Sandbox):
-    """Passes runs to ``inner``, keeping each run's script and request."""
-
-    def __init__(self, inner: Sandbox) -> None:
-        super().__init__(limits=inner.limits)
-        self.inner = inner
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-
-    def run(
-        self,
-        files: Mapping[str, str | bytes],
-        command: Sequence[str],
-        *,
-        stdin: str | bytes | None = None,
-        limits: Limits | None = None,
-    ) -> ExecResult:
-        self.requests.append((command[-1], json.loads(stdin or "{}")))
-        return self.inner.run(files, command, stdin=stdin, limits=limits)
-
-    def _execute(self, job: Any) -> ExecResult:
-        raise NotImplementedError
 
 
 def test_grading_makes_the_reference_side_without_extended_inputs(
