@@ -9,9 +9,12 @@ costs one untrusted run each, plus a replay of the tests when needed. A
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import weakref
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import replace
 
 from sipdo.sandbox.base import Sandbox
@@ -28,6 +31,9 @@ from sipdo.verifiers.types import CodeTask, Verdict
 _DEFAULT = VerifierConfig()
 _CACHE_SIZE = 256
 _caches: weakref.WeakKeyDictionary[Sandbox, OrderedDict[str, ReferenceRun]] = (
+    weakref.WeakKeyDictionary()
+)
+_making: weakref.WeakKeyDictionary[Sandbox, dict[str, Future[ReferenceRun]]] = (
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
@@ -63,6 +69,45 @@ def _store(sandbox: Sandbox, key: str, ref: ReferenceRun) -> None:
             cache.popitem(last=False)
 
 
+def _known(
+    task: CodeTask,
+    sandbox: Sandbox,
+    config: VerifierConfig,
+    references: ReferenceStore | None,
+) -> tuple[ReferenceRun | None, str, VerifierConfig]:
+    """The reference side grading needs if this process or ``references`` has it.
+
+    Returns it (or None) with the key and the config a new one is made under.
+    Grading compares on the tests' and the standard inputs only; the extended set
+    (``ext``) tells equivalent mutants apart for ``verify_task``. A reference side made
+    for that serves here too; one made here skips it (it is never used to grade, and
+    it does not change the others: generated and called after them).
+    """
+    lean = replace(config, n_extended=0)
+    key = _cache_key(task, lean)
+    ref = _cached(sandbox, _cache_key(task, config)) or _cached(sandbox, key)
+    if ref is None and references is not None:
+        ref = references.get(task, lean, sandbox)
+        if ref is not None:
+            _store(sandbox, key, ref)
+    return ref, key, lean
+
+
+def _made(
+    task: CodeTask,
+    sandbox: Sandbox,
+    key: str,
+    lean: VerifierConfig,
+    references: ReferenceStore | None,
+) -> Flow[ReferenceRun]:
+    """Make the reference side and keep it (this process; ``references`` if given)."""
+    [ref] = yield from reference_flow(task, lean)
+    _store(sandbox, key, ref)
+    if references is not None:
+        references.put(task, lean, sandbox, ref)
+    return ref
+
+
 def _solution(
     task: CodeTask,
     candidate: str,
@@ -70,25 +115,72 @@ def _solution(
     config: VerifierConfig,
     references: ReferenceStore | None = None,
 ) -> Flow[Verdict]:
-    # Grading compares on the tests' and the standard inputs only; the extended set
-    # (``ext``) tells equivalent mutants apart for ``verify_task``. A reference side made
-    # for that serves here too; one made here skips it (it is never used to grade, and it
-    # does not change the others: generated and called after them).
-    ref = _cached(sandbox, _cache_key(task, config))
+    ref, key, lean = _known(task, sandbox, config, references)
     if ref is None:
-        lean = replace(config, n_extended=0)
-        key = _cache_key(task, lean)
-        ref = _cached(sandbox, key)
-        if ref is None and references is not None:
-            ref = references.get(task, lean, sandbox)
-            if ref is not None:
-                _store(sandbox, key, ref)
-        if ref is None:
-            [ref] = yield from reference_flow(task, lean)
-            _store(sandbox, key, ref)
-            if references is not None:
-                references.put(task, lean, sandbox, ref)
+        ref = yield from _made(task, sandbox, key, lean, references)
     return (yield from solution_flow(task, candidate, ref, config))
+
+
+def _claim(sandbox: Sandbox, key: str) -> tuple[Future[ReferenceRun], bool]:
+    """The future of ``key``'s reference side being made, and whether this caller makes it."""
+    with _lock:
+        making = _making.setdefault(sandbox, {})
+        if key in making:
+            return making[key], False
+        future: Future[ReferenceRun] = Future()
+        future.set_running_or_notify_cancel()  # so a waiter's cancellation cannot cancel it
+        making[key] = future
+        return future, True
+
+
+def _settle(
+    sandbox: Sandbox,
+    key: str,
+    future: Future[ReferenceRun],
+    ref: ReferenceRun | None,
+    error: BaseException | None,
+) -> None:
+    with _lock:
+        _making.get(sandbox, {}).pop(key, None)
+    if error is None:
+        future.set_result(ref)  # type: ignore[arg-type]
+    elif isinstance(error, Exception):
+        future.set_exception(error)
+    else:  # a cancelled maker: its waiters are not cancelled
+        future.set_exception(RuntimeError(f"the row making it ended: {type(error).__name__}"))
+
+
+async def _areference(
+    task: CodeTask,
+    sandbox: Sandbox,
+    config: VerifierConfig,
+    references: ReferenceStore | None,
+) -> ReferenceRun:
+    """The reference side for grading, made at most once at a time per task and sandbox.
+
+    Rows grading samples of one task arrive together (a pass@k file lists a task's
+    samples one after another) and would each make the task's reference side
+    before the first one is cached. The first makes it; the others wait for it.
+    Should the maker fail (a sandbox error, a cancelled row), the failure is its
+    own row's, and one of the waiters makes the side instead.
+    """
+    while True:
+        ref, key, lean = await asyncio.to_thread(_known, task, sandbox, config, references)
+        if ref is not None:
+            return ref
+        future, mine = _claim(sandbox, key)
+        if mine:
+            break
+        with contextlib.suppress(Exception):  # the maker's failure is reported by its row
+            # The future runs already: a waiter's cancellation cannot cancel it.
+            return await asyncio.wrap_future(future)
+    try:
+        ref = await adrive(_made(task, sandbox, key, lean, references), sandbox)
+    except BaseException as exc:
+        _settle(sandbox, key, future, None, exc)
+        raise
+    _settle(sandbox, key, future, ref, None)
+    return ref
 
 
 def verify_solution(
@@ -120,8 +212,9 @@ async def averify_solution(
     references: ReferenceStore | None = None,
 ) -> Verdict:
     """Async twin of ``verify_solution`` (uses ``sandbox.arun``)."""
-    flow = _solution(task, candidate, sandbox, config or _DEFAULT, references)
-    return await adrive(flow, sandbox)
+    config = config or _DEFAULT
+    ref = await _areference(task, sandbox, config, references)
+    return await adrive(solution_flow(task, candidate, ref, config), sandbox)
 
 
 def verify_task(

@@ -1,4 +1,5 @@
-"""A sandbox that passes every run to another one and keeps each run's script and request."""
+"""A sandbox that passes every run (``run``, ``arun``) to another one and keeps each run's
+script and request."""
 
 from __future__ import annotations
 
@@ -35,6 +36,17 @@ class Recording(Sandbox):
     ) -> ExecResult:
         self.requests.append((command[-1], json.loads(stdin or "{}")))
         return self.inner.run(files, command, stdin=stdin, limits=limits)
+
+    async def arun(
+        self,
+        files: Mapping[str, str | bytes],
+        command: Sequence[str],
+        *,
+        stdin: str | bytes | None = None,
+        limits: Limits | None = None,
+    ) -> ExecResult:
+        self.requests.append((command[-1], json.loads(stdin or "{}")))
+        return await self.inner.arun(files, command, stdin=stdin, limits=limits)
 
     def _execute(self, job: Any) -> ExecResult:
         raise NotImplementedError
