@@ -157,20 +157,26 @@ class World:
             return json.dumps({k: "x" for k in props})
         current = re.search(r"<<<\n(.*?)\n>>>", text, re.DOTALL)
         prompt = current.group(1).strip() if current else INITIAL
+        if "ONE new general rule" in text:  # the one-rule fallback (optimizers.lesson)
+            return f"RULE: {self._rule(rng, hints, prompt)}"
         if "variation" in text:  # a paraphrase: same rules, other words
             body = prompt.removeprefix("In short: ")
             return f"<prompt>\n{'In short: ' + body if body == prompt else body}\n</prompt>"
-        missing = [k for k in hints if RULES[k] not in prompt]
-        draw = rng.random()
-        if missing and draw < P_INFORMED:
-            rule = RULES[rng.choice(missing)]
-        elif draw < P_INFORMED + P_HARMFUL:
-            rule = HARMFUL[rng.randrange(4)]
-        else:
-            rule = rng.choice(NEUTRAL)
+        rule = self._rule(rng, hints, prompt)
         if "SEARCH/REPLACE" in text:
             return f"Lesson: one rule.\n<<<<<<< SEARCH\n=======\n{rule}\n>>>>>>> REPLACE\n"
         return f"<prompt>\n{prompt}\n{rule}\n</prompt>\nRATIONALE: covers the failures"
+
+    def _rule(self, rng: random.Random, hints: Sequence[int], prompt: str) -> str:
+        """A missing rule for a category shown failing (``P_INFORMED``), else a harmful
+        (``P_HARMFUL``) or a neutral one."""
+        missing = [k for k in hints if RULES[k] not in prompt]
+        draw = rng.random()
+        if missing and draw < P_INFORMED:
+            return RULES[rng.choice(missing)]
+        if draw < P_INFORMED + P_HARMFUL:
+            return HARMFUL[rng.randrange(4)]
+        return rng.choice(NEUTRAL)
 
     def _hints(self, text: str) -> list[int]:
         """Categories a request shows failing: its tasks, critiques and others' rules."""
