@@ -3,8 +3,10 @@
 Each is a thin driver around one I/O-free flow (``solution_flow``,
 ``task_flow``). The reference side of a task is cached per sandbox (keyed by
 the task's content and the config), so grading many candidates for one task
-costs one untrusted run each, plus a replay of the tests when needed. A
-``ReferenceStore`` (``references=``) keeps it on disk for other processes.
+costs one untrusted run each, plus a replay of the tests when needed; callers
+grading samples of one task at the same time (rows of a pass@k file, threads of
+a reward function) wait for the first to make it. A ``ReferenceStore``
+(``references=``) keeps it on disk for other processes.
 """
 
 from __future__ import annotations
@@ -108,19 +110,6 @@ def _made(
     return ref
 
 
-def _solution(
-    task: CodeTask,
-    candidate: str,
-    sandbox: Sandbox,
-    config: VerifierConfig,
-    references: ReferenceStore | None = None,
-) -> Flow[Verdict]:
-    ref, key, lean = _known(task, sandbox, config, references)
-    if ref is None:
-        ref = yield from _made(task, sandbox, key, lean, references)
-    return (yield from solution_flow(task, candidate, ref, config))
-
-
 def _claim(sandbox: Sandbox, key: str) -> tuple[Future[ReferenceRun], bool]:
     """The future of ``key``'s reference side being made, and whether this caller makes it."""
     with _lock:
@@ -183,6 +172,51 @@ async def _areference(
     return ref
 
 
+def _reference(
+    task: CodeTask,
+    sandbox: Sandbox,
+    config: VerifierConfig,
+    references: ReferenceStore | None,
+) -> ReferenceRun:
+    """The sync twin of ``_areference``: threads grading samples of one task at once
+    (a reward function grading a batch of completions) make its side once.
+
+    A thread that runs an event loop never waits (the maker may be one of that
+    loop's coroutines) and makes its own, as does a waiter whose maker has not
+    finished within the reference run's own timeout.
+    """
+    while True:
+        ref, key, lean = _known(task, sandbox, config, references)
+        if ref is not None:
+            return ref
+        future, mine = _claim(sandbox, key)
+        if mine:
+            break
+        if _in_event_loop():
+            return drive(_made(task, sandbox, key, lean, references), sandbox)
+        try:
+            return future.result(timeout=lean.reference_timeout_s)
+        except TimeoutError:
+            return drive(_made(task, sandbox, key, lean, references), sandbox)
+        except Exception:  # the maker's failure is reported by its row; a waiter makes it
+            continue
+    try:
+        ref = drive(_made(task, sandbox, key, lean, references), sandbox)
+    except BaseException as exc:
+        _settle(sandbox, key, future, None, exc)
+        raise
+    _settle(sandbox, key, future, ref, None)
+    return ref
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def verify_solution(
     task: CodeTask,
     candidate: str,
@@ -200,7 +234,9 @@ def verify_solution(
     (for example, the reference fails its own tests). ``references`` keeps the
     task's reference side on disk, and reuses it from there (``refstore``).
     """
-    return drive(_solution(task, candidate, sandbox, config or _DEFAULT, references), sandbox)
+    config = config or _DEFAULT
+    ref = _reference(task, sandbox, config, references)
+    return drive(solution_flow(task, candidate, ref, config), sandbox)
 
 
 async def averify_solution(

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from sipdo.errors import SandboxError
 from sipdo.sandbox import Limits
@@ -152,3 +155,55 @@ def test_a_dataset_row_whose_maker_failed_is_retried_and_no_row_is_lost(
     rows = read_jsonl(tmp_path / "v.jsonl")
     assert [r["passed"] for r in rows] == [True] * 3, [r.get("reason") for r in rows]
     assert sandbox.reference_runs == 2  # the failed attempt, then the side made again
+
+
+def _grade_in_threads(sandbox: Recording, samples: Sequence[str]) -> list[object]:
+    """Grade ``samples`` from threads (a reward function's batch); the first starts 0.1 s
+    ahead, so it makes the side."""
+    task = _task()
+
+    def grade(sample: str) -> object:
+        try:
+            return verify_solution(task, sample, sandbox=sandbox, config=CONFIG)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(samples)) as pool:
+        first = pool.submit(grade, samples[0])
+        time.sleep(0.1)
+        rest = [pool.submit(grade, s) for s in samples[1:]]
+        return [f.result() for f in (first, *rest)]
+
+
+def test_threads_grading_one_task_make_the_side_once(process_sandbox: ProcessSandbox) -> None:
+    sandbox = SlowReference(process_sandbox)
+    verdicts = _grade_in_threads(sandbox, [RIGHT, WRONG, RIGHT, WRONG])
+    assert sandbox.reference_runs == 1
+    assert [v.passed for v in verdicts] == [True, False, True, False]  # type: ignore[attr-defined]
+
+
+def test_when_a_threads_maker_fails_one_waiter_makes_it(process_sandbox: ProcessSandbox) -> None:
+    sandbox = SlowReference(process_sandbox, fail=1)
+    first, *others = _grade_in_threads(sandbox, [RIGHT, WRONG, RIGHT])
+    assert isinstance(first, SandboxError)
+    assert [v.passed for v in others] == [False, True]  # type: ignore[attr-defined]
+    assert sandbox.reference_runs == 2
+
+
+@pytest.mark.timeout(90)  # waiting would block the loop its maker needs: 180 s, then its own
+def test_a_caller_inside_an_event_loop_never_waits(process_sandbox: ProcessSandbox) -> None:
+    # the blocking call made on a loop's thread (bad practice, but it must not hang) while
+    # a coroutine of that loop makes the side: it makes its own instead of waiting
+    sandbox = SlowReference(process_sandbox)
+
+    async def scenario() -> tuple[object, object]:
+        task = _task()
+        maker = asyncio.create_task(averify_solution(task, RIGHT, sandbox=sandbox, config=CONFIG))
+        await asyncio.sleep(0.1)
+        blocking = verify_solution(task, WRONG, sandbox=sandbox, config=CONFIG)
+        return await maker, blocking
+
+    made, blocking = asyncio.run(asyncio.wait_for(scenario(), timeout=60))
+    assert made.passed  # type: ignore[attr-defined]
+    assert not blocking.passed  # type: ignore[attr-defined]
+    assert sandbox.reference_runs == 2
