@@ -553,7 +553,9 @@ def training_tasks(path: Path) -> tuple[list[dict[str, Any]], str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategy", default="sipdo", help=f"comma list of {STRATEGIES}")
+    from sipdo.plugins.optimizers import DEFAULT_STRATEGY
+
+    parser.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"comma list of {STRATEGIES}")
     parser.add_argument("--gate", default="statistical", help=f"comma list of {GATES}")
     parser.add_argument("--heldout", type=int, default=40, help="held-out problems (every k-th)")
     parser.add_argument("--iterations", type=int, default=1)

@@ -130,6 +130,7 @@ async def run_once(delay: float, tasks: int, real: bool) -> dict[str, Any]:
         kw.pop("model"),
         **kw,
         domain=CodeDomain() if real else InstantDomain(),
+        strategy="sipdo",  # the scripted optimizer answers the sipdo strategy's three requests
         sandbox=sandbox,
         budget=Budget(iterations=1, tasks_per_iteration=len(generated)),
     )

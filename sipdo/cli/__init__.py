@@ -31,6 +31,7 @@ from sipdo.cli.eval import eval_command, evals_app
 from sipdo.cli.report import report as report_command
 from sipdo.cli.train import PromptModelOption, check_prompt_model
 from sipdo.cli.verify import verify as verify_command
+from sipdo.plugins.optimizers import DEFAULT_STRATEGY
 
 app = typer.Typer(
     name="sipdo",
@@ -106,7 +107,7 @@ def run(
     ] = None,
     domain: Annotated[str | None, typer.Option(help="Task domain (default code).")] = None,
     strategy: Annotated[
-        str | None, typer.Option(help="Optimizer strategy (default sipdo).")
+        str | None, typer.Option(help=f"Optimizer strategy (default {DEFAULT_STRATEGY}).")
     ] = None,
     gate: Annotated[
         str | None,

@@ -28,6 +28,7 @@ from sipdo.errors import (
     SandboxUnavailableError,
     StoreUnavailableError,
 )
+from sipdo.plugins.optimizers import DEFAULT_STRATEGY
 from sipdo.store import RunStore, sipdo_home
 
 # Faults outside the run that end it resumably (exit 75, the resume command printed).
@@ -57,7 +58,7 @@ class RunOptions:
     max_sandbox_seconds: float | None = None
     sandbox: str = "auto"
     domain: str = "code"
-    strategy: str = "sipdo"
+    strategy: str = DEFAULT_STRATEGY
     gate: str = "statistical"
     seed: int = 0
     allow_specific: bool = False

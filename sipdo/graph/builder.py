@@ -36,6 +36,7 @@ from sipdo.graph.state import InputState, OutputState, SipdoState, Usage, add_us
 from sipdo.graph.verifier import verifier
 from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.models import ModelSpec, resolve_model
+from sipdo.plugins.optimizers import DEFAULT_STRATEGY
 from sipdo.plugins.optimizers.base import Strategy
 from sipdo.plugins.optimizers.demos import DemoSettings
 from sipdo.plugins.optimizers.gates import PromotionPolicy, resolve_gate
@@ -126,7 +127,7 @@ def create_sipdo_graph(
     checker_model: ModelSpec | None = None,
     optimizer_model: ModelSpec | None = None,
     domain: str | Domain = "code",
-    strategy: str | Strategy = "sipdo",
+    strategy: str | Strategy = DEFAULT_STRATEGY,
     sandbox: Sandbox | None = None,
     store: BaseStore | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,

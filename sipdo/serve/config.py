@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sipdo.errors import ConfigurationError
 from sipdo.graph.budget import Budget
 from sipdo.plugins.models.resolve import ROLE_ENV, default_model_spec
+from sipdo.plugins.optimizers import DEFAULT_STRATEGY
 
 ROLE_FIELDS = {
     "learner": "model",
@@ -171,7 +172,7 @@ class ServerSettings:
     sandbox: str = "auto"
     sandbox_pool: int | None = None  # Docker warm containers (SIPDO_SANDBOX_POOL)
     domain: str = "code"
-    strategy: str = "sipdo"
+    strategy: str = DEFAULT_STRATEGY
 
     @classmethod
     def from_env(cls) -> ServerSettings:
@@ -197,7 +198,7 @@ class ServerSettings:
             allowed_models=tuple(dict.fromkeys([*models.values(), *extra])),
             sandbox=sandbox,
             domain=_env("SIPDO_DOMAIN") or "code",
-            strategy=_env("SIPDO_STRATEGY") or "sipdo",
+            strategy=_env("SIPDO_STRATEGY") or DEFAULT_STRATEGY,
         )
 
     def model_for(self, role: str, config: ServeConfig) -> str:

@@ -102,9 +102,12 @@ def http_run_args(world: Path, port: int, db: str, run_id: str, *extra: str) -> 
         "--sandbox",
         "process",
         # One new task per iteration: the default (paired-test) gate cannot tell one fix from
-        # noise; this story is the strict gate's (as tests.cli.scriptworld's runs).
+        # noise; this story is the strict gate's and the sipdo strategy's (as
+        # tests.cli.scriptworld's runs).
         "--gate",
         "strict",
+        "--strategy",
+        "sipdo",
         "--db",
         db,
         "--run-id",

@@ -41,6 +41,7 @@ def learner(always: tuple[str, ...] = ("rotate_left",)) -> ScriptedChatModel:
 def build(sandbox: Sandbox, model: ScriptedChatModel, **kw: Any) -> Any:
     kw.setdefault("optimizer_model", world.optimizer_model("Be careful."))
     kw.setdefault("budget", Budget(iterations=1, tasks_per_iteration=1, max_refinements=1))
+    kw.setdefault("strategy", "sipdo")  # world.optimizer_model scripts its requests
     return create_sipdo_graph(
         model,
         generator_model=world.generator_model(world.CLAMP),

@@ -50,6 +50,7 @@ def sipdo_sub(
         generator_model=world.generator_model(world.CLAMP),
         checker_model=world.checker_model(),
         optimizer_model=world.optimizer_model(*prompts),
+        strategy="sipdo",  # world.optimizer_model scripts its requests
         domain=world.domain(),
         sandbox=sandbox,
         budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=2),

@@ -209,6 +209,7 @@ async def test_loop_accepts_markdown_tasks_after_a_retry(sandbox: Sandbox) -> No
         world.learner_model(always=["rotate_left"]),
         generator_model=generator,
         checker_model=world.checker_model(),
+        strategy="sipdo",  # world.optimizer_model scripts its requests
         optimizer_model=world.optimizer_model("Be precise. FIX"),
         # one refinement: the story is the generator's markdown, not the gate
         budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=1),
@@ -250,6 +251,7 @@ async def test_unusable_replies_are_kept_with_the_rejection(sandbox: Sandbox) ->
         world.learner_model(),
         generator_model=ScriptedChatModel(junk, name="generator"),
         checker_model=world.checker_model(),
+        strategy="sipdo",  # world.optimizer_model scripts its requests
         optimizer_model=ScriptedChatModel(
             [*world.optimizer_script()[:1], {"recommendations": ["r"]}, "a", "b", "<prompt>\n"]
             + ["no\nrule"] * 3,  # and the one-rule fallback fails too
@@ -283,6 +285,7 @@ async def test_a_failed_refinement_keeps_the_analysis_for_the_next(sandbox: Sand
         world.learner_model(),
         generator_model=ScriptedChatModel(["nothing"] * 3, name="generator"),
         checker_model=world.checker_model(),
+        strategy="sipdo",  # world.optimizer_model scripts its requests
         optimizer_model=optimizer,
         budget=Budget(iterations=1, tasks_per_iteration=1, max_refinements=2),
         domain=world.domain(),

@@ -141,3 +141,20 @@ def test_open_roles_take_role_defaults_only_without_a_learner(
     seen.clear()
     builder.create_sipdo_graph("openai:gpt-4o")
     assert seen == [("learner", "gpt-4o")]
+
+
+def test_every_entry_point_defaults_to_the_same_strategy() -> None:
+    # the README's default (gepa x statistical): the library, `sipdo run` and the server
+    import inspect
+
+    from sipdo.cli.run import RunOptions
+    from sipdo.plugins.optimizers import DEFAULT_STRATEGY
+    from sipdo.serve.config import ServerSettings
+
+    params = inspect.signature(create_sipdo_graph).parameters
+    assert DEFAULT_STRATEGY == "gepa"
+    assert params["strategy"].default == DEFAULT_STRATEGY
+    assert params["gate"].default == "statistical"
+    assert RunOptions().strategy == DEFAULT_STRATEGY
+    assert RunOptions().gate == "statistical"
+    assert ServerSettings(models={}, configured=False, allowed_models=()).strategy == "gepa"

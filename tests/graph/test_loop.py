@@ -34,6 +34,7 @@ def build(sandbox: Sandbox, **kw: Any) -> CompiledStateGraph[Any, Any, Any, Any]
     kw.setdefault("optimizer_model", world.optimizer_model("Be precise. FIX"))
     kw.setdefault("budget", Budget(iterations=1, tasks_per_iteration=2))
     kw.setdefault("domain", world.domain())
+    kw.setdefault("strategy", "sipdo")  # world.optimizer_model scripts its requests
     learner = kw.pop("learner", world.learner_model(always=["rotate_left"]))
     return create_sipdo_graph(learner, sandbox=sandbox, **kw)
 
