@@ -34,8 +34,9 @@ def optimizer(prompt: str) -> dict[str, Any]:
 def sipdo_run(tmp_path: Path, domain: str, scripts: dict[str, Any]) -> str:
     args = [str(SIPDO), "run", "--domain", domain, "--iterations", "1", "--sandbox", "process"]
     # A handful of shipped seeds and one new task: fewer fixes than the default gate's sign
-    # test can tell from noise. The story is the domain in the loop, under the paper's gate.
-    args += ["--gate", "strict"]
+    # test can tell from noise. The story is the domain in the loop, under the paper's gate
+    # and strategy (the optimizer's script answers sipdo's three requests).
+    args += ["--gate", "strict", "--strategy", "sipdo"]
     for role, script in scripts.items():
         path = tmp_path / f"{role}.json"
         path.write_text(json.dumps(script))

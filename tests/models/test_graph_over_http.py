@@ -69,6 +69,7 @@ async def _run(base_url: str, sandbox: Sandbox, store: RunStore, **options: Any)
         checker_model=model,
         optimizer_model=model,
         domain=CodeDomain(verifier_config=FAST),
+        strategy="sipdo",  # the server's rules answer the sipdo strategy's requests
         sandbox=sandbox,
         run_store=store,
         budget=Budget(iterations=1, model_calls=6, tasks_per_iteration=1, max_refinements=1),
