@@ -144,7 +144,7 @@ def test_open_roles_take_role_defaults_only_without_a_learner(
 
 
 def test_every_entry_point_defaults_to_the_same_strategy() -> None:
-    # the README's default (gepa x statistical): the library, `sipdo run` and the server
+    # the documented default (sipdo x statistical): the library, `sipdo run` and the server
     import inspect
 
     from sipdo.cli.run import RunOptions
@@ -152,9 +152,9 @@ def test_every_entry_point_defaults_to_the_same_strategy() -> None:
     from sipdo.serve.config import ServerSettings
 
     params = inspect.signature(create_sipdo_graph).parameters
-    assert DEFAULT_STRATEGY == "gepa"
+    assert DEFAULT_STRATEGY == "sipdo"
     assert params["strategy"].default == DEFAULT_STRATEGY
     assert params["gate"].default == "statistical"
     assert RunOptions().strategy == DEFAULT_STRATEGY
     assert RunOptions().gate == "statistical"
-    assert ServerSettings(models={}, configured=False, allowed_models=()).strategy == "gepa"
+    assert ServerSettings(models={}, configured=False, allowed_models=()).strategy == "sipdo"

@@ -81,3 +81,36 @@ def test_no_rule_either_is_no_candidate_with_both_reasons() -> None:
     assert sel.error.startswith("the rewritten prompt is identical to the current one;")
     assert "already has the rule 'Handle empty lists.', also when asked for another" in sel.error
     assert not out.evaluations  # nothing new was shown to the solver
+
+
+def attempt(cid: str, fixed: list[str], broken: list[str]) -> dict[str, object]:
+    return {"kind": "prompt_attempt", "version_id": cid, "fixed": fixed, "broken": broken}
+
+
+def test_a_promising_kept_back_candidate_is_refined_further() -> None:
+    # p1 fixed two tasks and broke one: kept back for lack of evidence, but its rules stay,
+    # and the next refinement adds to them (p2 fixed as many as it broke: not built on)
+    p0, p1 = candidate("p0", "Solve."), candidate("p1", "Solve.\nMind empty.", parents=["p0"])
+    p2 = candidate("p2", "Solve.\nBe brief.", parents=["p0"])
+    view = world([p0, p1, p2], {"p0": "100", "p1": "011", "p2": "010"}, T3)
+    view.data["attempts"] = [attempt("p1", ["t2", "t3"], ["t1"]), attempt("p2", ["t2"], ["t1"])]
+    model = ScriptedChatModel(
+        [ANALYSIS, RECOMMEND, refinement("Solve.\nMind empty.\nKeep t1's case.")]
+    )
+    out = run(SipdoStrategy().step(view), view, model, rules)
+    assert "<<<\nSolve.\nMind empty.\n>>>" in str(out.asks[-1].messages[-1].content)
+    child = out.new[out.selection.candidate or ""]
+    assert child.parent_ids == ["p1"]
+    assert child.notes["built_on"] == "p1"
+
+
+def test_without_a_promising_attempt_the_incumbent_is_refined() -> None:
+    p0, p1 = candidate("p0", "Solve."), candidate("p1", "Solve.\nBe brief.", parents=["p0"])
+    view = world([p0, p1], {"p0": "100", "p1": "010"}, T3)
+    view.data["attempts"] = [attempt("p1", ["t2"], ["t1"])]
+    model = ScriptedChatModel([ANALYSIS, RECOMMEND, refinement("Solve. Mind empty inputs.")])
+    out = run(SipdoStrategy().step(view), view, model, rules)
+    assert "<<<\nSolve.\n>>>" in str(out.asks[-1].messages[-1].content)
+    child = out.new[out.selection.candidate or ""]
+    assert child.parent_ids == ["p0"]
+    assert "built_on" not in child.notes

@@ -118,6 +118,11 @@ class SipdoStrategy(Strategy):
     1.5B does) is followed by one request for a single general rule, appended to
     the instructions (``sipdo.plugins.optimizers.lesson``).
 
+    A step refines the incumbent, or this round's kept-back candidate that fixed
+    the most more training tasks than it broke: its rules stay and the next ones
+    add to them, so a candidate can gather the evidence the gate asks for, which
+    one rule alone, helping a few tasks, cannot (``benchmarks/strategies.py``).
+
     When the run allows demonstrations, each step also tries the incumbent with
     one verified demonstration added, swapped or removed (no model call); both are
     evaluated on every verified task and the one with the higher pass rate is put
@@ -149,9 +154,12 @@ class SipdoStrategy(Strategy):
             error = f"recommendation unusable: {rec.error}"
             return (yield from self._with_demo(view, demo, error, rec.last_reply, notes))
         notes["recommendations"] = rec.value.recommendations
-        messages = self._refine_messages(view, rec.value.recommendations)
+        base = self._base(view)
+        if base != view.incumbent:
+            notes["built_on"] = base
+        messages = self._refine_messages(view, rec.value.recommendations, base)
         [ref] = yield [Ask(messages, REFINEMENT_FORMAT)]
-        instructions = self._instructions(view)
+        instructions = self._instructions(view, base)
         if ref.value is None:
             failed = f"refinement unusable: {ref.error}"
         elif ref.value.prompt.strip() == instructions.strip():
@@ -167,8 +175,8 @@ class SipdoStrategy(Strategy):
                 return (yield from self._with_demo(view, demo, error, raw, notes))
             text, rationale = ruled, f"one rule appended ({failed})"
             notes["fallback"] = "rule appended"
-        components = {**view.components(view.incumbent), INSTRUCTIONS: text}
-        cand = NewCandidate(components, [view.incumbent], "refine", rationale, notes)
+        components = {**view.components(base), INSTRUCTIONS: text}
+        cand = NewCandidate(components, [base], "refine", rationale, notes)
         if cand.text.strip() == view.candidate(view.incumbent)["text"].strip():
             error = "the candidate is identical to the current prompt"
             return (yield from self._with_demo(view, demo, error, "", notes))
@@ -197,8 +205,20 @@ class SipdoStrategy(Strategy):
         yield [Evaluate([demo], view.task_ids)]
         return Selection(demo.id, view.state, note=demo.rationale, raw=raw, notes=notes)
 
-    def _instructions(self, view: OptimizerView) -> str:
-        return view.components(view.incumbent).get(INSTRUCTIONS, "")
+    def _instructions(self, view: OptimizerView, cid: str | None = None) -> str:
+        return view.components(cid or view.incumbent).get(INSTRUCTIONS, "")
+
+    def _base(self, view: OptimizerView) -> str:
+        """What this step refines: the incumbent, or this round's kept-back candidate that
+        fixed the most more tasks than it broke (its rules stack with the next ones, so
+        a candidate can gather the evidence one rule alone cannot)."""
+        best, margin = view.incumbent, 0
+        for a in view.attempts:
+            cid = a.get("version_id")
+            gain = len(a.get("fixed", [])) - len(a.get("broken", []))
+            if cid in view.candidates and gain > margin:
+                best, margin = cid, gain
+        return best
 
     def _analysis_messages(self, view: OptimizerView, failures: list[str]) -> list[BaseMessage]:
         return [
@@ -222,12 +242,14 @@ class SipdoStrategy(Strategy):
             ),
         ]
 
-    def _refine_messages(self, view: OptimizerView, recs: list[str]) -> list[BaseMessage]:
+    def _refine_messages(
+        self, view: OptimizerView, recs: list[str], base: str | None = None
+    ) -> list[BaseMessage]:
         bullet = "\n".join(f"- {r}" for r in recs)
         return [
             SystemMessage(content=OPTIMIZER_SYSTEM),
             HumanMessage(
-                content=f"Current prompt:\n<<<\n{self._instructions(view)}\n>>>\n\n"
+                content=f"Current prompt:\n<<<\n{self._instructions(view, base)}\n>>>\n\n"
                 f"Recommendations:\n{bullet}\n{attempts_text(view.attempts)}\n\nStep 3: write "
                 "the complete improved prompt. Keep every instruction of the current prompt, "
                 "the reply format included, and add at most 3 short rules that apply to any "
