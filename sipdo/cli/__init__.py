@@ -31,7 +31,7 @@ from sipdo.cli.eval import eval_command, evals_app
 from sipdo.cli.report import report as report_command
 from sipdo.cli.train import PromptModelOption, check_prompt_model
 from sipdo.cli.verify import verify as verify_command
-from sipdo.plugins.optimizers import DEFAULT_STRATEGY
+from sipdo.plugins.registry import DEFAULT_STRATEGY
 
 app = typer.Typer(
     name="sipdo",

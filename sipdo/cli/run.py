@@ -28,7 +28,7 @@ from sipdo.errors import (
     SandboxUnavailableError,
     StoreUnavailableError,
 )
-from sipdo.plugins.optimizers import DEFAULT_STRATEGY
+from sipdo.plugins.registry import DEFAULT_STRATEGY
 from sipdo.store import RunStore, sipdo_home
 
 # Faults outside the run that end it resumably (exit 75, the resume command printed).

@@ -36,11 +36,10 @@ from sipdo.graph.state import InputState, OutputState, SipdoState, Usage, add_us
 from sipdo.graph.verifier import verifier
 from sipdo.plugins.domains.base import Domain
 from sipdo.plugins.models import ModelSpec, resolve_model
-from sipdo.plugins.optimizers import DEFAULT_STRATEGY
 from sipdo.plugins.optimizers.base import Strategy
 from sipdo.plugins.optimizers.demos import DemoSettings
 from sipdo.plugins.optimizers.gates import PromotionPolicy, resolve_gate
-from sipdo.plugins.registry import load
+from sipdo.plugins.registry import DEFAULT_STRATEGY, load
 from sipdo.sandbox import Sandbox
 
 P = TypeVar("P")

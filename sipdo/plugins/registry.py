@@ -15,6 +15,11 @@ from typing import Any
 from sipdo.errors import PluginError, UnknownPluginError
 
 GROUPS = ("sipdo.optimizers", "sipdo.domains", "sipdo.sandboxes")
+# The strategy a run uses unless told otherwise, in every entry point (the library's
+# signature in ARCHITECTURE.md says "sipdo"; on the real-model table no strategy x gate
+# moved held-out pass@1, README "Optimizer strategies"). Here, not in the optimizers
+# package, so the CLI reads it without importing LangChain.
+DEFAULT_STRATEGY = "sipdo"
 
 _FALLBACK: dict[str, dict[str, str]] = {
     "sipdo.sandboxes": {

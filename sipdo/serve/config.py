@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sipdo.errors import ConfigurationError
 from sipdo.graph.budget import Budget
 from sipdo.plugins.models.resolve import ROLE_ENV, default_model_spec
-from sipdo.plugins.optimizers import DEFAULT_STRATEGY
+from sipdo.plugins.registry import DEFAULT_STRATEGY
 
 ROLE_FIELDS = {
     "learner": "model",

@@ -20,11 +20,7 @@ from sipdo.plugins.optimizers.gates import (
     StrictGate,
     resolve_gate,
 )
-
-# The strategy a run uses unless told otherwise, in every entry point (the library's
-# signature in ARCHITECTURE.md says "sipdo"; on the real-model table no strategy x gate
-# moved held-out pass@1, README "Optimizer strategies").
-DEFAULT_STRATEGY = "sipdo"
+from sipdo.plugins.registry import DEFAULT_STRATEGY
 
 __all__ = [
     "DEFAULT_STRATEGY",

@@ -214,7 +214,7 @@ class SipdoStrategy(Strategy):
         a candidate can gather the evidence one rule alone cannot)."""
         best, margin = view.incumbent, 0
         for a in view.attempts:
-            cid = a.get("version_id")
+            cid = str(a.get("version_id") or "")
             gain = len(a.get("fixed", [])) - len(a.get("broken", []))
             if cid in view.candidates and gain > margin:
                 best, margin = cid, gain
