@@ -114,3 +114,15 @@ def test_without_a_promising_attempt_the_incumbent_is_refined() -> None:
     child = out.new[out.selection.candidate or ""]
     assert child.parent_ids == ["p0"]
     assert "built_on" not in child.notes
+
+
+def test_after_a_promotion_earlier_gains_no_longer_count() -> None:
+    # p1 gained against the old incumbent p0; p3 was promoted after it: refine p3
+    p0, p1 = candidate("p0", "Solve."), candidate("p1", "Solve.\nMind empty.", parents=["p0"])
+    p3 = candidate("p3", "Solve.\nCheck types.", parents=["p0"])
+    view = world([p0, p1, p3], {"p3": "110", "p1": "011"}, T3, incumbent="p3")
+    promoted = {**attempt("p3", ["t2"], []), "accepted": True}
+    view.data["attempts"] = [attempt("p1", ["t2", "t3"], ["t1"]), promoted]
+    model = ScriptedChatModel([ANALYSIS, RECOMMEND, refinement("Solve.\nCheck types.\nMore.")])
+    out = run(SipdoStrategy().step(view), view, model, rules)
+    assert out.new[out.selection.candidate or ""].parent_ids == ["p3"]

@@ -214,6 +214,9 @@ class SipdoStrategy(Strategy):
         a candidate can gather the evidence one rule alone cannot)."""
         best, margin = view.incumbent, 0
         for a in view.attempts:
+            if a.get("accepted"):  # a new incumbent: earlier gains were against the old one
+                best, margin = view.incumbent, 0
+                continue
             cid = str(a.get("version_id") or "")
             gain = len(a.get("fixed", [])) - len(a.get("broken", []))
             if cid in view.candidates and gain > margin:
