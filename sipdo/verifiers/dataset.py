@@ -77,11 +77,10 @@ def make_spec(
 
 
 def items_of(
-    tasks: Path, solutions: Path | None, spec: RowSpec, index: TaskIndex | None = None
+    tasks: Path, solutions: Path | None, spec: RowSpec, index: TaskIndex | None
 ) -> Iterator[Item]:
-    """The input rows as items, streamed (samples in ``solutions`` mode, else tasks)."""
-    if solutions and index is None:
-        index = TaskIndex(tasks, fmt=spec.fmt, mapping=spec.mapping)
+    """The input rows as items, streamed (samples in ``solutions`` mode, found in ``index``;
+    else tasks)."""
     for row in read_rows(solutions or tasks):
         yield prepare(row, spec, index)
 
