@@ -44,10 +44,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sipdo.sandbox.base import ExecResult, Limits, Sandbox
-from sipdo.verifiers import VerifierConfig
-from sipdo.verifiers.api import _solution
+from sipdo.verifiers import VerifierConfig, verify_solution
 from sipdo.verifiers.formats import humaneval_task
-from sipdo.verifiers.runs import drive
 
 MARK = "\x1fsipdo-profile "
 # Runs in the sandbox in place of ``_sipdo_reference.py``: the same driver, its stages timed.
@@ -195,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             task = humaneval_task(problem)
             timing = Timing(sandbox)
             started = time.perf_counter()
-            drive(_solution(task, task.reference_solution, timing, config), timing)
+            verify_solution(task, task.reference_solution, sandbox=timing, config=config)
             row = time.perf_counter() - started
             for script, seconds in timing.runs:
                 name = RUN_NAMES.get(script, script)

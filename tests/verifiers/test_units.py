@@ -158,3 +158,41 @@ def test_simpler_inputs_are_strictly_smaller() -> None:
     assert all(codec.size(c) < codec.size(inp) for c in found)
     assert len(keys) == len(found)
     assert simpler({"args": [[], "", 0], "kwargs": {}}) == []
+
+
+PROBE = """
+import json, sys
+sys.path.insert(0, ".")
+import _sipdo_gen, _sipdo_probe, solution
+from hypothesis.internal.conjecture import providers
+hidden = _sipdo_gen.hide_harness() if sys.argv[1] == "hide" else 0
+strings = {str(c) for c in providers._get_local_constants()}
+print(json.dumps({"hidden": hidden, "harness": "harness-mark" in strings,
+                  "solution": "solution-mark" in strings}))
+"""
+
+
+@pytest.mark.parametrize("hide", [True, False])
+def test_generation_takes_no_constants_from_the_harness(tmp_path, hide: bool) -> None:
+    """Hypothesis draws constants of "local" modules: the task's solution's, not the
+    harness modules shipped next to it (the control run shows they are found otherwise)."""
+    import json
+    import subprocess
+    import sys
+
+    from sipdo.verifiers import harness
+
+    (tmp_path / "_sipdo_gen.py").write_text(harness.script("gen"))
+    (tmp_path / "_sipdo_probe.py").write_text('MARK = "harness-mark"\n')
+    (tmp_path / "solution.py").write_text('def f():\n    return "solution-mark"\n')
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, "hide" if hide else "keep"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(out.stdout)
+    assert found["solution"] is True
+    assert found["harness"] is (not hide)
+    assert found["hidden"] == (2 if hide else 0)  # _sipdo_gen and _sipdo_probe
