@@ -480,18 +480,23 @@ HALF_LOOPING = CodeTask(
 )
 
 
-def test_after_two_timeouts_the_reference_gets_a_shorter_budget(
-    process_sandbox: Sandbox,
+@pytest.mark.parametrize("full", [1, 2])
+def test_after_the_full_timeouts_the_reference_gets_a_shorter_budget(
+    process_sandbox: Sandbox, full: int
 ) -> None:
     config = VerifierConfig(
-        n_standard=40, n_extended=0, reference_call_budget_s=1.0, reference_short_budget_s=0.05
+        n_standard=40,
+        n_extended=0,
+        reference_call_budget_s=1.0,
+        reference_short_budget_s=0.05,
+        reference_full_timeouts=full,
     )
     req = reference_request(HALF_LOOPING, config)
     out = parse(req, process_sandbox.run(req.files, ["python", req.script], stdin=req.stdin()))
     assert out.done, out.result.stderr[-2000:]
     ran = read_reference(out)
-    # Two odd inputs ran out the whole budget; the later ones the short one.
-    assert ran.dropped["timeout"] == 2
+    # That many odd inputs ran out the whole budget; the later ones the short one.
+    assert ran.dropped["timeout"] == full
     assert ran.dropped["timeout (shortened budget)"] > 0
     # The even inputs after them were still answered and kept for comparison.
     assert len(ran.group("std")) >= 5

@@ -264,7 +264,7 @@ def main() -> None:
                 timeouts += 1
                 if shortened:
                     why = "timeout (shortened budget)"
-                elif timeouts >= request.get("full_timeouts", 2):
+                elif timeouts >= request.get("full_timeouts", 1):
                     budget = min(budget, max(request.get("short_budget", 0.25), 20 * slowest))
             if group != "test" and why:
                 # Outside the task's domain: the reference itself does not answer it.
