@@ -33,7 +33,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-PRELOAD = ("pytest", "_pytest.python", "_pytest.main", "_pytest.terminal", "_pytest.fixtures")
+PRELOAD = (
+    "pytest",
+    "_pytest.python",
+    "_pytest.main",
+    "_pytest.terminal",
+    "_pytest.fixtures",
+    "ctypes",  # the verifier's live driver makes itself non-dumpable through it
+)
 REWRITTEN = ("hypothesis", "hypothesis.strategies")
 PLUGIN_DISTRIBUTIONS = ("hypothesis",)  # the pytest plugins a server preloads (see preload)
 HASH_SEED = "0"  # every fork server's PYTHONHASHSEED (see above)

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 
 from sipdo.sandbox.base import Sandbox
+from sipdo.verifiers import live
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.protocol import Verifier
@@ -235,6 +236,10 @@ def verify_solution(
     task's reference side on disk, and reuses it from there (``refstore``).
     """
     config = config or _DEFAULT
+    if live.applies(task, config):
+        verdict = drive(live.live_flow(task, candidate, config), sandbox)
+        if verdict is not None:
+            return verdict
     ref = _reference(task, sandbox, config, references)
     return drive(solution_flow(task, candidate, ref, config), sandbox)
 
@@ -249,6 +254,10 @@ async def averify_solution(
 ) -> Verdict:
     """Async twin of ``verify_solution`` (uses ``sandbox.arun``)."""
     config = config or _DEFAULT
+    if live.applies(task, config):
+        verdict = await adrive(live.live_flow(task, candidate, config), sandbox)
+        if verdict is not None:
+            return verdict
     ref = await _areference(task, sandbox, config, references)
     return await adrive(solution_flow(task, candidate, ref, config), sandbox)
 

@@ -28,7 +28,10 @@ class VerifierConfig:
     ``n_standard`` inputs (edge cases, Hypothesis examples and variants of the
     tests' own calls) grade every candidate; ``n_extended`` more tell
     equivalent mutants from surviving ones in ``verify_task``. With both at 0
-    the task's tests alone decide, as a plain test harness would.
+    the task's tests alone decide, as a plain test harness would: on the
+    tests' own calls the candidate's answers are still compared with the
+    reference's. ``live_tests`` then grades a task whose tests are a plain
+    module in one sandbox run instead of two (``sipdo.verifiers.live``).
     """
 
     n_standard: int = 60
@@ -46,6 +49,7 @@ class VerifierConfig:
     replay_rounds: int = 3
     shrink_rounds: int = 2
     tests_file: str = "test_task.py"
+    live_tests: bool = True
 
     def __post_init__(self) -> None:
         counts = ("n_standard", "n_extended", "max_mutants", "replay_rounds", "shrink_rounds")

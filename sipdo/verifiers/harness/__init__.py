@@ -23,6 +23,7 @@ SCRIPT_NAMES: dict[str, str] = {
     "gen": "_sipdo_gen.py",
     "contract": "_sipdo_contract.py",
     "plain": "_sipdo_plain.py",
+    "live_driver": "_sipdo_live.py",
 }
 _CHECKED_HASH = 0b11  # PEP 552 flags: hash-based, and the source's hash is checked
 

@@ -255,7 +255,7 @@ def outcome_of(reports: list[Any]) -> tuple[str, str]:
     return outcome, msg
 
 
-def boot() -> tuple[dict[str, Any], Any]:
+def boot(before_request: Any = None) -> tuple[dict[str, Any], Any]:
     """Driver start-up inside the sandbox: fixed hash seed, request, private channel.
 
     Set and dict orders must match between runs, so the driver needs
@@ -268,6 +268,9 @@ def boot() -> tuple[dict[str, Any], Any]:
     moves the real stdout to a private descriptor and points fd 1 at stderr,
     so prints of the code under test never mix with the records. Returns the
     request and an ``emit(record)`` that writes one nonce-framed line.
+    ``before_request()``, if given, runs just before the request is read: the
+    live driver starts the candidate's process there, so that process never
+    holds the request (or its nonce) in its memory.
     """
     import os
     import sys
@@ -278,6 +281,8 @@ def boot() -> tuple[dict[str, Any], Any]:
             raise RuntimeError("PYTHONHASHSEED=0 is set but hash randomization is on")
         env = dict(os.environ, PYTHONHASHSEED="0")
         os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+    if before_request is not None:
+        before_request()
     request: dict[str, Any] = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)

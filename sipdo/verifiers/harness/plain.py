@@ -112,18 +112,49 @@ def _message(exc: BaseException, path: str) -> str:
     return f"call: {name}: {text}" if text else f"call: {name}"
 
 
+_COMPILED: dict[tuple[str, str], Any] = {}
+
+
+def module_from_source(name: str, path: str, source: str) -> Any:
+    """Module ``name`` made from ``source`` in memory, as if imported from ``path`` (which
+    need not exist: its lines are in ``linecache`` for tracebacks and assertion messages).
+    The same source made twice is compiled once."""
+    import linecache
+    import sys
+    import types
+
+    code = _COMPILED.get((path, source))
+    if code is None:
+        code = _COMPILED[(path, source)] = compile(source, path, "exec", dont_inherit=True)
+    module = types.ModuleType(name)
+    module.__file__ = path
+    linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
 def run(
     tests_file: str,
     before_each: Callable[[], None],
     report: Callable[[str, str, str, str], None],
+    source: str | None = None,
 ) -> int:
     """Import ``tests_file`` and call its tests, ``before_each`` first; ``report(node id,
     phase, outcome, message)`` for each test (``call``) and a module that does not import
-    (``collect``, the file's node id); returns pytest's exit code."""
+    (``collect``, the file's node id); returns pytest's exit code. With ``source`` the
+    module is made from that text instead (``module_from_source``): no file is read."""
     name = os.path.splitext(os.path.basename(tests_file))[0]
     path = os.path.abspath(tests_file)
     try:
-        module = importlib.import_module(name)
+        if source is None:
+            module = importlib.import_module(name)
+        else:
+            module = module_from_source(name, path, source)
     except BaseException as exc:  # whatever the module raises is its collection error
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         report(tests_file, "collect", "failed", text[-400:])
