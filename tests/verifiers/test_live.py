@@ -202,6 +202,16 @@ def test_a_candidate_that_hangs_fails_in_its_call_budget(
     assert "got timed out" in verdict.feedback, verdict.feedback
 
 
+def test_a_candidate_stopping_the_tests_process_fails_and_the_task_is_not_blamed(
+    process_sandbox: Sandbox, squares_task: CodeTask
+) -> None:
+    stop = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n" + RIGHT
+    config = replace(ONE_RUN, reference_timeout_s=3.0, run_floor_s=1.0)
+    verdict = verify_solution(squares_task, stop, sandbox=process_sandbox, config=config)
+    assert verdict.passed is False
+    assert "the run ended before the tests did: timed out" in verdict.feedback, verdict.feedback
+
+
 def test_a_reference_failing_its_tests_is_the_tasks_error(
     process_sandbox: Sandbox, squares_task: CodeTask
 ) -> None:

@@ -8,9 +8,12 @@ run does both, with the candidate kept out of this process:
    (so no process of the run's user can ptrace it or open its ``/proc``
    memory and descriptors) and forks the *answerer*: it closes every
    descriptor but its two pipes and stderr, points stdout at stderr and
-   stdin at ``/dev/null``, imports ``solution.py`` (the candidate, the only
-   task file on disk) and answers calls (``_sipdo_call.call_one``) that
-   arrive on its pipe, one JSON line each way.
+   stdin at ``/dev/null``, and waits. Told the entry point (after step 3:
+   no code of the candidate runs while the tests run on the reference, so a
+   candidate hogging the machine cannot make the reference time out and
+   the task look broken), it imports ``solution.py`` (the candidate, the
+   only task file on disk) and answers calls (``_sipdo_call.call_one``)
+   that arrive on its pipe, one JSON line each way.
 2. Only then is the request read from stdin: the records' nonce, the
    reference's and the tests' sources (never written to disk, so the
    candidate cannot read them), the budgets. The run's directory leaves
@@ -98,9 +101,13 @@ class Answerer:
         os.close(child_out)
         self.pid, self.send_fd, self.recv_fd, self.alive = pid, parent_out, parent_in, True
 
-    def hello(self, entry: str) -> str | None:
-        """Tell the answerer the entry point; None when it is ready, else why not."""
-        reply = self.ask({"entry": entry}, 60.0)
+    def announce(self, entry: str) -> None:
+        """Tell the answerer the entry point: it loads the candidate meanwhile."""
+        self.send({"entry": entry})
+
+    def ready(self) -> str | None:
+        """None once the answerer has loaded the candidate, else why it has not."""
+        reply = self.ask(None, 60.0)
         if reply is None:
             return "the candidate's process did not start"
         if "import" in reply:
@@ -108,12 +115,21 @@ class Answerer:
             return str(reply["import"])
         return None
 
-    def ask(self, message: dict[str, Any], wait_s: float) -> dict[str, Any] | None:
-        """One request and its reply, or None (and the answerer stopped) if there is none."""
+    def send(self, message: dict[str, Any]) -> None:
+        if self.alive:
+            try:
+                os.write(self.send_fd, (json.dumps(message, separators=(",", ":")) + "\n").encode())
+            except OSError:
+                self.stop()
+
+    def ask(self, message: dict[str, Any] | None, wait_s: float) -> dict[str, Any] | None:
+        """One request (None: none, only the reply to the last one) and its reply, or None
+        (and the answerer stopped) if there is none."""
+        if message is not None:
+            self.send(message)
         if not self.alive:
             return None
         try:
-            os.write(self.send_fd, (json.dumps(message, separators=(",", ":")) + "\n").encode())
             line = self._line(wait_s)
             reply = json.loads(line) if line is not None else None
         except (OSError, ValueError):
@@ -317,7 +333,7 @@ def main() -> None:
     setattr(reference, entry, impl)
     emit({"rexit": code})
     if code not in (0, 5):
-        answerer.stop()
+        answerer.stop()  # a broken task: the candidate is never asked
         emit({"done": True})
         return
     live = Live(reference, impl, answerer, request)
@@ -325,7 +341,10 @@ def main() -> None:
     for item in recorder.inputs:
         live.case(item, emit)
     # 2. The same tests, the entry point answered by the candidate's process.
-    problem = answerer.hello(entry)
+    # Only now does any of the candidate's code run: nothing it does (a busy loop, a fork
+    # bomb) can slow the tests on the reference into a failure that would blame the task.
+    answerer.announce(entry)
+    problem = answerer.ready()
     if problem is not None:
         emit({"import": problem})
     else:
