@@ -210,6 +210,22 @@ def _reference(
     return ref
 
 
+def _one_run(
+    task: CodeTask,
+    sandbox: Sandbox,
+    config: VerifierConfig,
+    references: ReferenceStore | None,
+) -> bool:
+    """Grade in one run (``sipdo.verifiers.live``): tests-only, plain tests, and no reference
+    side to reuse. With a reference store the reference side is made (and kept for the
+    next file) or reused instead: a row then costs the candidate's run alone."""
+    return (
+        references is None
+        and live.applies(task, config)
+        and _known(task, sandbox, config, None)[0] is None
+    )
+
+
 def _in_event_loop() -> bool:
     try:
         asyncio.get_running_loop()
@@ -236,7 +252,7 @@ def verify_solution(
     task's reference side on disk, and reuses it from there (``refstore``).
     """
     config = config or _DEFAULT
-    if live.applies(task, config):
+    if _one_run(task, sandbox, config, references):
         verdict = drive(live.live_flow(task, candidate, config), sandbox)
         if verdict is not None:
             return verdict
@@ -254,7 +270,7 @@ async def averify_solution(
 ) -> Verdict:
     """Async twin of ``verify_solution`` (uses ``sandbox.arun``)."""
     config = config or _DEFAULT
-    if live.applies(task, config):
+    if _one_run(task, sandbox, config, references):
         verdict = await adrive(live.live_flow(task, candidate, config), sandbox)
         if verdict is not None:
             return verdict

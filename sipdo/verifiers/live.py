@@ -3,7 +3,10 @@
 Grading a candidate on the task's tests alone (``VerifierConfig(n_standard=0,
 n_extended=0)``) takes two runs otherwise: the reference run records the
 tests' calls, the candidate run answers them. When the tests are a plain
-module (``harness/plain.py``) one run does both: the tests and the reference
+module (``harness/plain.py``) and no reference side is known to reuse (none
+in this process's cache, no ``ReferenceStore`` given: with one, the two runs
+fill it and the next file's rows cost the candidate's run alone), one run
+does both: the tests and the reference
 stay in the driver's process, which no other process of the run can inspect,
 and are never on disk; the candidate answers from a child process that holds
 nothing but its own code. The verdict is built as ``solution_flow`` builds

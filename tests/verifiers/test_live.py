@@ -232,3 +232,27 @@ def test_a_run_that_cannot_become_non_dumpable_falls_back_to_two_runs(
     with pytest.raises(StopIteration) as stop:
         flow.send([ExecResult(exit_code=0, stdout=out, stderr="", duration_s=0.01)])
     assert stop.value.value is None
+
+
+def test_with_a_reference_store_the_reference_side_is_kept_and_reused(
+    process_sandbox: Sandbox, squares_task: CodeTask, tmp_path
+) -> None:
+    from sipdo.verifiers.refstore import ReferenceStore
+    from tests.verifiers.recording import Recording
+
+    path = tmp_path / "refs.sqlite"
+    first = Recording(process_sandbox)
+    store = ReferenceStore(path)
+    assert verify_solution(
+        squares_task, RIGHT, sandbox=first, config=ONE_RUN, references=store
+    ).passed
+    assert len(store) == 1  # made in two runs, and kept for the next file
+    assert first.scripts == ["_sipdo_reference.py", "_sipdo_call.py"]
+    later = Recording(process_sandbox)
+    assert verify_solution(
+        squares_task, RIGHT, sandbox=later, config=ONE_RUN, references=ReferenceStore(path)
+    ).passed
+    assert later.scripts == ["_sipdo_call.py"]  # the candidate's run alone
+    alone = Recording(process_sandbox)
+    assert verify_solution(squares_task, RIGHT, sandbox=alone, config=ONE_RUN).passed
+    assert alone.scripts == ["_sipdo_live.py"]
