@@ -222,6 +222,24 @@ def test_a_reference_failing_its_tests_is_the_tasks_error(
         verify_solution(broken, RIGHT, sandbox=process_sandbox, config=ONE_RUN)
 
 
+def test_a_run_that_could_trace_falls_back_to_two_runs(
+    basic_process_sandbox: Sandbox, squares_task: CodeTask
+) -> None:
+    """Without namespaces the run has the caller's user: as root, it holds CAP_SYS_PTRACE,
+    which reads a non-dumpable process's memory. The one run says so; two runs grade."""
+    import os
+
+    from tests.verifiers.recording import Recording
+
+    runs = Recording(basic_process_sandbox)
+    verdict = verify_solution(squares_task, RIGHT, sandbox=runs, config=ONE_RUN)
+    assert verdict.passed, verdict.feedback
+    if os.geteuid() == 0:
+        assert runs.scripts == ["_sipdo_live.py", "_sipdo_reference.py", "_sipdo_call.py"]
+    else:
+        assert runs.scripts == ["_sipdo_live.py"]
+
+
 def test_a_run_that_cannot_become_non_dumpable_falls_back_to_two_runs(
     squares_task: CodeTask,
 ) -> None:

@@ -38,7 +38,9 @@ Records: ``{"rtest", "o", "msg"}`` and ``{"rexit"}`` (the tests on the
 reference), ``{"g": "test", "in", "r", "post", "dt"}`` per case, ``{"import"}``
 (the candidate did not load), ``{"a", "r", "post", "dt"}`` per answer,
 ``{"test", "o", "msg"}``, ``{"exit"}``, ``{"done"}``, or ``{"unsafe"}`` when
-this process cannot be made non-dumpable (the host then grades in two runs).
+this process cannot be made non-dumpable, or when that would not keep the
+candidate out (the run holds ``CAP_SYS_PTRACE``: root outside a jail); the
+host then grades in two runs.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ class Answerer:
 
     def start(self) -> None:
         """Become non-dumpable, then fork the answerer (it never returns)."""
+        why = tracer()
+        if why:
+            self.unsafe = why
+            return
         try:
             import ctypes  # preloaded by the fork servers (``_zygote.PRELOAD``)
 
@@ -164,6 +170,28 @@ class Answerer:
                     os.close(fd)
             with contextlib.suppress(OSError):
                 os.kill(self.pid, signal.SIGKILL)
+
+
+CAP_SYS_PTRACE = 19
+
+
+def tracer() -> str:
+    """Why a process of this run could read this one's memory despite it being non-dumpable
+    (it holds, or may raise, ``CAP_SYS_PTRACE``: root outside a jail), or ``""``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            caps = {
+                k: int(v, 16)
+                for k, _, v in (line.partition(":\t") for line in handle)
+                if k in ("CapPrm", "CapEff")
+            }
+    except (OSError, ValueError) as exc:
+        return f"cannot read this run's capabilities: {exc!r}"
+    if len(caps) < 2:
+        return "cannot read this run's capabilities"
+    if any(c >> CAP_SYS_PTRACE & 1 for c in caps.values()):
+        return "the run may trace other processes (CAP_SYS_PTRACE)"
+    return ""
 
 
 def serve(recv_fd: int, send_fd: int) -> None:
