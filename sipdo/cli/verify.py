@@ -148,6 +148,13 @@ def verify(
             show_default=False,
         ),
     ] = None,
+    tests_only: Annotated[
+        bool,
+        typer.Option(
+            help="Solutions mode: grade on the tasks' own tests alone (the check a plain "
+            "harness makes, sandboxed; no generated inputs), one sandbox run per row."
+        ),
+    ] = False,
 ) -> None:
     """Verify a dataset: are the tasks sound (default), or do the samples pass (--solutions)?"""
     from sipdo.verifiers.datafiles import count_rows
@@ -161,6 +168,15 @@ def verify(
     if output.exists() and output.stat().st_size and not (resume or overwrite):
         raise ConfigurationError(f"{output} exists: --resume continues it, --overwrite replaces it")
     ks = parse_ks(k)
+    if tests_only and solutions is None:
+        raise ConfigurationError(
+            "--tests-only grades samples (--solutions); a task's soundness needs generated inputs"
+        )
+    config = None
+    if tests_only:
+        from sipdo.verifiers.config import VerifierConfig
+
+        config = VerifierConfig(n_standard=0, n_extended=0)
     source = solutions or tasks
     total = count_rows(source) if source.is_file() else None
     with Progress(
@@ -199,6 +215,7 @@ def verify(
             ray_address=ray_address,
             progress=tick,
             reference_cache=reference_cache,
+            config=config,
         )
     data = summary.as_dict()
     console.print(summary_table(data))

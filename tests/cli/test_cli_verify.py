@@ -125,6 +125,30 @@ def test_verify_solutions_keep_the_reference_runs_for_the_next_file(
     assert "serves solutions mode" in refused.stderr
 
 
+def test_verify_solutions_on_the_tests_alone(tmp_path: Path, sipdo: Sipdo) -> None:
+    """--tests-only: what the tests see decides (a table of the tests' answers passes it,
+    full grading's generated inputs do not)."""
+    tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE])
+    table = "def twice(x):\n    return {1: 2, 2: 4, 0: 0, -3: -6}.get(x, 7)\n"
+    samples = write_jsonl(
+        tmp_path / "samples.jsonl",
+        [
+            {"task_id": "twice", "completion": "    return x + x\n"},
+            {"task_id": "twice", "solution": "def twice(x):\n    return 3 * x\n"},
+            {"task_id": "twice", "solution": table},
+        ],
+    )
+    passed = {}
+    for mode in ("--tests-only", "--no-tests-only"):
+        out = tmp_path / f"graded{mode}.jsonl"
+        args = ["verify", str(tasks), "--solutions", str(samples), "-o", str(out)]
+        result = sipdo(*args, "--sandbox", "process", "--no-progress", mode)
+        assert result.returncode == 0, result.stderr
+        passed[mode] = [r["passed"] for r in read_jsonl(out)]
+    assert passed["--no-tests-only"] == [True, False, False]
+    assert passed["--tests-only"] == [True, False, True]
+
+
 def test_verify_bad_arguments_say_why(tmp_path: Path, sipdo: Sipdo) -> None:
     tasks = write_jsonl(tmp_path / "tasks.jsonl", [TWICE])
     out = str(tmp_path / "v.jsonl")
@@ -138,6 +162,7 @@ def test_verify_bad_arguments_say_why(tmp_path: Path, sipdo: Sipdo) -> None:
         ),
         (["verify", str(tasks), "-o", out, "--k", "0"], "--k wants integers >= 1"),
         (["verify", str(tasks), "-o", str(tasks), "--overwrite"], "overwrite an input"),
+        (["verify", str(tasks), "-o", out, "--tests-only"], "--tests-only grades samples"),
     ]
     for args, words in cases:
         result = sipdo(*args, "--no-progress")
