@@ -345,8 +345,9 @@ def reusable_answers(
     source: Any, prompt: str, learner: str, tasks: Sequence[Any]
 ) -> dict[str, str]:
     """The learner's greedy answers to ``tasks`` under ``prompt`` that another store's
-    evals already hold (same prompt, model, temperature 0, seed 0, one sample a task),
-    by task id; tasks none of them answered are missing from the result."""
+    evals already hold (same prompt, model, temperature 0, seed 0, one sample a task, no
+    demonstrations shown), by task id; tasks none of them answered are missing from the
+    result."""
     from sipdo.evaluation import task_key
 
     wanted = {task_key(t.id) for t in tasks}
@@ -360,6 +361,9 @@ def reusable_answers(
             and config.get("temperature") == 0
             and config.get("seed") == 0
             and config.get("samples_per_task") == 1
+            # a candidate that adds demonstrations keeps the instructions' text: its evals
+            # say so in their domain ("code+demos-...") and answer another prompt
+            and "+demos" not in str(config.get("domain", ""))
         )
         if not same:
             continue

@@ -252,6 +252,8 @@ def test_reused_answers_only_from_evals_with_the_same_settings(
             ("other-prompt", "Q", "local:m", greedy, ids),
             ("other-model", "P", "local:n", greedy, ids),
             ("sampled", "P", "local:m", greedy | {"temperature": 0.8}, ids),
+            # the same instructions shown with demonstrations: another prompt's answers
+            ("with-demos", "P", "local:m", greedy | {"domain": "code+demos-4b2346e5d1c5"}, ids),
         ):
             store.create_eval(eval_id, prompt=prompt, model=model, benchmark="b", config=config)
             for tid in answered:
