@@ -274,3 +274,32 @@ def test_with_a_reference_store_the_reference_side_is_kept_and_reused(
     alone = Recording(process_sandbox)
     assert verify_solution(squares_task, RIGHT, sandbox=alone, config=ONE_RUN).passed
     assert alone.scripts == ["_sipdo_live.py"]
+
+
+CHAIN = CodeTask(
+    prompt="def steps(n: int) -> int:\n    '''How many times 2 fits in n, counting down.'''\n",
+    entry_point="steps",
+    reference_solution="def steps(n: int) -> int:\n    return 0 if n <= 0 else 1 + steps(n - 2)\n",
+    tests="from solution import steps\n\ndef test_chain():\n    assert steps(steps(10)) == 3\n",
+)
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "def steps(n):\n    return 6 if n == 10 else (n + 1) // 2\n",  # wrong on 10, then right
+        "def steps(n):\n    return (n + 1) // 2\n",
+    ],
+)
+def test_answers_that_lead_the_tests_elsewhere_grade_as_in_two_runs(
+    process_sandbox: Sandbox, candidate: str
+) -> None:
+    """The tests' second call depends on the first answer: a wrong first answer asks an
+    input the reference was never called on (a recursive reference, which must not reach
+    the candidate through its own global name), and leaves a recorded case unasked."""
+    one = verify_solution(CHAIN, candidate, sandbox=process_sandbox, config=ONE_RUN)
+    two = verify_solution(CHAIN, candidate, sandbox=process_sandbox, config=TWO_RUNS)
+    assert one.passed is two.passed
+    assert {c.name: (c.passed, c.detail) for c in one.checks} == {
+        c.name: (c.passed, c.detail) for c in two.checks
+    }

@@ -27,8 +27,10 @@ run does both, with the candidate kept out of this process:
    in the replay driver: nothing the candidate wrote runs here), each call
    with ``max(call_floor, time_factor x the reference's time)``. An input
    the reference was not asked (the candidate's answers led the tests
-   elsewhere) is answered by the reference first. An answerer that does not
-   reply in time, dies or replies garbage gives no answer, now and after.
+   elsewhere) is not compared, as in two runs (the reference is not called
+   here: its own recursive calls would reach the candidate). An answerer
+   that does not reply in time, dies or replies garbage gives no answer,
+   now and after.
 
 The host compares the answers with the reference's records and reads the
 tests' outcomes, as for the two runs. Only plain test modules (``_sipdo_plain``)
@@ -307,7 +309,9 @@ class Live(replay.Replayer):
         return super().__call__(*args, **kwargs)
 
     def answer(self, item: dict[str, Any], key: str) -> dict[str, Any]:
-        expected = self.case(item, self.emit_record)
+        # An input the tests did not pass the reference (the candidate's answers led them
+        # elsewhere) is not compared, as in two runs: it gets the floor budget.
+        expected = self.expected.get(key, {})
         budget = max(
             float(self.request["call_floor"]),
             float(self.request["time_factor"]) * float(expected.get("dt", 0.0)),
@@ -381,6 +385,12 @@ def main() -> None:
         code = plain.run(
             tests_file, lambda: random.seed(0), report_to("test"), source=request["tests"]
         )
+        # Cases the tests did not reach this time (an earlier answer led them elsewhere) are
+        # answered too: the candidate answers every case, as in its own run.
+        for item in recorder.inputs:
+            key = codec.key(item)
+            if key not in live.table:
+                live.table[key] = live.answer(item, key)
         emit({"exit": code})
     answerer.stop()
     emit({"done": True})
