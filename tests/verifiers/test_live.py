@@ -303,3 +303,31 @@ def test_answers_that_lead_the_tests_elsewhere_grade_as_in_two_runs(
     assert {c.name: (c.passed, c.detail) for c in one.checks} == {
         c.name: (c.passed, c.detail) for c in two.checks
     }
+
+
+def test_nothing_of_the_candidates_process_outlives_the_run(
+    sandbox: Sandbox, squares_task: CodeTask
+) -> None:
+    """A candidate that leaves a daemon behind (double fork, new session): gone with the run."""
+    import subprocess
+    import time
+
+    marker = f"sipdo_daemon_{time.time_ns()}"  # no regular-expression characters: pgrep -f
+    daemon = (
+        "import os, sys\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        code = 'import time; {marker} = 1; time.sleep(600)'\n"
+        "        os.execv(sys.executable, [sys.executable, '-c', code])\n"
+        "    os._exit(0)\n" + RIGHT
+    )
+    verdict = verify_solution(squares_task, daemon, sandbox=sandbox, config=ONE_RUN)
+    assert verdict.passed, verdict.feedback
+    deadline = time.monotonic() + 5.0
+    while True:
+        left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+        if not left.strip() or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left.strip() == "", f"left behind: {left}"
