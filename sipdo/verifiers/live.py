@@ -56,6 +56,7 @@ def live_request(task: CodeTask, candidate: str, config: VerifierConfig) -> RunR
         "call_budget": config.reference_call_budget_s,
         "call_floor": config.call_floor_s,
         "time_factor": config.time_factor,
+        "import_budget": config.run_floor_s,  # loading the candidate, as its own run's floor
     }
     run_files: dict[str, str | bytes] = {
         **files(*_LIBRARIES, "live_driver"),

@@ -331,3 +331,31 @@ def test_nothing_of_the_candidates_process_outlives_the_run(
             break
         time.sleep(0.1)
     assert left.strip() == "", f"left behind: {left}"
+
+
+def test_a_candidate_that_never_finishes_loading_fails_in_the_run_floor(
+    process_sandbox: Sandbox, squares_task: CodeTask
+) -> None:
+    import time
+
+    slow = "import time\ntime.sleep(600)\n" + RIGHT
+    config = replace(ONE_RUN, run_floor_s=1.0)
+    started = time.monotonic()
+    verdict = verify_solution(squares_task, slow, sandbox=process_sandbox, config=config)
+    assert verdict.passed is False
+    assert "the candidate's process did not start" in verdict.feedback, verdict.feedback
+    assert time.monotonic() - started < 30
+
+
+def test_calls_larger_than_a_pipe_buffer_go_through(process_sandbox: Sandbox) -> None:
+    big = CodeTask(
+        prompt="def total(xs: list[int]) -> int:\n    '''Sum.'''\n",
+        entry_point="total",
+        reference_solution="def total(xs: list[int]) -> int:\n    return sum(xs)\n",
+        tests="from solution import total\n\ndef test_big():\n"  # ~400 kB a call, encoded
+        "    assert total(list(range(50_000))) == 1249975000\n",
+    )
+    right = "def total(xs):\n    return sum(xs)\n"
+    wrong = "def total(xs):\n    return sum(xs[1:]) + 1\n"
+    assert verify_solution(big, right, sandbox=process_sandbox, config=ONE_RUN).passed
+    assert not verify_solution(big, wrong, sandbox=process_sandbox, config=ONE_RUN).passed

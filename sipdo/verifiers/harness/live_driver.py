@@ -110,12 +110,13 @@ class Answerer:
         self.pid, self.send_fd, self.recv_fd, self.alive = pid, parent_out, parent_in, True
 
     def announce(self, entry: str) -> None:
-        """Tell the answerer the entry point: it loads the candidate meanwhile."""
+        """Tell the answerer the entry point: it loads the candidate then."""
         self.send({"entry": entry})
 
-    def ready(self) -> str | None:
-        """None once the answerer has loaded the candidate, else why it has not."""
-        reply = self.ask(None, 60.0)
+    def ready(self, wait_s: float) -> str | None:
+        """None once the answerer has loaded the candidate (within ``wait_s``), else why
+        it has not."""
+        reply = self.ask(None, wait_s)
         if reply is None:
             return "the candidate's process did not start"
         if "import" in reply:
@@ -126,8 +127,8 @@ class Answerer:
     def send(self, message: dict[str, Any]) -> None:
         if self.alive:
             try:
-                os.write(self.send_fd, (json.dumps(message, separators=(",", ":")) + "\n").encode())
-            except OSError:
+                _write_line(self.send_fd, message)
+            except OSError:  # the answerer is gone (EPIPE)
                 self.stop()
 
     def ask(self, message: dict[str, Any] | None, wait_s: float) -> dict[str, Any] | None:
@@ -216,13 +217,13 @@ def serve(recv_fd: int, send_fd: int) -> None:
 
             fn = getattr(importlib.import_module("solution"), first["entry"])
         except BaseException as exc:  # import errors, SystemExit, a missing entry point
-            _reply(send_fd, {"import": calls._describe(exc)})
+            _write_line(send_fd, {"import": calls._describe(exc)})
             os._exit(0)
-        _reply(send_fd, {"ready": True})
+        _write_line(send_fd, {"ready": True})
         for line in reader:
             request = json.loads(line)
             record = calls.call_one(fn, request["in"], float(request["budget"]))
-            _reply(send_fd, record)
+            _write_line(send_fd, record)
     except BaseException as exc:  # the pipe closed, or this harness failed: say why
         code = 1
         with contextlib.suppress(OSError):
@@ -237,7 +238,7 @@ def _open_fds() -> list[int]:
         return list(range(3, 1024))
 
 
-def _reply(fd: int, record: dict[str, Any]) -> None:
+def _write_line(fd: int, record: dict[str, Any]) -> None:
     data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
     while data:
         data = data[os.write(fd, data) :]
@@ -376,7 +377,7 @@ def main() -> None:
     # Only now does any of the candidate's code run: nothing it does (a busy loop, a fork
     # bomb) can slow the tests on the reference into a failure that would blame the task.
     answerer.announce(entry)
-    problem = answerer.ready()
+    problem = answerer.ready(float(request["import_budget"]))
     if problem is not None:
         emit({"import": problem})
     else:
