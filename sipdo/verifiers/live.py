@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sipdo import pycode
 from sipdo.errors import VerificationError
 from sipdo.verifiers.candidate import CallRun
 from sipdo.verifiers.config import VerifierConfig
@@ -28,8 +27,8 @@ from sipdo.verifiers.contract import argument_policy
 from sipdo.verifiers.harness import bytecode, files, plain
 from sipdo.verifiers.reference import Case, agrees
 from sipdo.verifiers.runs import Flow, RunOutput, RunRequest, parse
-from sipdo.verifiers.solution_check import build_verdict
-from sipdo.verifiers.types import Check, CodeTask, Verdict
+from sipdo.verifiers.solution_check import build_verdict, syntax_verdict
+from sipdo.verifiers.types import CodeTask, Verdict
 
 _LIBRARIES = ("codec", "call_driver", "plain", "replay_driver")
 
@@ -70,16 +69,9 @@ def live_request(task: CodeTask, candidate: str, config: VerifierConfig) -> RunR
 def live_flow(task: CodeTask, candidate: str, config: VerifierConfig) -> Flow[Verdict | None]:
     """Grade ``candidate`` in one run; None if the run could not keep the candidate out
     of the tests' process (the caller then grades in two runs)."""
-    try:
-        pycode.parse(candidate)
-    except SyntaxError as exc:
-        text = f"solution.py does not parse: {exc.msg} (line {exc.lineno})"
-        return Verdict(
-            passed=False,
-            score=0.0,
-            feedback=text,
-            checks=[Check(name="syntax", passed=False, detail=text)],
-        )
+    unparsable = syntax_verdict(candidate)
+    if unparsable is not None:
+        return unparsable
     req = live_request(task, candidate, config)
     [res] = yield [req]
     out = parse(req, res)

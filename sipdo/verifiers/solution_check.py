@@ -90,16 +90,9 @@ def solution_flow(
         raise VerificationError(
             f"task {task.id}: the reference fails its own tests ({first[0]}: {first[1]})"
         )
-    try:
-        pycode.parse(candidate)
-    except SyntaxError as exc:
-        text = f"solution.py does not parse: {exc.msg} (line {exc.lineno})"
-        return Verdict(
-            passed=False,
-            score=0.0,
-            feedback=text,
-            checks=[Check(name="syntax", passed=False, detail=text)],
-        )
+    unparsable = syntax_verdict(candidate)
+    if unparsable is not None:
+        return unparsable
     cases = sorted(ref.group("test", "std"), key=lambda c: c.size)
     run = yield from run_candidate(candidate, task, cases, config)
     answers = {} if run.tampered else run.results[0]
@@ -129,6 +122,21 @@ def solution_flow(
         if case is not wrong[0]:
             shrunk = (case, got)
     return build_verdict(task, cases, wrong, answers, outcomes, run, shrunk)
+
+
+def syntax_verdict(candidate: str) -> Verdict | None:
+    """The failing verdict of a candidate that does not parse, or None if it parses."""
+    try:
+        pycode.parse(candidate)
+    except SyntaxError as exc:
+        text = f"solution.py does not parse: {exc.msg} (line {exc.lineno})"
+        return Verdict(
+            passed=False,
+            score=0.0,
+            feedback=text,
+            checks=[Check(name="syntax", passed=False, detail=text)],
+        )
+    return None
 
 
 def _answered(answer: dict[str, Any] | None) -> bool:

@@ -71,6 +71,36 @@ def call_one(fn: Any, item: dict[str, Any], budget: float) -> dict[str, Any]:
     return {"r": result, "post": post, "dt": round(dt, 6)}
 
 
+class Recording:
+    """Stands in for ``impl``: records the top-level calls' inputs (encoded before the
+    call; nested calls are not recorded) and gives each call ``budget`` seconds."""
+
+    def __init__(self, impl: Any, budget: float) -> None:
+        self.impl, self.budget = impl, budget
+        self.depth = 0
+        self.inputs: list[dict[str, Any]] = []
+        self.unencodable = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.depth:
+            return self.impl(*args, **kwargs)
+        try:
+            item = codec.encode_call(args, kwargs)
+            if codec.opaque_inside(item):
+                raise codec.Unencodable("argument of an unsupported type")
+            self.inputs.append(item)
+        except codec.Unencodable:
+            self.unencodable += 1
+        self.depth += 1
+        signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, self.budget)
+        try:
+            return self.impl(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.depth -= 1
+
+
 def main() -> None:
     request, emit = codec.boot()
     entry: str = request["entry"]

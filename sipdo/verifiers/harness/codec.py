@@ -98,6 +98,11 @@ def _encode(x: object, depth: int, budget: list[int], active: set[int]) -> Any:
         active.discard(id(x))
 
 
+def encode_call(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One call's arguments as an input item ``{"args", "kwargs"}`` (``Unencodable`` if not)."""
+    return {"args": [encode(a) for a in args], "kwargs": {k: encode(v) for k, v in kwargs.items()}}
+
+
 def opaque_inside(data: Any) -> bool:
     """Encoded data holds an object that could not be represented (``{"x": ...}``)."""
     return '"x":' in key(data)

@@ -244,70 +244,28 @@ def _write_line(fd: int, record: dict[str, Any]) -> None:
         data = data[os.write(fd, data) :]
 
 
-class Reference:
-    """Records the tests' calls to the reference (as the reference driver's ``Recorder``)."""
-
-    def __init__(self, impl: Any, budget: float) -> None:
-        self.impl, self.budget, self.depth = impl, budget, 0
-        self.inputs: list[dict[str, Any]] = []
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.depth:
-            return self.impl(*args, **kwargs)
-        try:
-            item = {
-                "args": [codec.encode(a) for a in args],
-                "kwargs": {k: codec.encode(v) for k, v in kwargs.items()},
-            }
-            if not codec.opaque_inside(item):
-                self.inputs.append(item)
-        except codec.Unencodable:
-            pass
-        self.depth += 1
-        signal.signal(signal.SIGALRM, calls.alarm)
-        signal.setitimer(signal.ITIMER_REAL, self.budget)
-        try:
-            return self.impl(*args, **kwargs)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            self.depth -= 1
-
-
 class Live(replay.Replayer):
     """The entry point answered by the answerer; each answer recorded, then replayed."""
 
-    def __init__(self, module: Any, impl: Any, answerer: Answerer, request: dict[str, Any]):
-        super().__init__(module, [], self._emit)
+    def __init__(
+        self, module: Any, impl: Any, answerer: Answerer, request: dict[str, Any], emit: Any
+    ):
+        super().__init__(module, [], emit)
         self.impl, self.answerer, self.request = impl, answerer, request
         self.expected: dict[str, dict[str, Any]] = {}
-        self.emit_record: Any = None
 
-    def _emit(self, record: dict[str, Any]) -> None:  # replay's misses never happen here
-        return None
-
-    def case(self, item: dict[str, Any], emit: Any) -> dict[str, Any]:
+    def case(self, item: dict[str, Any]) -> dict[str, Any]:
         """The reference's record for ``item`` (made and emitted at its first sight)."""
         key = codec.key(item)
         if key not in self.expected:
             record = calls.call_one(self.impl, item, float(self.request["call_budget"]))
             self.expected[key] = record
-            emit({"g": "test", "in": item, **record})
+            self.emit({"g": "test", "in": item, **record})
         return self.expected[key]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            item = {
-                "args": [codec.encode(a) for a in args],
-                "kwargs": {k: codec.encode(v) for k, v in kwargs.items()},
-            }
-        except codec.Unencodable:
-            raise replay.NoAnswer from None
-        if codec.opaque_inside(item):
-            raise replay.NoAnswer
-        key = codec.key(item)
-        if key not in self.table:
-            self.table[key] = self.answer(item, key)
-        return super().__call__(*args, **kwargs)
+    def missing(self, item: dict[str, Any], key: str) -> dict[str, Any]:
+        """The candidate's answer to a call it was not asked yet (no table here)."""
+        return self.answer(item, key)
 
     def answer(self, item: dict[str, Any], key: str) -> dict[str, Any]:
         # An input the tests did not pass the reference (the candidate's answers led them
@@ -329,7 +287,7 @@ class Live(replay.Replayer):
         if record is None or "timeout" in record["r"]:
             self.answerer.timeouts += 1
             record = {"r": {"timeout": True}, "post": [], "dt": budget}
-        self.emit_record({"a": key, **record})
+        self.emit({"a": key, **record})
         return record
 
 
@@ -358,7 +316,7 @@ def main() -> None:
         return report
 
     # 1. The tests on the reference: the cases, and whether the task is sound.
-    recorder = Reference(impl, float(request["call_budget"]))
+    recorder = calls.Recording(impl, float(request["call_budget"]))
     setattr(reference, entry, recorder)
     code = plain.run(
         tests_file, lambda: random.seed(0), report_to("rtest"), source=request["tests"]
@@ -369,10 +327,9 @@ def main() -> None:
         answerer.stop()  # a broken task: the candidate is never asked
         emit({"done": True})
         return
-    live = Live(reference, impl, answerer, request)
-    live.emit_record = emit
+    live = Live(reference, impl, answerer, request, emit)
     for item in recorder.inputs:
-        live.case(item, emit)
+        live.case(item)
     # 2. The same tests, the entry point answered by the candidate's process.
     # Only now does any of the candidate's code run: nothing it does (a busy loop, a fork
     # bomb) can slow the tests on the reference into a failure that would blame the task.

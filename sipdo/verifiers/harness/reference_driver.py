@@ -42,36 +42,12 @@ else:
 _VARIANTS = 60
 
 
-class Recorder:
+class Recorder(calls.Recording):
     """Records the reference's top-level calls and the tests' outcomes."""
 
     def __init__(self, impl: Any, emit: Any, budget: float) -> None:
-        self.impl, self.emit, self.budget = impl, emit, budget
-        self.depth = 0
-        self.inputs: list[dict[str, Any]] = []
-        self.unencodable = 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.depth:
-            return self.impl(*args, **kwargs)
-        try:
-            item = {
-                "args": [codec.encode(a) for a in args],
-                "kwargs": {k: codec.encode(v) for k, v in kwargs.items()},
-            }
-            if codec.opaque_inside(item):
-                raise codec.Unencodable("argument of an unsupported type")
-            self.inputs.append(item)
-        except codec.Unencodable:
-            self.unencodable += 1
-        self.depth += 1
-        signal.signal(signal.SIGALRM, calls.alarm)
-        signal.setitimer(signal.ITIMER_REAL, self.budget)
-        try:
-            return self.impl(*args, **kwargs)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            self.depth -= 1
+        super().__init__(impl, budget)
+        self.emit = emit
 
     def pytest_runtest_setup(self, item: Any) -> None:
         random.seed(0)
