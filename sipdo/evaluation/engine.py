@@ -48,6 +48,12 @@ RETRIED_ON_RESUME = ("task_error",)
 DEFAULT_SAMPLING_TEMPERATURE = 0.8  # Chen et al. 2021's setting for pass@k with k > 1
 
 
+def grading_rules(config: VerifierConfig | None) -> dict[str, Any]:
+    """The grading rules an eval's identity names, so verdicts graded under other rules
+    are never resumed into it (``declared domain``: ``sipdo.verifiers.domain``)."""
+    return {"grading": "declared-domain"} if (config or VerifierConfig()).declared_domain else {}
+
+
 def _call_params(model: BaseChatModel, temperature: float, seed: int) -> dict[str, Any]:
     params: dict[str, Any] = {"temperature": temperature}
     if "seed" in type(model).model_fields:
@@ -200,6 +206,7 @@ async def run_eval(
 ) -> EvalResult:
     if jobs < 1:
         raise ConfigurationError("jobs must be >= 1")
+    identity = {**identity, **grading_rules(config)}
     digest = derive_eval_id(identity)
     eval_id = eval_id or digest
     done: dict[tuple[str, int], SampleRecord] = {}
@@ -210,7 +217,12 @@ async def run_eval(
             prompt=prompt,
             model=model,
             benchmark=benchmark,
-            config={**settings, "identity": digest, "source_iteration": source_iteration},
+            config={
+                **settings,
+                **grading_rules(config),
+                "identity": digest,
+                "source_iteration": source_iteration,
+            },
             source_run_id=source_run_id,
             source_version=source_version,
         )

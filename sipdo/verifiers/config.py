@@ -32,6 +32,11 @@ class VerifierConfig:
     tests' own calls the candidate's answers are still compared with the
     reference's. ``live_tests`` then grades a task whose tests are a plain
     module in one sandbox run instead of two (``sipdo.verifiers.live``).
+
+    ``declared_domain``: a generated input beyond the range of the tests' own
+    calls, which the candidate rejects with its own ``raise`` or ``assert``, is
+    not compared (a stated precondition the answer checks and the reference
+    does not; ``sipdo.verifiers.domain``). Off, every generated input is compared.
     """
 
     n_standard: int = 60
@@ -50,6 +55,7 @@ class VerifierConfig:
     shrink_rounds: int = 2
     tests_file: str = "test_task.py"
     live_tests: bool = True
+    declared_domain: bool = True
 
     def __post_init__(self) -> None:
         counts = ("n_standard", "n_extended", "max_mutants", "replay_rounds", "shrink_rounds")

@@ -17,6 +17,7 @@ from typing import Any
 
 from sipdo.verifiers.candidate import call_request, candidate_request, read_calls
 from sipdo.verifiers.config import VerifierConfig
+from sipdo.verifiers.domain import Envelope, excused
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.harness import contract as contracts
 from sipdo.verifiers.reference import Case, ReferenceRun
@@ -91,9 +92,11 @@ def shrink_flow(
     rounds: int = 3,
     *,
     ref: ReferenceRun | None = None,
+    envelope: Envelope | None = None,
 ) -> Flow[tuple[Case, dict[str, Any] | None]]:
     """The smallest failing input reachable from ``start`` and the candidate's answer to it
-    (inside the input contract and graded by the argument policy of ``ref``)."""
+    (inside the input contract and graded by the argument policy of ``ref``; an input the
+    candidate declines beyond ``envelope`` is not failing: ``sipdo.verifiers.domain``)."""
     best, best_answer = start, answer
     reference_raised = "raise" in start.expected.get("r", {})
     policy = ref.policy if ref is not None else "output"
@@ -119,6 +122,8 @@ def shrink_flow(
             if want is None or (
                 "ok" not in want["r"] and not ("raise" in want["r"] and reference_raised)
             ):
+                continue
+            if envelope is not None and excused(got.get(case.key), "shrink", case.inp, envelope):
                 continue
             if got.get(case.key) is None or not codec.same_result(
                 got[case.key], want, policy, case.inp

@@ -23,6 +23,7 @@ from sipdo.verifiers.candidate import (
     replay_request,
 )
 from sipdo.verifiers.config import VerifierConfig
+from sipdo.verifiers.domain import Envelope, declined_cases
 from sipdo.verifiers.harness import codec
 from sipdo.verifiers.reference import Case, ReferenceRun, agrees
 from sipdo.verifiers.runs import Flow, parse, require_done
@@ -96,8 +97,13 @@ def solution_flow(
     cases = sorted(ref.group("test", "std"), key=lambda c: c.size)
     run = yield from run_candidate(candidate, task, cases, config)
     answers = {} if run.tampered else run.results[0]
-    wrong = [c for c in cases if not agrees(answers.get(c.key), c, ref.policy)]
     test_cases = ref.group("test")
+    env = Envelope.of([c.inp for c in test_cases]) if config.declared_domain else None
+    declined = declined_cases(cases, answers, env) if env else []
+    skip = {c.key for c in declined}
+    wrong = [
+        c for c in cases if c.key not in skip and not agrees(answers.get(c.key), c, ref.policy)
+    ]
     import_error = run.import_errors[0]
     if import_error:
         outcomes = {
@@ -118,10 +124,11 @@ def solution_flow(
             config,
             config.shrink_rounds,
             ref=ref,
+            envelope=env,
         )
         if case is not wrong[0]:
             shrunk = (case, got)
-    return build_verdict(task, cases, wrong, answers, outcomes, run, shrunk)
+    return build_verdict(task, cases, wrong, answers, outcomes, run, shrunk, declined)
 
 
 def syntax_verdict(candidate: str) -> Verdict | None:
@@ -151,8 +158,10 @@ def build_verdict(
     outcomes: dict[str, tuple[str, str]],
     run: CallRun,
     shrunk: tuple[Case, dict[str, Any] | None] | None = None,
+    declined: list[Case] | None = None,
 ) -> Verdict:
-    """Checks, score and actionable feedback from the comparison and the test outcomes."""
+    """Checks, score and actionable feedback from the comparison and the test outcomes
+    (``declined``: generated inputs not compared, ``sipdo.verifiers.domain``)."""
     failed = {t: msg for t, (o, msg) in outcomes.items() if o == "failed"}
     n_tests = max(1, len(outcomes))
     tests_score = 1.0 - len(failed) / n_tests if outcomes else 1.0
@@ -204,6 +213,21 @@ def build_verdict(
             data={"inputs": len(cases), "mismatches": len(wrong), "counterexample": counterexample},
         )
     )
+    if declined:
+        first = declined[0]
+        checks.append(
+            Check(
+                name="declared domain",
+                passed=True,
+                detail=(
+                    f"{len(declined)} generated input(s) beyond the tests' range rejected by "
+                    f"the candidate's own raise/assert, not compared; e.g. "
+                    f"{first.call_text(task.entry_point)} raised "
+                    f"{answers[first.key]['r']['raise']}"
+                ),
+                data={"inputs": len(declined)},
+            )
+        )
     passed = not failed and not wrong and not run.tampered and not run.import_errors[0]
     score = (tests_score + diff_score) / 2 if not run.tampered else 0.0
     feedback = (

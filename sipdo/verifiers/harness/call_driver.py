@@ -5,8 +5,11 @@ Request: ``entry``, ``modules`` (module names to load, default ``["solution"]``)
 per call), optional ``expected`` records, ``policy`` (how arguments after the
 call compare, ``codec.same_result``) and ``stop_from`` (after the first
 mismatch at an index >= ``stop_from`` the module is abandoned: used for
-batches of trusted mutants). Records: ``{"m", "i", "r", "post", "dt"}`` per call,
-``{"m", "import"}`` when a module cannot load, ``{"m", "end"}``, ``{"done"}``.
+batches of trusted mutants). Records: ``{"m", "i", "r", "post", "dt"}`` per call
+(``r`` is ``{"ok": value}``, ``{"timeout": true}`` or ``{"raise": type name}``, with
+``"own": true`` when a ``raise``/``assert`` statement of the code's own module
+raised it: ``sipdo.verifiers.domain``), ``{"m", "import"}`` when a module cannot
+load, ``{"m", "end"}``, ``{"done"}``.
 Everything the code under test prints goes to stderr; whatever it does, the
 host treats these records only as claims about its outputs.
 """
@@ -14,6 +17,7 @@ host treats these records only as claims about its outputs.
 from __future__ import annotations
 
 import importlib
+import opcode
 import random
 import signal
 import sys
@@ -36,6 +40,26 @@ def alarm(signum: int, frame: object) -> None:
 
 def _describe(exc: BaseException) -> str:
     return codec.type_name(type(exc))
+
+
+_RAISE = opcode.opmap["RAISE_VARARGS"]  # ``raise X`` and ``assert`` (3.11: LOAD_ASSERTION_ERROR)
+
+
+def own_raise(fn: Any, exc: BaseException) -> bool:
+    """``exc`` comes from a ``raise`` or ``assert`` statement in ``fn``'s own module: the
+    code under test rejected its input on purpose (a crash inside it, such as
+    ``int("")`` or an index out of range, is not that)."""
+    if not isinstance(exc, Exception) or exc.__traceback__ is None:
+        return False
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    code = tb.tb_frame.f_code
+    if module is None or code.co_filename != getattr(module, "__file__", None):
+        return False
+    raw = code.co_code
+    return 0 <= tb.tb_lasti < len(raw) and raw[tb.tb_lasti] == _RAISE
 
 
 def call_one(fn: Any, item: dict[str, Any], budget: float) -> dict[str, Any]:
@@ -64,6 +88,8 @@ def call_one(fn: Any, item: dict[str, Any], budget: float) -> dict[str, Any]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         dt = time.perf_counter() - start
         result = {"raise": _describe(exc)}
+        if own_raise(fn, exc):
+            result["own"] = True
     try:
         post = [codec.encode(a) for a in args] + [codec.encode(kwargs)]
     except codec.Unencodable:
