@@ -70,8 +70,7 @@ RERAISES = (
     "    try:\n        numbers[1]\n    except IndexError:\n        raise\n" + LOOP
 )
 STDLIB = (  # statistics raises on one number: the library's raise, not the candidate's
-    "import statistics\n\n"
-    "def closest_pair(numbers):\n    statistics.variance(numbers)\n" + LOOP
+    "import statistics\n\ndef closest_pair(numbers):\n    statistics.variance(numbers)\n" + LOOP
 )
 REFUSES_INSIDE = (  # the tests pass lists of 3 to 5 numbers: refusing 3 of them is wrong
     "def closest_pair(numbers):\n"
@@ -87,10 +86,7 @@ TABLE = (
 )
 
 TO_BASE = CodeTask(
-    prompt=(
-        "def to_base(x: int, base: int) -> str:\n"
-        "    '''x >= 0 written in base 2 to 9.'''\n"
-    ),
+    prompt=("def to_base(x: int, base: int) -> str:\n    '''x >= 0 written in base 2 to 9.'''\n"),
     entry_point="to_base",
     reference_solution=(
         "def to_base(x, base):\n"
