@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipdo.evaluation.benchmarks import load_benchmark
-from sipdo.sandbox import ProcessSandbox
+from sipdo.sandbox.process import ProcessSandbox
 from sipdo.verifiers import CodeTask, VerifierConfig, verify_solution
 
 
