@@ -23,7 +23,13 @@ The rule, deliberately narrow:
 
 - only while the candidate declines at most half of the generated inputs: a
   candidate that answers the tests from a table and raises on everything else
-  is compared everywhere.
+  is compared everywhere;
+- only when the task's precondition is inferred: a written one (``CodeTask.precondition``)
+  says exactly which inputs the task is defined on, and every generated input
+  satisfies it.
+
+The same rule lets a checker's solution decline such inputs in ``verify_task``'s
+consensus check: declining them does not show the reference wrong.
 
 Inside the envelope every input is compared as before, so code that gives up
 on inputs like the tests' own still fails. Outside it, a candidate may narrow
@@ -38,8 +44,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.harness import codec
-from sipdo.verifiers.reference import Case
+from sipdo.verifiers.reference import Case, ReferenceRun
 
 MAX_DECLINED_SHARE = 0.5
 _MAX_DEPTH = 3
@@ -91,6 +98,14 @@ class Envelope:
                 ranges[place, measure] = (min(low, amount), max(high, amount))
         return cls(ranges)
 
+    @classmethod
+    def for_run(cls, ref: ReferenceRun, config: VerifierConfig) -> Envelope | None:
+        """The envelope of ``ref``'s test calls, or None when the rule does not apply (turned
+        off, or the task's precondition is written)."""
+        if not config.declared_domain or ref.contract.get("kind") == "written":
+            return None
+        return cls.of([c.inp for c in ref.group("test")])
+
     def beyond(self, inp: dict[str, Any]) -> bool:
         """Some value of ``inp`` lies outside every range the tests cover at its place."""
         if not self.ranges:
@@ -119,10 +134,13 @@ def excused(answer: dict[str, Any] | None, group: str, inp: dict[str, Any], env:
 
 
 def declined_cases(
-    cases: list[Case], answers: dict[str, dict[str, Any]], env: Envelope
+    cases: list[Case], answers: dict[str, dict[str, Any]], env: Envelope | None
 ) -> list[Case]:
     """The generated ``cases`` not compared: declined beyond the envelope, and none when the
-    candidate declines more than ``MAX_DECLINED_SHARE`` of the generated inputs."""
+    candidate declines more than ``MAX_DECLINED_SHARE`` of the generated inputs (or when
+    there is no envelope: the rule does not apply)."""
+    if env is None:
+        return []
     out = [c for c in cases if excused(answers.get(c.key), c.group, c.inp, env)]
     generated = sum(c.group != "test" for c in cases)
     return out if len(out) <= MAX_DECLINED_SHARE * generated else []

@@ -98,8 +98,8 @@ def solution_flow(
     run = yield from run_candidate(candidate, task, cases, config)
     answers = {} if run.tampered else run.results[0]
     test_cases = ref.group("test")
-    env = Envelope.of([c.inp for c in test_cases]) if config.declared_domain else None
-    declined = declined_cases(cases, answers, env) if env else []
+    env = Envelope.for_run(ref, config)
+    declined = declined_cases(cases, answers, env)
     skip = {c.key for c in declined}
     wrong = [
         c for c in cases if c.key not in skip and not agrees(answers.get(c.key), c, ref.policy)

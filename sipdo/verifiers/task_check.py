@@ -28,6 +28,7 @@ from sipdo.verifiers.candidate import (
 )
 from sipdo.verifiers.config import VerifierConfig
 from sipdo.verifiers.contract import ArgumentPolicy
+from sipdo.verifiers.domain import Envelope, declined_cases
 from sipdo.verifiers.mutation import Mutant, mutants
 from sipdo.verifiers.reference import Case, ReferenceRun, agrees, reference_flow
 from sipdo.verifiers.runs import Flow, parse, require_done
@@ -278,7 +279,11 @@ def consensus_flow(
     cases = sorted(ref.group("test", "std", "ext"), key=lambda c: c.size)
     run = yield from run_candidate(checker, task, cases, config)
     answers = {} if run.tampered else run.results[0]
-    wrong = [c for c in cases if not agrees(answers.get(c.key), c, ref.policy)]
+    declined = declined_cases(cases, answers, Envelope.for_run(ref, config))
+    skip = {c.key for c in declined}
+    wrong = [
+        c for c in cases if c.key not in skip and not agrees(answers.get(c.key), c, ref.policy)
+    ]
     failed: dict[str, str] = {}
     if not run.import_errors[0] and not all(
         identical(answers.get(c.key), c.expected) for c in ref.group("test")
@@ -299,6 +304,11 @@ def consensus_flow(
         )
     if failed:
         detail += f"; checker fails {len(failed)} tests"
+    if declined:
+        detail += (
+            f"; {len(declined)} input(s) beyond the tests' range declined by the checker's "
+            "own raise/assert, not compared"
+        )
     passed = not wrong and not failed and not run.import_errors[0]
     data = {"distinguishing_input": wrong[0].call_text(task.entry_point) if wrong else None}
     return Check(

@@ -5,8 +5,10 @@ numbers", "base is 2 to 9") and a reference that answers outside it anyway.
 Each case shows one side of the rule in ``sipdo.verifiers.domain``: the
 validating answer passes (and fails with the rule off, so the rule is what
 accepts it), while crashes, re-raised crashes, the standard library's own
-errors, refusals inside the tests' range and a table of the tests' answers
-that refuses everything else all still fail.
+errors, refusals inside the tests' range, a table of the tests' answers
+that refuses everything else, and refusals inside a *written* precondition all
+still fail. A checker's solution that validates agrees with the reference in
+``verify_task``'s consensus check.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 
 from sipdo.evaluation.engine import grading_rules
 from sipdo.sandbox import Sandbox
-from sipdo.verifiers import CodeTask, VerifierConfig, verify_solution
+from sipdo.verifiers import CodeTask, VerifierConfig, verify_solution, verify_task
 from sipdo.verifiers.domain import Envelope, declined, excused
 from sipdo.verifiers.harness import codec
 
@@ -215,3 +217,24 @@ def test_only_own_raises_on_generated_inputs_are_excused() -> None:
 def test_eval_identity_names_the_grading_rules() -> None:
     assert grading_rules(None) == {"grading": "declared-domain"}
     assert grading_rules(VerifierConfig(declared_domain=False)) == {}
+
+
+def test_a_written_precondition_is_the_domain(process_sandbox: Sandbox) -> None:
+    # The task says exactly where it is defined: one number is inside, so refusing it is wrong.
+    written = CLOSEST.model_copy(update={"precondition": "len(numbers) >= 1"})
+    verdict = verify_solution(written, VALIDATES, sandbox=process_sandbox)
+    assert not verdict.passed
+    assert "got raised ValueError" in verdict.feedback
+    assert _declined_count(verdict) == 0
+
+
+def test_a_checker_that_validates_agrees_with_the_reference(process_sandbox: Sandbox) -> None:
+    verdict = verify_task(CLOSEST, sandbox=process_sandbox, checker_solution=VALIDATES)
+    [consensus] = [c for c in verdict.checks if c.name == "consensus"]
+    assert consensus.passed, consensus.detail
+    assert "declined by the checker's own raise/assert" in consensus.detail
+    off = VerifierConfig(declared_domain=False)
+    verdict = verify_task(CLOSEST, sandbox=process_sandbox, checker_solution=VALIDATES, config=off)
+    [consensus] = [c for c in verdict.checks if c.name == "consensus"]
+    assert not consensus.passed
+    assert "checker raised ValueError" in consensus.detail
