@@ -13,7 +13,8 @@ times out is outside the task's domain: it is dropped, never compared. After
 budget, ``max(short_budget, 20 x the slowest call answered so far)``: a
 reference that loops on part of the generated inputs (Newton's method on a
 polynomial without a real root) cost two HumanEval rows 42 of the 49 s of a
-verification, one whole budget per input. Test
+verification, one whole budget per input. A generated input at least as large
+as one that timed out (``Growth``) is not called at all. Test
 modules that use nothing of pytest run without it (``_sipdo_plain``).
 Records: ``{"test", "o", "msg"}`` per test, ``{"exit", "runner"}``, ``{"contract"}``,
 ``{"g", "in", "r", "post", "dt"}`` per kept input, ``{"dropped"}``, ``{"done"}``.
@@ -176,6 +177,65 @@ def run_tests(request: dict[str, Any], recorder: Recorder) -> tuple[int, str]:
     return int(pytest.main(args, plugins=[recorder])), "pytest"
 
 
+SKIPPED = "timeout (skipped: larger than an input that timed out)"
+_SIZED = (str, bytes, list, tuple, dict, set, frozenset)
+
+
+def _covers(big: list[Any], small: list[Any]) -> bool:
+    """Every argument of ``big`` is at least as large as the same argument of ``small``:
+    numbers of the same sign by magnitude, strings and containers of one type by length,
+    anything else equal."""
+    if len(big) != len(small):
+        return False
+    try:
+        for x, y in zip(big, small, strict=True):
+            if type(x) in (int, float) and type(y) in (int, float):
+                if (x < 0) != (y < 0) or abs(x) < abs(y):
+                    return False
+            elif type(x) in _SIZED and type(x) is type(y):
+                if len(x) < len(y):
+                    return False
+            elif type(x) is not type(y) or x != y:
+                return False
+    except Exception:  # values that do not compare: not comparable
+        return False
+    return True
+
+
+class Growth:
+    """Inputs past one on which the reference ran out of time, with nothing at least as large
+    answered, are not called: a reference that is slow in the size of its input (exponential
+    recursion on ``n``) would run out on each of them, one whole budget apiece (HumanEval/63
+    spent 52 s of a task check so). Only generated inputs are skipped; only coverage is lost,
+    never a verdict changed."""
+
+    def __init__(self) -> None:
+        self.slow: list[list[Any]] = []  # timed out, with no answered input covering them
+        self.done: list[list[Any]] = []
+
+    def answered(self, args: list[Any] | None) -> None:
+        if args is None:
+            return
+        self.done.append(args)
+        self.slow = [t for t in self.slow if not _covers(args, t)]
+
+    def timed_out(self, args: list[Any]) -> None:
+        if not any(_covers(a, args) for a in self.done):
+            self.slow.append(args)
+
+    def beyond_timeout(self, args: list[Any]) -> bool:
+        return any(_covers(args, t) for t in self.slow)
+
+
+def _decoded(item: dict[str, Any]) -> list[Any] | None:
+    if item.get("kwargs"):
+        return None
+    try:
+        return [codec.decode(a) for a in item.get("args", [])]
+    except Exception:  # an argument the codec cannot rebuild
+        return None
+
+
 def main() -> None:
     request, emit = codec.boot()
     import solution  # type: ignore[import-not-found]
@@ -211,9 +271,16 @@ def main() -> None:
     seen: set[str] = set()
     dropped: dict[str, int] = {}
     budget, timeouts, slowest = request["call_budget"], 0, 0.0
+    growth = Growth()
     groups = [("test", recorder.inputs)]
-    groups += [
-        (g, [{"args": [codec.encode(a) for a in args], "kwargs": {}} for args in xs])
+    groups += [  # smallest first, so the first timeout is the smallest (see ``Growth``)
+        (
+            g,
+            sorted(
+                ({"args": [codec.encode(a) for a in args], "kwargs": {}} for args in xs),
+                key=codec.size,
+            ),
+        )
         for g, xs in (("std", std), ("ext", ext))
     ]
     for group, items in groups:
@@ -231,12 +298,17 @@ def main() -> None:
             if group != "test" and not domain.admits(args)[0]:
                 dropped["outside contract"] = dropped.get("outside contract", 0) + 1
                 continue
+            if group != "test" and growth.beyond_timeout(args):
+                dropped[SKIPPED] = dropped.get(SKIPPED, 0) + 1
+                continue
             shortened = group != "test" and budget < request["call_budget"]
             record = calls.call_one(impl, item, budget if shortened else request["call_budget"])
             why = "timeout" if "timeout" in record["r"] else record["r"].get("raise")
             if not why:
                 slowest = max(slowest, record["dt"])
+                growth.answered(args if group != "test" else _decoded(item))
             elif why == "timeout" and group != "test":
+                growth.timed_out(args)
                 timeouts += 1
                 if shortened:
                     why = "timeout (shortened budget)"
