@@ -157,6 +157,9 @@ def print_estimate(opts: RunOptions, domain: Any, strategy: Any) -> None:
     if budget.model_calls is not None:
         line += f"; capped by --max-model-calls {budget.model_calls}"
     console.print(line + f"; promotion policy: {opts.gate}", markup=False)
+    power = gate_power_line(opts.gate, n_seeds)
+    if power:
+        console.print(power, markup=False)
     if opts.demonstrations:
         console.print(
             f"demonstrations: candidates may carry up to {opts.demonstrations} verified "
@@ -173,6 +176,28 @@ def print_estimate(opts: RunOptions, domain: Any, strategy: Any) -> None:
             "(not counted against the budget)",
             markup=False,
         )
+
+
+POWER_MAX_TASKS = 300  # past this the exact sum takes seconds; the line is left out
+
+
+def gate_power_line(gate: str, n_tasks: int) -> str | None:
+    """What the promotion policy can see on ``n_tasks`` verified tasks (the model of
+    ``gates.promotion_rate``: ~16% of outcomes flip per edit), or None past
+    ``POWER_MAX_TASKS`` tasks or for a policy that is not a shipped one."""
+    from sipdo.plugins.optimizers.gates import EDIT_CHURN, GATES, promotion_rate
+
+    if gate not in GATES or not 0 < n_tasks <= POWER_MAX_TASKS:
+        return None
+    policy = GATES[gate]()
+    real = [promotion_rate(policy, n_tasks, effect) for effect in (0.05, 0.10)]
+    null = promotion_rate(policy, n_tasks, 0.0)
+    return (
+        f"gate power on {n_tasks} verified task(s) (a model: {EDIT_CHURN:.0%} of outcomes "
+        f"flip per edit): {gate} ships a real +5-point edit {real[0]:.0%} of the time, a "
+        f"+10-point one {real[1]:.0%}, one that changes nothing {null:.0%}; accepted tasks "
+        "add to the count (benchmarks/gate_power.py)"
+    )
 
 
 def new_run_id() -> str:

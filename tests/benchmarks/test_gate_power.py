@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sipdo.plugins.optimizers.gates import GATES
+from sipdo.plugins.optimizers.gates import GATES, promotion_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import gate_power
@@ -42,3 +42,11 @@ def test_the_statistical_gate_holds_its_alpha_and_gains_power_with_tasks() -> No
 def test_the_pareto_gate_ships_edits_that_change_nothing() -> None:
     rate = gate_power.promote_rate(GATES["pareto"](), 100, 0.16, 0.0, 400, seed=5)
     assert 0.3 < rate < 0.6  # about half: a mean that is higher by chance
+
+
+@pytest.mark.parametrize("name", ["strict", "statistical", "pareto"])
+def test_drawn_tables_agree_with_the_exact_rate(name: str) -> None:
+    gate = GATES[name]()
+    for n, effect in [(20, 0.0), (40, 0.05), (60, 0.10)]:
+        drawn = gate_power.promote_rate(gate, n, 0.16, effect, 1500, seed=7)
+        assert drawn == pytest.approx(promotion_rate(gate, n, effect), abs=0.04)

@@ -58,3 +58,18 @@ def test_gate_and_seed_round_trip_and_the_estimate_counts_every_role() -> None:
     assert {r: n for r, n in with_demos.items() if r != "learner"} == {
         r: n for r, n in calls.items() if r != "learner"
     }
+
+
+def test_the_estimate_says_what_the_gate_can_see_on_the_seed_tasks() -> None:
+    from sipdo.cli.run import POWER_MAX_TASKS, gate_power_line
+
+    eight, forty = gate_power_line("statistical", 8), gate_power_line("statistical", 40)
+    assert eight is not None
+    assert forty is not None
+    assert "gate power on 8 verified task(s)" in eight
+    assert "ships a real +5-point edit 0% of the time" in eight  # too few tasks for the test
+    assert "+5-point edit 9% of the time, a +10-point one 30%" in forty
+    assert "changes nothing 42%" in (gate_power_line("pareto", 40) or "")
+    assert gate_power_line("statistical", POWER_MAX_TASKS + 1) is None
+    assert gate_power_line("statistical", 0) is None
+    assert gate_power_line("my.custom:Gate", 40) is None

@@ -13,6 +13,7 @@ from sipdo.plugins.optimizers.gates import (
     StatisticalGate,
     StrictGate,
     counterfactuals,
+    promotion_rate,
     resolve_gate,
     sign_test_p,
 )
@@ -168,3 +169,31 @@ def test_counterfactuals_say_what_the_other_gates_decide_on_the_same_evidence() 
     assert set(later) == {"statistical", "pareto"}
     assert later["statistical"]["promoted"] is None
     assert later["pareto"]["promoted"] is True
+
+
+@pytest.mark.parametrize("n", [10, 40, 150])
+def test_promotion_rate_of_an_edit_that_changes_nothing_is_within_alpha(n: int) -> None:
+    gate = StatisticalGate()
+    assert promotion_rate(gate, n, 0.0) <= gate.alpha
+    assert promotion_rate(gate, n, -0.05) <= promotion_rate(gate, n, 0.0)
+
+
+def test_promotion_rate_grows_with_the_tasks_and_the_effect() -> None:
+    gate = StatisticalGate()
+    rates = [promotion_rate(gate, n, 0.05) for n in (20, 40, 100, 200)]
+    assert rates == sorted(rates)
+    assert rates[0] < 0.05 < 0.4 < rates[-1]
+    assert promotion_rate(gate, 40, 0.10) > promotion_rate(gate, 40, 0.05)
+
+
+def test_promotion_rate_of_the_strict_gate_is_its_closed_form() -> None:
+    # strict ships iff no loss and at least one win: (1 - p_loss)^n - (1 - p_win - p_loss)^n
+    n, churn, effect = 30, 0.2, 0.06
+    p_win, p_loss = (churn + effect) / 2, (churn - effect) / 2
+    exact = (1 - p_loss) ** n - (1 - p_win - p_loss) ** n
+    assert promotion_rate(StrictGate(), n, effect, churn) == pytest.approx(exact, rel=1e-6)
+
+
+def test_promotion_rate_refuses_an_effect_larger_than_the_churn() -> None:
+    with pytest.raises(ConfigurationError, match="does not fit"):
+        promotion_rate(StatisticalGate(), 40, 0.2, 0.1)

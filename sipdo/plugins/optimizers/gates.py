@@ -280,3 +280,46 @@ def values(table: Table, cid: str, task_ids: Sequence[str]) -> dict[str, float]:
     """Per-task pass rates of ``cid`` (for reports)."""
     cells = table.get(cid, {})
     return {t: value(cells.get(t)) for t in task_ids if t in cells}
+
+
+EDIT_CHURN = 0.16  # share of outcomes one prompt edit flips (measured on HumanEval, see README)
+
+
+def promotion_rate(
+    policy: PromotionPolicy, n_tasks: int, effect: float, churn: float = EDIT_CHURN
+) -> float:
+    """The share of edits ``policy`` promotes on ``n_tasks`` verified tasks, exactly, when
+    an edit flips ``churn`` of the outcomes with a true net ``effect`` (pass@1 gained):
+    each task independently a win with probability ``(churn + effect) / 2``, a loss with
+    ``(churn - effect) / 2``, else a tie; one sample a cell, no other candidate. The
+    policy's own ``decide`` judges every (wins, losses) split; splits less likely than
+    1e-9 in all are left out. ``benchmarks/gate_power.py`` prints it by task-set size.
+    """
+    p_win, p_loss = (churn + effect) / 2, (churn - effect) / 2
+    if n_tasks < 1 or p_win < 0 or p_loss < 0 or p_win + p_loss > 1:
+        raise ConfigurationError(f"effect {effect:+.3f} does not fit churn {churn:.3f}")
+    tasks = [f"t{i}" for i in range(n_tasks)]
+
+    def cell(passed: bool) -> dict[str, Any]:
+        return {"passed": passed, "passes": int(passed), "n": 1}
+
+    def binom(k: int, n: int, p: float) -> float:
+        return math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+    p_flip = p_win + p_loss
+    q = p_win / p_flip if p_flip else 0.0
+    total = 0.0
+    for flips in range(n_tasks + 1):
+        p_d = binom(flips, n_tasks, p_flip)
+        if p_d < 1e-12:
+            continue
+        for wins in range(flips + 1):
+            p = p_d * binom(wins, flips, q)
+            if p < 1e-12:
+                continue
+            inc = {t: cell(i >= wins) for i, t in enumerate(tasks)}
+            cand = {t: cell(i < wins or i >= flips) for i, t in enumerate(tasks)}
+            table = {"inc": inc, "cand": cand}
+            if policy.decide(table, "cand", "inc", tasks, others=["inc", "cand"])["promoted"]:
+                total += p
+    return total
