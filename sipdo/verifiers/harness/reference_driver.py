@@ -14,7 +14,8 @@ budget, ``max(short_budget, 20 x the slowest call answered so far)``: a
 reference that loops on part of the generated inputs (Newton's method on a
 polynomial without a real root) cost two HumanEval rows 42 of the 49 s of a
 verification, one whole budget per input. A generated input at least as large
-as one that timed out (``Growth``) is not called at all. Test
+as one that timed out, once a larger one timed out too (``Growth``), is not called
+at all. Test
 modules that use nothing of pytest run without it (``_sipdo_plain``).
 Records: ``{"test", "o", "msg"}`` per test, ``{"exit", "runner"}``, ``{"contract"}``,
 ``{"g", "in", "r", "post", "dt"}`` per kept input, ``{"dropped"}``, ``{"done"}``.
@@ -203,14 +204,18 @@ def _covers(big: list[Any], small: list[Any]) -> bool:
 
 
 class Growth:
-    """Inputs past one on which the reference ran out of time, with nothing at least as large
-    answered, are not called: a reference that is slow in the size of its input (exponential
-    recursion on ``n``) would run out on each of them, one whole budget apiece (HumanEval/63
-    spent 52 s of a task check so). Only generated inputs are skipped; only coverage is lost,
-    never a verdict changed."""
+    """Inputs past a *growing* run of timeouts are not called: once the reference ran out of
+    time on an input and then on a larger one, with nothing at least as large as the first
+    answered, every input at least as large as the first is skipped. A reference that is slow
+    in the size of its input (exponential recursion on ``n``) would run out on each of them,
+    one whole budget apiece (HumanEval/63 spent 52 s of a task check so). One timeout alone
+    proves nothing (a reference that loops on odd ``n`` answers the next even one), and an
+    answered input as large clears it. Only generated inputs are skipped; only coverage is
+    lost, never a verdict changed."""
 
     def __init__(self) -> None:
-        self.slow: list[list[Any]] = []  # timed out, with no answered input covering them
+        self.slow: list[list[Any]] = []  # timed out, nothing answered as large (yet)
+        self.growing: list[list[Any]] = []  # of those, the ones a larger input also timed out on
         self.done: list[list[Any]] = []
 
     def answered(self, args: list[Any] | None) -> None:
@@ -220,11 +225,27 @@ class Growth:
         self.slow = [t for t in self.slow if not _covers(args, t)]
 
     def timed_out(self, args: list[Any]) -> None:
-        if not any(_covers(a, args) for a in self.done):
-            self.slow.append(args)
+        if any(_covers(a, args) for a in self.done):
+            return
+        self.growing += [t for t in self.slow if t != args and _covers(args, t)]
+        self.slow.append(args)
 
     def beyond_timeout(self, args: list[Any]) -> bool:
-        return any(_covers(args, t) for t in self.slow)
+        return any(_covers(args, t) for t in self.growing)
+
+
+def _smallest_first(item: dict[str, Any]) -> tuple[int, list[float]]:
+    """Encoded size, then each argument's magnitude (a number's absolute value, a sized
+    value's length): ``n = 30`` before ``n = 45``, though both encode as large."""
+    sizes: list[float] = []
+    for a in _decoded(item) or []:
+        if type(a) in (int, float):
+            sizes.append(abs(a) if a == a else 0.0)  # NaN sorts as 0
+        elif type(a) in _SIZED:
+            sizes.append(len(a))
+        else:
+            sizes.append(0.0)
+    return codec.size(item), sizes
 
 
 def _decoded(item: dict[str, Any]) -> list[Any] | None:
@@ -278,7 +299,7 @@ def main() -> None:
             g,
             sorted(
                 ({"args": [codec.encode(a) for a in args], "kwargs": {}} for args in xs),
-                key=codec.size,
+                key=_smallest_first,
             ),
         )
         for g, xs in (("std", std), ("ext", ext))
