@@ -206,7 +206,8 @@ async def run_eval(
 ) -> EvalResult:
     if jobs < 1:
         raise ConfigurationError("jobs must be >= 1")
-    identity = {**identity, **grading_rules(config)}
+    rules = grading_rules(config)
+    identity = {**identity, **rules}
     digest = derive_eval_id(identity)
     eval_id = eval_id or digest
     done: dict[tuple[str, int], SampleRecord] = {}
@@ -219,7 +220,7 @@ async def run_eval(
             benchmark=benchmark,
             config={
                 **settings,
-                **grading_rules(config),
+                **rules,
                 "identity": digest,
                 "source_iteration": source_iteration,
             },

@@ -21,8 +21,7 @@ The rule, deliberately narrow:
 - only when the input lies beyond the tests' *envelope*: at some place (an
   argument, or the elements of a container argument) a number smaller or larger,
   or a length shorter or longer, than any the tests pass there, or a kind of
-  value the tests never pass there.
-
+  value the tests never pass there;
 - only while the candidate declines at most half of the generated inputs: a
   candidate that answers the tests from a table and raises on everything else
   is compared everywhere;

@@ -21,30 +21,6 @@ from sipdo.verifiers import CodeTask, VerifierConfig, verify_solution, verify_ta
 from sipdo.verifiers.domain import Envelope, declined, excused
 from sipdo.verifiers.harness import codec
 
-CLOSEST = CodeTask(
-    prompt=(
-        "def closest_pair(numbers: list[int]) -> tuple[int, int]:\n"
-        "    '''The two closest numbers of a list of at least two, smaller first.'''\n"
-    ),
-    entry_point="closest_pair",
-    reference_solution=(
-        "def closest_pair(numbers):\n"
-        "    best = None\n"
-        "    for i in range(len(numbers)):\n"
-        "        for j in range(i + 1, len(numbers)):\n"
-        "            d = abs(numbers[i] - numbers[j])\n"
-        "            if best is None or d < best[0]:\n"
-        "                best = (d, tuple(sorted((numbers[i], numbers[j]))))\n"
-        "    return None if best is None else best[1]\n"
-    ),
-    tests=(
-        "from solution import closest_pair\n\n"
-        "def test_pairs():\n"
-        "    assert closest_pair([1, 5, 3]) == (1, 3)\n"
-        "    assert closest_pair([10, 4, 7, 20]) == (7, 10)\n"
-        "    assert closest_pair([8, 1, 30, 2, 50]) == (1, 2)\n"
-    ),
-)
 LOOP = (
     "    best = None\n"
     "    for i in range(len(numbers)):\n"
@@ -53,6 +29,22 @@ LOOP = (
     "            if best is None or d < best[0]:\n"
     "                best = (d, tuple(sorted((numbers[i], numbers[j]))))\n"
     "    return best[1]\n"
+)
+CLOSEST = CodeTask(
+    prompt=(
+        "def closest_pair(numbers: list[int]) -> tuple[int, int]:\n"
+        "    '''The two closest numbers of a list of at least two, smaller first.'''\n"
+    ),
+    entry_point="closest_pair",
+    reference_solution="def closest_pair(numbers):\n"
+    + LOOP.replace("return best[1]", "return None if best is None else best[1]"),
+    tests=(
+        "from solution import closest_pair\n\n"
+        "def test_pairs():\n"
+        "    assert closest_pair([1, 5, 3]) == (1, 3)\n"
+        "    assert closest_pair([10, 4, 7, 20]) == (7, 10)\n"
+        "    assert closest_pair([8, 1, 30, 2, 50]) == (1, 2)\n"
+    ),
 )
 VALIDATES = (
     "def closest_pair(numbers):\n"

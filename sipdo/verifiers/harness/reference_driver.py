@@ -218,9 +218,7 @@ class Growth:
         self.growing: list[list[Any]] = []  # of those, the ones a larger input also timed out on
         self.done: list[list[Any]] = []
 
-    def answered(self, args: list[Any] | None) -> None:
-        if args is None:
-            return
+    def answered(self, args: list[Any]) -> None:
         self.done.append(args)
         self.slow = [t for t in self.slow if not _covers(args, t)]
 
@@ -234,27 +232,19 @@ class Growth:
         return any(_covers(args, t) for t in self.growing)
 
 
-def _smallest_first(item: dict[str, Any]) -> tuple[int, list[float]]:
-    """Encoded size, then each argument's magnitude (a number's absolute value, a sized
-    value's length): ``n = 30`` before ``n = 45``, though both encode as large."""
-    sizes: list[float] = []
-    for a in _decoded(item) or []:
+def smallest_first(xs: list[list[Any]]) -> list[dict[str, Any]]:
+    """The calls ``xs`` encoded, smallest first: by encoded size, then by each argument's
+    magnitude (a number's absolute value, a sized value's length), so ``n = 30`` comes
+    before ``n = 45`` though both encode as large (see ``Growth``)."""
+
+    def magnitude(a: Any) -> float:
         if type(a) in (int, float):
-            sizes.append(abs(a) if a == a else 0.0)  # NaN sorts as 0
-        elif type(a) in _SIZED:
-            sizes.append(len(a))
-        else:
-            sizes.append(0.0)
-    return codec.size(item), sizes
+            return abs(a) if a == a else 0.0  # NaN sorts as 0
+        return len(a) if type(a) in _SIZED else 0.0
 
-
-def _decoded(item: dict[str, Any]) -> list[Any] | None:
-    if item.get("kwargs"):
-        return None
-    try:
-        return [codec.decode(a) for a in item.get("args", [])]
-    except Exception:  # an argument the codec cannot rebuild
-        return None
+    items = [({"args": [codec.encode(a) for a in args], "kwargs": {}}, args) for args in xs]
+    items.sort(key=lambda pair: (codec.size(pair[0]), [magnitude(a) for a in pair[1]]))
+    return [item for item, _ in items]
 
 
 def main() -> None:
@@ -294,16 +284,7 @@ def main() -> None:
     budget, timeouts, slowest = request["call_budget"], 0, 0.0
     growth = Growth()
     groups = [("test", recorder.inputs)]
-    groups += [  # smallest first, so the first timeout is the smallest (see ``Growth``)
-        (
-            g,
-            sorted(
-                ({"args": [codec.encode(a) for a in args], "kwargs": {}} for args in xs),
-                key=_smallest_first,
-            ),
-        )
-        for g, xs in (("std", std), ("ext", ext))
-    ]
+    groups += [(g, smallest_first(xs)) for g, xs in (("std", std), ("ext", ext))]
     for group, items in groups:
         for item in items:
             if group != "test":
@@ -327,7 +308,7 @@ def main() -> None:
             why = "timeout" if "timeout" in record["r"] else record["r"].get("raise")
             if not why:
                 slowest = max(slowest, record["dt"])
-                growth.answered(args if group != "test" else _decoded(item))
+                growth.answered(args if group != "test" else positional(request, item))
             elif why == "timeout" and group != "test":
                 growth.timed_out(args)
                 timeouts += 1
