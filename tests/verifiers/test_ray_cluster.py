@@ -262,6 +262,12 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_row(
         assert len(workers) == 2, workers
         victim = max(workers, key=lambda pid: (_has_children(pid), pid))
         os.kill(victim, signal.SIGKILL)
+        # SIGKILL takes effect when the process next leaves the kernel: on a loaded
+        # machine that can take a moment (stop 31's rehearsal saw it 0.2 s later).
+        gone = time.monotonic() + 60
+        while victim in _session_processes(session, "VerifyWorker"):
+            assert time.monotonic() < gone, f"worker {victim} still runs 60 s after SIGKILL"
+            time.sleep(0.1)
         seen: set[int] = set()
         while driver.poll() is None and time.monotonic() < deadline:
             seen |= _session_processes(session, "VerifyWorker")
